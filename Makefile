@@ -1,0 +1,36 @@
+# Two commands matter: `make run` (set up, start the daemon and the chat) and
+# `make test` (set up, run every test). Both work on a fresh machine with only
+# Python, pip, make and git.
+
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+
+.PHONY: setup run test schemas bench clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+# The main job: the daemon (on the offline emulator when no API key is configured,
+# loudly labelled) and the chat attached to the most recent session.
+run: setup
+	$(VENV)/bin/duologue chat --emulator-if-no-key
+
+test: setup
+	$(PY) -m pytest
+	$(VENV)/bin/lint-imports
+
+schemas: setup
+	$(PY) schemas/generate.py
+
+bench: setup
+	$(PY) -m bench
+
+clean:
+	rm -rf $(VENV) build *.egg-info

@@ -1,0 +1,264 @@
+"""The async client: one DEALER socket to the daemon, typed calls, live events.
+
+``AsyncClient`` finds the daemon (starting it when absent), checks the protocol
+version, and exposes every method of the protocol's table as a typed coroutine.
+Notifications of attached sessions arrive, decoded, on :meth:`events`.
+
+A socket monitor tells when the connection drops and comes back (a daemon restart):
+requests in flight then fail with :class:`ConnectionLost` instead of hanging, and
+``on_reconnect`` callbacks run so a follower can reattach with ``since_seq``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import zmq
+import zmq.asyncio
+from zmq.utils.monitor import recv_monitor_message
+
+from duologue.protocol import methods as m
+from duologue.protocol.entities import CodeContextBlock, Message, Session, TaskList
+from duologue.protocol.errors import RpcError
+from duologue.protocol.jsonrpc import (
+    Incoming,
+    Response,
+    decode_notification,
+    decode_result,
+    encode_request,
+    parse_replies,
+)
+from duologue.protocol.paths import Paths, locate
+
+from .launcher import START_TIMEOUT_S, DaemonUnavailable, pid_alive, read_pid, spawn_daemon, wait_for_socket
+
+
+class ConnectionLost(DaemonUnavailable):
+    """The daemon went away while a request was in flight."""
+
+
+HELLO_TIMEOUT_S = 5.0
+
+
+class AsyncClient:
+    def __init__(self, paths: Paths | None = None, *, autostart: bool = True,
+                 client_name: str = "python", timeout: float = 60.0, emulator: bool = False):
+        self.paths = paths or locate()
+        self.autostart = autostart
+        self.client_name = client_name
+        self.timeout = timeout
+        self.emulator = emulator
+        self.hello_result: m.HelloResult | None = None
+        self._ctx = zmq.asyncio.Context.instance()
+        self._sock: zmq.asyncio.Socket | None = None
+        self._ids = itertools.count(1)
+        self._pending: dict[int, tuple[str, asyncio.Future[Any]]] = {}
+        self._events: asyncio.Queue[Any] = asyncio.Queue()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._reconnect_callbacks: list[Callable[[], Awaitable[None]]] = []
+        self.started_daemon = False
+
+    # --- connection ---------------------------------------------------------------------
+
+    async def __aenter__(self) -> AsyncClient:
+        await self.connect()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    def daemon_running(self) -> bool:
+        return Path(self.paths.socket_path).exists() and pid_alive(read_pid(self.paths))
+
+    async def connect(self) -> None:
+        if not self.daemon_running():
+            if not self.autostart:
+                raise DaemonUnavailable(
+                    "no duologue daemon is running; start one with `duologue daemon start`")
+            await self._start_daemon()
+        sock = self._ctx.socket(zmq.DEALER)
+        sock.setsockopt(zmq.LINGER, 0)
+        sock.setsockopt(zmq.RCVHWM, 0)
+        sock.connect(self.paths.endpoint)
+        self._sock = sock
+        monitor = sock.get_monitor_socket(zmq.EVENT_CONNECTED | zmq.EVENT_DISCONNECTED)
+        self._tasks = [asyncio.create_task(self._read_loop(sock)),
+                       asyncio.create_task(self._watch(monitor))]
+        try:
+            self.hello_result = await asyncio.wait_for(
+                self.call("daemon/hello", m.HelloParams(protocol_version=m.PROTOCOL_VERSION,
+                                                        client=self.client_name)),
+                HELLO_TIMEOUT_S)
+        except (asyncio.TimeoutError, ConnectionLost):
+            await self.close()
+            raise DaemonUnavailable(
+                f"the daemon at {self.paths.endpoint} does not answer; see {self.paths.log_file}") from None
+
+    async def _start_daemon(self) -> None:
+        proc = spawn_daemon(self.paths, emulator=self.emulator)
+        self.started_daemon = True
+        await asyncio.to_thread(wait_for_socket, self.paths, proc, START_TIMEOUT_S)
+
+    async def close(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks = []
+        self._fail_pending(ConnectionLost("the client was closed"))
+        if self._sock is not None:
+            self._sock.disable_monitor()
+            self._sock.close(linger=0)
+            self._sock = None
+
+    def on_reconnect(self, callback: Callable[[], Awaitable[None]]) -> None:
+        """Run ``callback`` each time the connection comes back after a drop."""
+        self._reconnect_callbacks.append(callback)
+
+    async def _watch(self, monitor: zmq.asyncio.Socket) -> None:
+        connected_once = False
+        try:
+            while True:
+                event = await recv_monitor_message(monitor)
+                if event["event"] == zmq.EVENT_DISCONNECTED:
+                    self._fail_pending(ConnectionLost("the connection to the daemon was lost"))
+                    await self._events.put(Disconnected())
+                elif event["event"] == zmq.EVENT_CONNECTED:
+                    if connected_once:
+                        for callback in self._reconnect_callbacks:
+                            await callback()
+                    connected_once = True
+        finally:
+            monitor.close(linger=0)
+
+    def _fail_pending(self, exc: Exception) -> None:
+        for _, future in self._pending.values():
+            if not future.done():
+                future.set_exception(exc)
+        self._pending.clear()
+
+    async def _read_loop(self, sock: zmq.asyncio.Socket) -> None:
+        while True:
+            frame = await sock.recv()
+            for item in parse_replies(frame):
+                if isinstance(item, Incoming):
+                    event = decode_notification(item)
+                    await self._events.put(event if event is not None else item)
+                    continue
+                self._resolve(item)
+
+    def _resolve(self, item: Response) -> None:
+        entry = self._pending.pop(item.id, None) if isinstance(item.id, int) else None
+        if entry is None:
+            return
+        method, future = entry
+        if future.done():
+            return
+        if item.error is not None:
+            future.set_exception(item.error)
+        else:
+            try:
+                future.set_result(decode_result(method, item.result))
+            except msgspec.DecodeError as exc:
+                future.set_exception(RpcError(-32603, f"undecodable {method} result: {exc}"))
+
+    # --- calls --------------------------------------------------------------------------
+
+    async def call(self, method: str, params: Any = None) -> Any:
+        """Send one request and wait for its typed result (RpcError on error)."""
+        if self._sock is None:
+            raise DaemonUnavailable("not connected; call connect() first")
+        req_id = next(self._ids)
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._pending[req_id] = (method, future)
+        await self._sock.send(encode_request(req_id, method, params if params is not None else {}))
+        try:
+            return await asyncio.wait_for(future, self.timeout)
+        finally:
+            self._pending.pop(req_id, None)
+
+    async def send_raw(self, frame: bytes) -> None:
+        """Send bytes as they are (tests and tools that probe the daemon)."""
+        assert self._sock is not None
+        await self._sock.send(frame)
+
+    async def events(self) -> AsyncIterator[Any]:
+        """Notifications of attached sessions, in the order the daemon sent them."""
+        while True:
+            yield await self._events.get()
+
+    async def next_event(self, timeout: float | None = None) -> Any:
+        return await asyncio.wait_for(self._events.get(), timeout)
+
+    # --- the methods, typed -------------------------------------------------------------
+
+    async def status(self) -> m.StatusResult:
+        return await self.call("daemon/status")
+
+    async def shutdown(self) -> None:
+        await self.call("daemon/shutdown")
+
+    async def list_models(self) -> m.ModelsResult:
+        return await self.call("models/list")
+
+    async def create_session(self, *, project_id: str | None = None, title: str | None = None,
+                             model: str | None = None, system_prompt: str | None = None,
+                             metadata: dict[str, str] | None = None) -> Session:
+        params = m.CreateParams(project_id=project_id, title=title, model=model,
+                                system_prompt=system_prompt, metadata=metadata or {})
+        return (await self.call("session/create", params)).session
+
+    async def list_sessions(self, *, project_id: str | None = None, limit: int = 50,
+                            before: str | None = None) -> m.ListResult:
+        return await self.call("session/list", m.ListParams(project_id=project_id, limit=limit, before=before))
+
+    async def get_session(self, session_id: str, *, since_seq: int = 0,
+                          limit: int | None = None) -> m.GetResult:
+        return await self.call("session/get", m.GetParams(session_id=session_id, since_seq=since_seq, limit=limit))
+
+    async def rename_session(self, session_id: str, title: str) -> Session:
+        return (await self.call("session/rename", m.RenameParams(session_id=session_id, title=title))).session
+
+    async def delete_session(self, session_id: str) -> None:
+        await self.call("session/delete", m.SessionRef(session_id=session_id))
+
+    async def switch_model(self, session_id: str, model: str, reason: str | None = None) -> m.SwitchResult:
+        return await self.call("session/switch_model",
+                               m.SwitchParams(session_id=session_id, model=model, reason=reason))
+
+    async def attach(self, session_id: str, since_seq: int | None = None) -> m.AttachResult:
+        return await self.call("session/attach", m.AttachParams(session_id=session_id, since_seq=since_seq))
+
+    async def detach(self, session_id: str) -> None:
+        await self.call("session/detach", m.SessionRef(session_id=session_id))
+
+    async def send(self, session_id: str, text: str, *, context: list[CodeContextBlock] | None = None,
+                   model: str | None = None, pin: bool = False) -> m.SendResult:
+        return await self.call("session/send", m.SendParams(
+            session_id=session_id, text=text, context=context or [], model=model, pin=pin))
+
+    async def cancel(self, session_id: str) -> m.CancelResult:
+        return await self.call("session/cancel", m.SessionRef(session_id=session_id))
+
+    async def pin(self, session_id: str, message_id: str, pinned: bool = True) -> Message:
+        return (await self.call("session/pin", m.PinParams(
+            session_id=session_id, message_id=message_id, pinned=pinned))).message
+
+    async def metrics(self, model: str | None = None) -> m.MetricsResult:
+        return await self.call("metrics/get", m.MetricsParams(model=model))
+
+    async def update_tasks(self, session_id: str, tasks: list[m.TaskInput],
+                           client: str | None = None) -> TaskList:
+        return (await self.call("tasks/update", m.TasksUpdateParams(
+            session_id=session_id, tasks=tasks, client=client or self.client_name))).tasks
+
+    async def list_tasks(self, session_id: str) -> TaskList:
+        return (await self.call("tasks/list", m.SessionRef(session_id=session_id))).tasks
+
+
+class Disconnected(msgspec.Struct):
+    """Put on the event stream when the connection to the daemon drops."""

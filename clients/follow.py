@@ -1,0 +1,146 @@
+"""Following a session's live stream in a terminal: one turn (send, ask) or
+everything (attach), resuming after the daemon restarts without printing twice."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+from duologue.protocol import methods as m
+from duologue.protocol.entities import CodeContextBlock, LineRange, Message
+
+from . import render
+from .connection import AsyncClient, DaemonUnavailable, Disconnected
+
+_LANGUAGES = {".py": "python", ".rs": "rust", ".go": "go", ".js": "javascript", ".ts": "typescript",
+              ".lua": "lua", ".c": "c", ".h": "c", ".cpp": "cpp", ".java": "java", ".rb": "ruby",
+              ".sh": "bash", ".md": "markdown", ".toml": "toml", ".json": "json", ".yaml": "yaml"}
+
+
+class ContextArgError(ValueError):
+    pass
+
+
+def parse_context_arg(spec: str) -> CodeContextBlock:
+    """``FILE`` or ``FILE:START-END`` as a code-context block (lines 1-based, inclusive)."""
+    path, _, rng = spec.partition(":")
+    file = Path(path)
+    try:
+        lines = file.read_text(encoding="utf-8").splitlines(keepends=True)
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ContextArgError(f"cannot read {path}: {exc}") from None
+    line_range = None
+    if rng:
+        try:
+            start, end = (int(x) for x in rng.split("-", 1))
+        except ValueError:
+            raise ContextArgError(f"bad line range {rng!r}; write START-END, e.g. 10-42") from None
+        if not 1 <= start <= end:
+            raise ContextArgError(f"bad line range {rng!r}: need 1 <= START <= END")
+        line_range = LineRange(start=start, end=min(end, len(lines)))
+        lines = lines[start - 1:end]
+    return CodeContextBlock(path=str(file), text="".join(lines), language=_LANGUAGES.get(file.suffix),
+                            range=line_range)
+
+
+def _write(text: str) -> None:
+    sys.stdout.write(text)
+    sys.stdout.flush()
+
+
+class _Printer:
+    """Prints events as a person reads them; remembers the last seq it showed."""
+
+    def __init__(self, echo: bool = True, as_json: bool = False):
+        self.echo = echo
+        self.as_json = as_json
+        self.last_seq = 0
+        self._open_reply: str | None = None
+
+    def show(self, event: Any) -> None:
+        seq = getattr(event, "seq", None)
+        stored = not isinstance(event, m.Progress)
+        if stored and seq is not None:
+            if seq <= self.last_seq:
+                return  # already shown before a reconnect
+            self.last_seq = seq
+        if self.as_json:
+            if stored:
+                _write(msgspec.json.encode({"method": m.event_method(event), "params": event}).decode() + "\n")
+            return
+        if not self.echo:
+            return
+        if isinstance(event, m.MessageCreated):
+            self._end_reply()
+            msg = event.message
+            if msg.role == "user":
+                _write(render.message_block(msg) + "\n")
+            else:
+                _write(f"\n{msg.model}:\n")
+                self._open_reply = msg.id
+        elif isinstance(event, m.MessageDelta):
+            _write(event.text)
+        elif isinstance(event, m.MessageCompleted):
+            self._end_reply()
+            msg = event.message
+            if msg.status != "complete":
+                _write(f"[{msg.status}{': ' + msg.error if msg.error else ''}]\n")
+        elif isinstance(event, m.ModelSwitched):
+            self._end_reply()
+            _write(render.switch_line(event.switch) + "\n")
+        elif isinstance(event, m.TasksChanged):
+            _write(render.tasks_text(event.tasks) + "\n")
+        elif isinstance(event, m.SessionRenamed):
+            _write(f"[renamed: {event.title}]\n")
+        elif isinstance(event, m.SessionDeleted):
+            _write("[the session was deleted]\n")
+
+    def _end_reply(self) -> None:
+        if self._open_reply is not None:
+            _write("\n")
+            self._open_reply = None
+
+
+async def follow_turn(client: AsyncClient, turn_id: str, *, echo: bool = True) -> Message | None:
+    """Print one turn's events until it ends; return its last reply."""
+    printer = _Printer(echo=echo)
+    final: Message | None = None
+    async for event in client.events():
+        if isinstance(event, Disconnected):
+            raise DaemonUnavailable("the daemon went away during the turn; `duologue show last` "
+                                    "shows what was kept")
+        if isinstance(event, (m.MessageCreated, m.MessageDelta, m.ModelSwitched, m.MessageCompleted)):
+            printer.show(event)
+        if isinstance(event, m.MessageCompleted) and event.message.turn_id == turn_id:
+            final = event.message
+        if isinstance(event, m.Progress) and event.turn_id == turn_id and event.kind == "end":
+            return final
+    return final
+
+
+async def follow_session(client: AsyncClient, session_id: str, *, since_seq: int | None,
+                         as_json: bool = False) -> None:
+    """Print a session's events until interrupted; reattach after a daemon restart."""
+    printer = _Printer(as_json=as_json)
+    result = await client.attach(session_id, since_seq=since_seq)
+    printer.last_seq = since_seq if since_seq is not None else result.last_seq
+    if not as_json:
+        _write(render.session_header(result.session) + "\n")
+
+    async def reattach() -> None:
+        await client.attach(session_id, since_seq=printer.last_seq)
+        if not as_json:
+            _write("[reconnected]\n")
+
+    client.on_reconnect(reattach)
+    async for event in client.events():
+        if isinstance(event, Disconnected):
+            if not as_json:
+                _write("[daemon connection lost; waiting for it to come back]\n")
+            continue
+        printer.show(event)
+        if isinstance(event, m.SessionDeleted):
+            return

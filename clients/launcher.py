@@ -1,0 +1,69 @@
+"""Finding the daemon, and starting it when it is absent.
+
+A client never imports the daemon: it starts ``python -m duologue.daemon`` as a
+detached process and waits for its socket to answer. Two clients racing to start
+one are safe: the daemon's lock lets only one run, the other exits at once.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from duologue.protocol.paths import Paths
+
+START_TIMEOUT_S = 15.0
+
+
+class DaemonUnavailable(Exception):
+    """No daemon answers and none could be started; the message says what to check."""
+
+
+def read_pid(paths: Paths) -> int | None:
+    try:
+        text = Path(paths.lock_path).read_text().strip()
+        return int(text) if text else None
+    except (OSError, ValueError):
+        return None
+
+
+def pid_alive(pid: int | None) -> bool:
+    if not pid:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def spawn_daemon(paths: Paths, *, emulator: bool = False) -> subprocess.Popen[bytes]:
+    """Start a detached daemon process (it outlives this client)."""
+    args = [sys.executable, "-m", "duologue.daemon"] + (["--emulator"] if emulator else [])
+    return subprocess.Popen(
+        args,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+        close_fds=True,
+    )
+
+
+def wait_for_socket(paths: Paths, proc: subprocess.Popen[bytes] | None, timeout: float) -> None:
+    """Wait until the socket file appears (the daemon binds after its store opens)."""
+    deadline = time.monotonic() + timeout
+    sock = Path(paths.socket_path)
+    while time.monotonic() < deadline:
+        if sock.exists() and pid_alive(read_pid(paths)):
+            return
+        if proc is not None and proc.poll() not in (None, 3):
+            raise DaemonUnavailable(
+                f"the daemon exited with code {proc.returncode}; see {paths.log_file}")
+        time.sleep(0.02)
+    raise DaemonUnavailable(f"the daemon did not start within {timeout:.0f}s; see {paths.log_file}")

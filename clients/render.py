@@ -1,0 +1,125 @@
+"""How the CLI shows protocol records to a person. Pure: records in, text out."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from duologue.protocol import methods as m
+from duologue.protocol.entities import CodeContextBlock, Message, ModelInfo, ModelSwitch, Session, TaskList, TextBlock
+
+_STATUS_MARK = {"pending": "[ ]", "in_progress": "[~]", "completed": "[x]"}
+
+
+def ago(t: datetime, now: datetime | None = None) -> str:
+    seconds = int(((now or datetime.now(timezone.utc)) - t).total_seconds())
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds // size}{unit} ago"
+    return "just now"
+
+
+def session_line(s: Session) -> str:
+    model = s.current_model if s.model == s.current_model else f"{s.model}:{s.current_model}"
+    project = f"  [{s.project_id}]" if s.project_id else ""
+    return f"{s.id}  {s.title[:40]:<40}  {model:<24} {s.message_count:>4} msgs  {ago(s.updated_at)}{project}"
+
+
+def session_header(s: Session) -> str:
+    lines = [f"{s.title}  ({s.id})",
+             f"model: {s.model}" + (f" -> {s.current_model}" if s.model != s.current_model else ""),
+             f"created {ago(s.created_at)}, updated {ago(s.updated_at)}, {s.message_count} messages, seq {s.last_seq}"]
+    if s.project_id:
+        lines.append(f"project: {s.project_id}")
+    return "\n".join(lines)
+
+
+def switch_line(w: ModelSwitch) -> str:
+    return f"── switched {w.from_model or '-'} → {w.to_model} ({w.kind}: {w.reason}) ──"
+
+
+def message_block(msg: Message) -> str:
+    who = "you" if msg.role == "user" else (msg.model or "assistant")
+    marks = []
+    if msg.pinned:
+        marks.append("pinned")
+    if msg.status != "complete":
+        marks.append(msg.status)
+    head = f"{who}" + (f" [{', '.join(marks)}]" if marks else "") + ":"
+    parts = []
+    for block in msg.content:
+        if isinstance(block, TextBlock):
+            parts.append(block.text)
+        elif isinstance(block, CodeContextBlock):
+            where = block.path + (f":{block.range.start}-{block.range.end}" if block.range else "")
+            parts.append(f"[context {where}]")
+    if msg.error:
+        parts.append(f"! {msg.error}")
+    return head + "\n" + "\n".join(parts)
+
+
+def transcript(result: m.GetResult) -> str:
+    """Messages with the switch markers placed where they happened."""
+    out = [session_header(result.session), ""]
+    switches = sorted(result.switches, key=lambda w: w.seq)
+    for msg in result.messages:
+        while switches and switches[0].seq < msg.seq:
+            out.append(switch_line(switches.pop(0)))
+        out.append(message_block(msg))
+        out.append("")
+    out.extend(switch_line(w) for w in switches)
+    return "\n".join(out).rstrip()
+
+
+def models_table(models: list[ModelInfo], default: str) -> str:
+    rows = [f"{'SHORT':<9}{'ID':<26}{'PROVIDER':<11}{'TIER':<10}{'WINDOW':>10}  {'$ IN/OUT per Mtok':<18}"]
+    for mi in models:
+        mark = "*" if mi.id == default else " "
+        avail = "" if mi.available else "  (unavailable)"
+        rows.append(f"{mi.short_name:<9}{mi.id:<26}{mi.provider:<11}{mi.tier:<10}{mi.context_window:>10,}  "
+                    f"{mi.pricing.input_per_mtok:g} / {mi.pricing.output_per_mtok:g}{mark}{avail}")
+    return "\n".join(rows + ["* default"])
+
+
+def tasks_text(tasks: TaskList) -> str:
+    if not tasks.tasks:
+        return "no tasks"
+    done = sum(t.status == "completed" for t in tasks.tasks)
+    lines = [f"{done}/{len(tasks.tasks)} completed" + (f" (by {tasks.updated_by})" if tasks.updated_by else "")]
+    for t in tasks.tasks:
+        text = t.active_form if t.status == "in_progress" and t.active_form else t.content
+        lines.append(f"{_STATUS_MARK[t.status]} {t.id}. {text}")
+    return "\n".join(lines)
+
+
+def status_text(s: m.StatusResult) -> str:
+    lines = [f"duologue daemon {s.daemon_version} (protocol {s.protocol_version}), pid {s.pid}, "
+             f"up {s.uptime_s:.0f}s" + ("  *** EMULATOR: replies are simulated offline ***" if s.emulator else ""),
+             f"home: {s.home}", f"socket: {s.socket}",
+             f"{s.sessions} sessions, {s.clients} clients, {len(s.running_turns)} running turns"]
+    for p in s.providers:
+        state = "emulator" if p.emulator else ("configured" if p.configured else "no API key")
+        cooling = f", cooling down until {p.cooling_down_until:%H:%M:%S}" if p.cooling_down_until else ""
+        lines.append(f"  {p.name}: {state}{cooling}")
+    for t in s.running_turns:
+        lines.append(f"  turn {t.turn_id} in {t.session_id}: {t.model}, {t.output_tokens} tokens so far")
+    return "\n".join(lines)
+
+
+def metrics_text(r: m.MetricsResult) -> str:
+    if not r.models:
+        return "no turns yet"
+    head = f"{'MODEL':<26}{'REQ':>5}{'ERR%':>7}{'TTFT p50/p95 ms':>18}{'TOTAL p50/p95 ms':>19}{'TOK IN/OUT':>16}{'COST $':>10}{'SW':>4}{'FO':>4}"
+    rows = [head]
+    for x in r.models + r.providers:
+        rows.append(f"{x.name:<26}{x.requests:>5}{x.error_rate * 100:>6.1f}%"
+                    f"{_pair(x.ttft):>18}{_pair(x.latency):>19}"
+                    f"{f'{x.input_tokens}/{x.output_tokens}':>16}{x.cost_usd:>10.4f}{x.switches_to:>4}{x.failovers_from:>4}")
+        if x.errors:
+            rows.append(" " * 4 + "errors: " + ", ".join(f"{k} {v}" for k, v in sorted(x.errors.items())))
+    return "\n".join(rows)
+
+
+def _pair(p: m.Percentiles) -> str:
+    if p.p50_ms is None:
+        return "-"
+    return f"{p.p50_ms:.0f}/{p.p95_ms:.0f}"

@@ -1,0 +1,26 @@
+"""``python -m duologue.daemon``: the daemon in the foreground (what clients spawn)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from .server import run_daemon
+from .settings import ConfigError, load_settings
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="duologue daemon")
+    parser.add_argument("--emulator", action="store_true",
+                        help="answer with the offline provider emulator instead of real providers")
+    args = parser.parse_args(argv)
+    try:
+        settings = load_settings(emulator=args.emulator)
+    except ConfigError as exc:
+        print(f"duologue: {exc}", file=sys.stderr)
+        return 2
+    return run_daemon(settings, emulator=settings.emulator)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,121 @@
+"""The method table's implementations: one small async function per method.
+
+Each handler takes the decoded params and the caller's :class:`Context` and returns
+the method's result type. The logic lives in ``sessions`` and ``turns``; this module
+only adapts between them and the protocol.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from duologue.protocol import methods as m
+from duologue.protocol.errors import ErrorCode, RpcError
+
+from .dispatch import Context, Handler
+from .sessions import tasks_from_inputs
+
+if TYPE_CHECKING:
+    from .server import Daemon
+
+
+def build_handlers(daemon: Daemon) -> dict[str, Handler]:
+    sessions, turns = daemon.sessions, daemon.turns
+
+    async def hello(p: m.HelloParams, ctx: Context) -> m.HelloResult:
+        ours = m.PROTOCOL_VERSION.split(".")[0]
+        theirs = p.protocol_version.split(".")[0]
+        if ours != theirs:
+            raise RpcError(
+                ErrorCode.PROTOCOL_MISMATCH,
+                f"this daemon speaks protocol {m.PROTOCOL_VERSION}, the client {p.protocol_version}; "
+                "use a client and daemon of the same major version",
+                {"daemon": m.PROTOCOL_VERSION, "client": p.protocol_version},
+            )
+        return m.HelloResult(protocol_version=m.PROTOCOL_VERSION,
+                             daemon_version=daemon.version, emulator=daemon.emulator_url is not None)
+
+    async def status(p: m.Empty, ctx: Context) -> m.StatusResult:
+        return daemon.status()
+
+    async def shutdown(p: m.Empty, ctx: Context) -> m.EmptyResult:
+        daemon.request_stop("daemon/shutdown")
+        return m.EmptyResult()
+
+    async def models_list(p: m.Empty, ctx: Context) -> m.ModelsResult:
+        return m.ModelsResult(models=daemon.routing.catalog_with_availability(),
+                              default_model=daemon.catalog.default_model)
+
+    async def create(p: m.CreateParams, ctx: Context) -> m.SessionResult:
+        return m.SessionResult(session=sessions.create(p))
+
+    async def list_(p: m.ListParams, ctx: Context) -> m.ListResult:
+        return sessions.list(p)
+
+    async def get(p: m.GetParams, ctx: Context) -> m.GetResult:
+        return sessions.get(p)
+
+    async def rename(p: m.RenameParams, ctx: Context) -> m.SessionResult:
+        return m.SessionResult(session=sessions.rename(p))
+
+    async def delete(p: m.SessionRef, ctx: Context) -> m.DeleteResult:
+        await turns.forget_session(p.session_id)
+        sessions.delete(p.session_id)
+        return m.DeleteResult(deleted=True)
+
+    async def switch(p: m.SwitchParams, ctx: Context) -> m.SwitchResult:
+        session, switch_ = sessions.switch_model(p.session_id, p.model, p.reason)
+        return m.SwitchResult(session=session, switch=switch_)
+
+    async def attach(p: m.AttachParams, ctx: Context) -> m.AttachResult:
+        result, replay = sessions.attach(p, ctx.peer)
+        ctx.after.extend(replay)
+        return result
+
+    async def detach(p: m.SessionRef, ctx: Context) -> m.EmptyResult:
+        sessions.require(p.session_id)
+        sessions.hub.detach(p.session_id, ctx.peer)
+        return m.EmptyResult()
+
+    async def send(p: m.SendParams, ctx: Context) -> m.SendResult:
+        return turns.submit(p)
+
+    async def cancel(p: m.SessionRef, ctx: Context) -> m.CancelResult:
+        return await turns.cancel(p.session_id)
+
+    async def pin(p: m.PinParams, ctx: Context) -> m.MessageResult:
+        return m.MessageResult(message=sessions.pin(p.session_id, p.message_id, p.pinned))
+
+    async def metrics_get(p: m.MetricsParams, ctx: Context) -> m.MetricsResult:
+        model = None if p.model is None else daemon.catalog.resolve(p.model).id
+        return daemon.metrics.snapshot(model)
+
+    async def tasks_update(p: m.TasksUpdateParams, ctx: Context) -> m.TasksResult:
+        who = f"client:{p.client}" if p.client else f"client:{ctx.peer.key.hex()[:8]}"
+        return m.TasksResult(tasks=sessions.update_tasks(p.session_id, tasks_from_inputs(p.tasks), who))
+
+    async def tasks_list(p: m.SessionRef, ctx: Context) -> m.TasksResult:
+        sessions.require(p.session_id)
+        return m.TasksResult(tasks=sessions.store.tasks(p.session_id))
+
+    return {
+        "daemon/hello": hello,
+        "daemon/status": status,
+        "daemon/shutdown": shutdown,
+        "models/list": models_list,
+        "session/create": create,
+        "session/list": list_,
+        "session/get": get,
+        "session/rename": rename,
+        "session/delete": delete,
+        "session/switch_model": switch,
+        "session/attach": attach,
+        "session/detach": detach,
+        "session/send": send,
+        "session/cancel": cancel,
+        "session/pin": pin,
+        "metrics/get": metrics_get,
+        "tasks/update": tasks_update,
+        "tasks/list": tasks_list,
+    }
+

@@ -1,0 +1,120 @@
+"""Per-model and per-provider counters, kept in memory since the daemon started.
+
+Latency samples are bounded (the newest ``WINDOW`` per model), so percentiles
+describe recent behaviour and memory stays flat however long the daemon runs.
+Cost is estimated from the catalog's prices and the usage the provider reported.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict, deque
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+
+from duologue.protocol.entities import MessageStatus, ModelInfo, Usage
+from duologue.protocol.methods import MetricsResult, ModelMetrics, Percentiles
+
+WINDOW = 1000
+
+
+def _percentiles(samples: deque[float]) -> Percentiles:
+    if not samples:
+        return Percentiles()
+    ordered = sorted(samples)
+
+    def at(q: float) -> float:
+        return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))], 2)
+
+    return Percentiles(count=len(ordered), p50_ms=at(0.50), p95_ms=at(0.95))
+
+
+@dataclass
+class _Counters:
+    provider: str
+    requests: int = 0
+    completed: int = 0
+    errors: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    ttft: deque[float] = field(default_factory=lambda: deque(maxlen=WINDOW))
+    latency: deque[float] = field(default_factory=lambda: deque(maxlen=WINDOW))
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cost_usd: float = 0.0
+    switches_to: int = 0
+    failovers_from: int = 0
+    stream_seconds: float = 0.0
+
+    def view(self, name: str) -> ModelMetrics:
+        failed = sum(self.errors.values())
+        return ModelMetrics(
+            name=name,
+            provider=self.provider,
+            requests=self.requests,
+            completed=self.completed,
+            errors=dict(self.errors),
+            error_rate=round(failed / self.requests, 4) if self.requests else 0.0,
+            ttft=_percentiles(self.ttft),
+            latency=_percentiles(self.latency),
+            input_tokens=self.input_tokens,
+            output_tokens=self.output_tokens,
+            cost_usd=round(self.cost_usd, 6),
+            switches_to=self.switches_to,
+            failovers_from=self.failovers_from,
+            output_tokens_per_s=(round(self.output_tokens / self.stream_seconds, 1)
+                                 if self.stream_seconds > 0 and self.output_tokens else None),
+        )
+
+
+class Metrics:
+    def __init__(self, models: list[ModelInfo]):
+        self._provider_of = {mi.id: mi.provider for mi in models}
+        self._models: dict[str, _Counters] = {}
+        self._providers: dict[str, _Counters] = {}
+        self.since = datetime.now(timezone.utc)
+
+    def _both(self, model_id: str) -> tuple[_Counters, _Counters]:
+        provider = self._provider_of.get(model_id, "unknown")
+        mc = self._models.setdefault(model_id, _Counters(provider))
+        pc = self._providers.setdefault(provider, _Counters(provider))
+        return mc, pc
+
+    def record_turn(self, model: ModelInfo, status: MessageStatus, error_kind: str | None, *,
+                    ttft_ms: float | None, latency_ms: float, usage: Usage | None) -> None:
+        for c in self._both(model.id):
+            c.requests += 1
+            if status == "complete":
+                c.completed += 1
+                c.latency.append(latency_ms)
+            if error_kind:
+                c.errors[error_kind] += 1
+            if ttft_ms is not None:
+                c.ttft.append(ttft_ms)
+            if usage is not None:
+                c.input_tokens += usage.input_tokens
+                c.output_tokens += usage.output_tokens
+                c.cost_usd += (usage.input_tokens * model.pricing.input_per_mtok
+                               + usage.output_tokens * model.pricing.output_per_mtok) / 1e6
+                if ttft_ms is not None:
+                    c.stream_seconds += max(latency_ms - ttft_ms, 1.0) / 1000
+
+    def record_switch(self, to_model: str) -> None:
+        for c in self._both(to_model):
+            c.switches_to += 1
+
+    def record_failover(self, from_model: str, to_model: str) -> None:
+        for c in self._both(from_model):
+            c.failovers_from += 1
+
+    def throughput(self, model_id: str) -> float | None:
+        """Measured output tokens a second for this model, once there is a sample."""
+        c = self._models.get(model_id)
+        return c.view(model_id).output_tokens_per_s if c else None
+
+    def snapshot(self, model_id: str | None = None) -> MetricsResult:
+        models = {k: v for k, v in self._models.items() if model_id in (None, k)}
+        providers = {k: v for k, v in self._providers.items()
+                     if model_id is None or k == self._provider_of.get(model_id)}
+        return MetricsResult(
+            models=[c.view(name) for name, c in sorted(models.items())],
+            providers=[c.view(name) for name, c in sorted(providers.items())],
+            since=self.since,
+        )

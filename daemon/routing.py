@@ -1,0 +1,211 @@
+"""Which model answers a turn: availability, the auto policy and failover.
+
+Providers are built lazily on first use (their SDKs load then, not at daemon start).
+A provider is available when it has a key, or when the daemon runs on the emulator.
+A provider that fails with retryable errors ``COOLDOWN_AFTER`` times in a row cools
+down for ``COOLDOWN_S`` seconds: auto and failover avoid it meanwhile, and a turn
+that asks for it explicitly gets MODEL_UNAVAILABLE with the time it comes back.
+
+The auto policy is a short list of readable rules; the first that matches decides,
+and its reason is recorded on the ModelSwitch, so every choice can be explained.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any, Callable
+
+import msgspec
+
+from duologue.protocol.entities import CodeContextBlock, Message, ModelInfo, Tier
+from duologue.protocol.errors import ErrorCode, RpcError
+from duologue.protocol.methods import ProviderStatus
+
+from .catalog import Catalog
+from .settings import Settings
+
+COOLDOWN_AFTER = 3
+COOLDOWN_S = 60.0
+EMULATOR_KEY = "emulator-key"
+
+_TIER_RANK: dict[Tier, int] = {"fast": 0, "balanced": 1, "frontier": 2}
+_HARD_WORDS = re.compile(r"\b(prove|design|architect\w*|think (hard|carefully)|deep(ly)?|tricky|subtle)\b", re.I)
+
+
+def estimate_tokens(text: str) -> int:
+    """A provider-neutral estimate (about four characters a token)."""
+    return len(text) // 4 + 1
+
+
+def message_tokens(msg: Message) -> int:
+    total = 0
+    for block in msg.content:
+        total += estimate_tokens(msgspec.json.encode(block).decode())
+    return total
+
+
+@dataclass
+class _Health:
+    consecutive_failures: int = 0
+    cooling_until: float = 0.0
+
+
+@dataclass(frozen=True)
+class Choice:
+    model: ModelInfo
+    reason: str
+
+
+class Routing:
+    def __init__(self, settings: Settings, catalog: Catalog, emulator_url: str | None,
+                 clock: Callable[[], float] = time.monotonic):
+        self.settings = settings
+        self.catalog = catalog
+        self.emulator_url = emulator_url
+        self._clock = clock
+        self._providers: dict[str, Any] = {}
+        self._health: dict[str, _Health] = {}
+
+    # --- providers ----------------------------------------------------------------------
+
+    def configured(self, provider: str) -> bool:
+        return self.emulator_url is not None or self.settings.providers[provider].configured
+
+    def cooling_until(self, provider: str) -> float:
+        return self._health.get(provider, _Health()).cooling_until
+
+    def available(self, model: ModelInfo) -> bool:
+        return self.configured(model.provider) and self.cooling_until(model.provider) <= self._clock()
+
+    def provider(self, name: str) -> Any:
+        """The provider adapter, built on first use (this is where an SDK loads)."""
+        if name not in self._providers:
+            self._providers[name] = self._build(name)
+        return self._providers[name]
+
+    def _build(self, name: str) -> Any:
+        cfg = self.settings.providers[name]
+        key = EMULATOR_KEY if self.emulator_url else (cfg.api_key.reveal() if cfg.api_key else "")
+        base_url = self.emulator_url or cfg.base_url
+        if name == "anthropic":
+            from .providers.anthropic import AnthropicProvider
+
+            return AnthropicProvider(api_key=key, base_url=base_url, timeout=cfg.timeout_s,
+                                     max_retries=cfg.max_retries)
+        from .providers.gemini import GeminiProvider
+
+        return GeminiProvider(api_key=key, base_url=base_url, timeout=cfg.timeout_s,
+                              retries=cfg.max_retries)
+
+    async def aclose(self) -> None:
+        for provider in self._providers.values():
+            await provider.aclose()
+        self._providers.clear()
+
+    def record_success(self, provider: str) -> None:
+        self._health[provider] = _Health()
+
+    def record_failure(self, provider: str, retryable: bool) -> None:
+        if not retryable:
+            return
+        health = self._health.setdefault(provider, _Health())
+        health.consecutive_failures += 1
+        if health.consecutive_failures >= COOLDOWN_AFTER:
+            health.cooling_until = self._clock() + COOLDOWN_S
+
+    def statuses(self) -> list[ProviderStatus]:
+        out = []
+        for name, cfg in self.settings.providers.items():
+            until = self.cooling_until(name)
+            remaining = until - self._clock()
+            out.append(ProviderStatus(
+                name=name,
+                configured=self.configured(name),
+                emulator=self.emulator_url is not None,
+                base_url=self.emulator_url or cfg.base_url,
+                cooling_down_until=(datetime.fromtimestamp(time.time() + remaining, timezone.utc)
+                                    if remaining > 0 else None),
+            ))
+        return out
+
+    def catalog_with_availability(self) -> list[ModelInfo]:
+        return [msgspec.structs.replace(mi, available=self.available(mi)) for mi in self.catalog.models]
+
+    # --- choosing -----------------------------------------------------------------------
+
+    def require_available(self, model: ModelInfo) -> None:
+        if not self.configured(model.provider):
+            raise RpcError(
+                ErrorCode.MODEL_UNAVAILABLE,
+                f"{model.id} needs the {model.provider} provider, which has no API key; "
+                f"set {'ANTHROPIC_API_KEY' if model.provider == 'anthropic' else 'GEMINI_API_KEY'} "
+                "or start the daemon with --emulator",
+                {"model": model.id, "provider": model.provider},
+            )
+        if not self.available(model):
+            wait = int(self.cooling_until(model.provider) - self._clock()) + 1
+            raise RpcError(
+                ErrorCode.MODEL_UNAVAILABLE,
+                f"{model.provider} failed repeatedly and is cooling down for {wait}s more; "
+                "pick a model of the other provider or retry later",
+                {"model": model.id, "provider": model.provider, "retry_after_s": wait},
+            )
+
+    def choose_auto(self, history: list[Message], prompt: Message, current: str) -> Choice:
+        """The auto policy: the first matching rule picks a tier and a preference."""
+        prompt_tokens = message_tokens(prompt)
+        context_blocks = [b for b in prompt.content if isinstance(b, CodeContextBlock)]
+        context_tokens = sum(estimate_tokens(b.text) for b in context_blocks)
+        history_tokens = sum(message_tokens(msg) for msg in history) + prompt_tokens
+        text = prompt.text
+        has_code = bool(context_blocks) or "```" in text
+        rules: list[tuple[bool, Tier, str, str]] = [
+            (history_tokens > 150_000, "balanced", "gemini",
+             f"history of ~{history_tokens} tokens: a long-context model"),
+            (context_tokens > 20_000, "balanced", "gemini",
+             f"~{context_tokens} tokens of attached context: a long-context model"),
+            (bool(_HARD_WORDS.search(text)), "frontier", "anthropic",
+             "the prompt asks for careful reasoning"),
+            (has_code, "balanced", "anthropic",
+             f"code present ({len(context_blocks)} attached block(s)): a strong coding model"),
+            (len(history) >= 30, "balanced", "anthropic",
+             f"a deep conversation ({len(history)} messages)"),
+            (prompt_tokens < 60 and not history, "fast", "anthropic",
+             "a short opening question: a fast model"),
+        ]
+        for matched, tier, prefer, why in rules:
+            if matched:
+                model = self._pick(tier, prefer, need_tokens=history_tokens)
+                if model:
+                    return Choice(model, f"auto: {why}")
+        current_model = self.catalog.find(current)
+        if current_model and self.available(current_model):
+            return Choice(current_model, "auto: no rule matched; keeping the current model")
+        model = self._pick("balanced", "anthropic", need_tokens=history_tokens)
+        if model is None:
+            raise RpcError(ErrorCode.MODEL_UNAVAILABLE,
+                           "no model is available: configure an API key or start with --emulator")
+        return Choice(model, "auto: default balanced model")
+
+    def _pick(self, tier: Tier, prefer: str, need_tokens: int = 0,
+              exclude_provider: str | None = None) -> ModelInfo | None:
+        """The first available model of ``tier`` with room for the history, preferring
+        ``prefer``'s provider, then the nearest tiers."""
+        candidates = [mi for mi in self.catalog.models
+                      if self.available(mi) and mi.provider != exclude_provider
+                      and mi.context_window > need_tokens]
+        if not candidates:
+            return None
+
+        def rank(mi: ModelInfo) -> tuple[int, int, int]:
+            return (abs(_TIER_RANK[mi.tier] - _TIER_RANK[tier]), mi.provider != prefer,
+                    self.catalog.models.index(mi))
+
+        return min(candidates, key=rank)
+
+    def failover_target(self, failed: ModelInfo) -> ModelInfo | None:
+        """An equivalent-tier model of another provider, when one is available."""
+        return self._pick(failed.tier, prefer="", exclude_provider=failed.provider)

@@ -1,0 +1,380 @@
+"""Turns: one queue per session, one running turn at a time, streamed to every client.
+
+``submit`` makes the user message durable and returns; the turn itself runs later,
+as a task owned by its session's worker, which is owned by the daemon's task group.
+While the reply streams, text is committed in small batches (at most every
+``CHECKPOINT_S``) as ``message/delta`` events together with the message's text so far,
+so a crash keeps what arrived and the restart marks the reply interrupted.
+
+A retryable provider error (after the SDK's own retries) moves the turn to an
+equivalent model of another provider, recorded as a failover switch; the failed
+attempt's message keeps its partial text and the error. Cancellation closes the
+provider stream (the async generator is closed in ``finally``) and commits the
+partial text marked cancelled.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Callable, Coroutine
+
+import msgspec
+
+from duologue.protocol import methods as m
+from duologue.protocol.entities import (
+    AUTO,
+    Message,
+    MessageStatus,
+    ModelInfo,
+    Session,
+    SwitchKind,
+    TextBlock,
+    Usage,
+)
+from duologue.protocol.errors import ErrorCode, RpcError
+
+from .ids import new_id
+from .metrics import Metrics
+from .providers.base import Finished, ProviderError, TextDelta, TurnRequest
+from .routing import Routing
+from .sessions import Sessions
+
+log = logging.getLogger(__name__)
+
+CHECKPOINT_S = 0.05
+REPORT_INTERVAL_S = 0.1
+MAX_ATTEMPTS = 3
+MAX_OUTPUT_TOKENS = 8192
+
+
+@dataclass
+class Turn:
+    id: str
+    session_id: str
+    prompt: Message
+    model_choice: str | None
+    started_at: datetime | None = None
+    model: str | None = None
+    output_tokens: int = 0
+    task: asyncio.Task[None] | None = None
+    stop_status: MessageStatus = "cancelled"
+
+
+@dataclass
+class _Queue:
+    pending: deque[Turn] = field(default_factory=deque)
+    running: Turn | None = None
+    worker: asyncio.Task[None] | None = None
+
+
+@dataclass
+class _Outcome:
+    status: MessageStatus
+    error: ProviderError | None = None
+
+
+Spawn = Callable[[Coroutine[Any, Any, None]], asyncio.Task[None]]
+
+
+class Turns:
+    def __init__(self, sessions: Sessions, routing: Routing, metrics: Metrics, spawn: Spawn,
+                 queue_limit: int = 32):
+        self.sessions = sessions
+        self.routing = routing
+        self.metrics = metrics
+        self._spawn = spawn
+        self._queue_limit = queue_limit
+        self._queues: dict[str, _Queue] = {}
+        self._stopping = False
+
+    # --- requests -----------------------------------------------------------------------
+
+    def submit(self, p: m.SendParams) -> m.SendResult:
+        if self._stopping:
+            raise RpcError(ErrorCode.SHUTTING_DOWN, "the daemon is stopping; send again once it restarts")
+        session = self.sessions.require(p.session_id)
+        if p.model is not None:
+            self.sessions.catalog.resolve_choice(p.model)  # an unknown model fails before anything is written
+        queue = self._queues.setdefault(session.id, _Queue())
+        if len(queue.pending) >= self._queue_limit:
+            raise RpcError(ErrorCode.QUEUE_FULL,
+                           f"{len(queue.pending)} turns are already queued in this session; wait for one to finish")
+        if not p.text.strip() and not p.context:
+            raise RpcError(ErrorCode.INVALID_PARAMS, "the message is empty: give text or context",
+                           {"path": "$.text"})
+        draft = self.sessions.draft(session)
+        content = ([TextBlock(text=p.text)] if p.text else []) + list(p.context)
+        turn_id = new_id()
+        prompt = draft.add_message(lambda seq: Message(
+            id=new_id(), session_id=session.id, seq=seq, role="user", content=content,
+            created_at=draft.now, pinned=p.pin, turn_id=turn_id))
+        self.sessions.commit(draft)
+        turn = Turn(id=turn_id, session_id=session.id, prompt=prompt, model_choice=p.model)
+        queue.pending.append(turn)
+        ahead = len(queue.pending) - 1 + (queue.running is not None)
+        if queue.worker is None:
+            queue.worker = self._spawn(self._work(session.id, queue))
+        return m.SendResult(message=prompt, turn_id=turn.id, queued=ahead)
+
+    async def cancel(self, session_id: str) -> m.CancelResult:
+        self.sessions.require(session_id)
+        queue = self._queues.get(session_id)
+        turn = queue.running if queue else None
+        if turn is None or turn.task is None:
+            raise RpcError(ErrorCode.NOTHING_TO_CANCEL, f"no turn is running in session {session_id!r}")
+        turn.stop_status = "cancelled"
+        turn.task.cancel()
+        await asyncio.gather(turn.task, return_exceptions=True)
+        return m.CancelResult(turn_id=turn.id, cancelled=True)
+
+    async def forget_session(self, session_id: str) -> None:
+        """Stop and drop a session's turns (it is being deleted)."""
+        queue = self._queues.pop(session_id, None)
+        if queue is None:
+            return
+        queue.pending.clear()
+        if queue.worker is not None:
+            queue.worker.cancel()
+            await asyncio.gather(queue.worker, return_exceptions=True)
+
+    def running(self) -> list[m.RunningTurn]:
+        return [
+            m.RunningTurn(session_id=q.running.session_id, turn_id=q.running.id,
+                          model=q.running.model or "", started_at=q.running.started_at,
+                          output_tokens=q.running.output_tokens)
+            for q in self._queues.values() if q.running and q.running.started_at
+        ]
+
+    async def stop(self) -> None:
+        """Interrupt every running turn (their partial text is kept, marked interrupted)."""
+        self._stopping = True
+        workers = []
+        for queue in self._queues.values():
+            queue.pending.clear()
+            if queue.running is not None:
+                queue.running.stop_status = "interrupted"
+            if queue.worker is not None:
+                queue.worker.cancel()
+                workers.append(queue.worker)
+        await asyncio.gather(*workers, return_exceptions=True)
+
+    def recover(self) -> int:
+        """Mark replies a crash left streaming as interrupted; returns how many."""
+        count = 0
+        for msg in self.sessions.store.unfinished_messages():
+            session = self.sessions.store.get_session(msg.session_id)
+            if session is None:
+                continue
+            self._finish(session.id, msg, _Outcome("interrupted"), usage=None, ttft_ms=None,
+                         latency_ms=None, stop_reason=None)
+            count += 1
+        return count
+
+    # --- the worker ---------------------------------------------------------------------
+
+    async def _work(self, session_id: str, queue: _Queue) -> None:
+        try:
+            while queue.pending:
+                turn = queue.pending.popleft()
+                queue.running = turn
+                turn.task = asyncio.create_task(self._run(turn), name=f"turn-{turn.id}")
+                try:
+                    await turn.task
+                except asyncio.CancelledError:
+                    if asyncio.current_task().cancelling():
+                        raise  # the worker itself is being stopped
+                    # only the turn was cancelled (session/cancel): go on with the next
+                except Exception:
+                    log.exception("turn %s in session %s failed", turn.id, session_id)
+                finally:
+                    queue.running = None
+        finally:
+            queue.worker = None
+            if not queue.pending and self._queues.get(session_id) is queue:
+                del self._queues[session_id]
+
+    async def _run(self, turn: Turn) -> None:
+        session = self.sessions.store.get_session(turn.session_id)
+        if session is None:
+            return
+        try:
+            model, reason, kind = self._initial_choice(turn, session)
+        except RpcError as exc:
+            self._fail_without_call(turn, None, exc.message)
+            return
+        self._progress(turn, "begin", model.id, estimated_s=self._estimate(model))
+        outcome = _Outcome("failed")
+        try:
+            for attempt in range(MAX_ATTEMPTS):
+                try:
+                    self.routing.require_available(model)
+                except RpcError as exc:
+                    self._fail_without_call(turn, model.id, exc.message)
+                    return
+                outcome = _Outcome(turn.stop_status)
+                outcome = await self._attempt(turn, model, reason, kind)
+                if outcome.error is None or not outcome.error.retryable:
+                    return
+                target = self.routing.failover_target(model)
+                if target is None or attempt == MAX_ATTEMPTS - 1:
+                    return
+                self.metrics.record_failover(model.id, target.id)
+                reason = f"failover: {model.id} failed ({outcome.error.kind}); using {target.id}"
+                model, kind = target, "failover"
+        finally:
+            self._progress(turn, "end", turn.model or model.id, outcome=outcome.status)
+
+    def _estimate(self, model: ModelInfo) -> float | None:
+        """Seconds this reply may take, from the model's measured throughput."""
+        rate = self.metrics.throughput(model.id)
+        return round(600 / rate, 1) if rate else None
+
+    def _progress(self, turn: Turn, kind: str, model: str, **extra: Any) -> None:
+        session = self.sessions.store.get_session(turn.session_id)
+        if session is None:
+            return
+        tasks = self.sessions.store.tasks(session.id).tasks
+        active = next((t.active_form or t.content for t in tasks if t.status == "in_progress"), None)
+        self.sessions.announce(session.id, "progress", m.Progress(
+            session_id=session.id, seq=session.last_seq, turn_id=turn.id, kind=kind, model=model,
+            output_tokens=turn.output_tokens, tasks_completed=sum(t.status == "completed" for t in tasks),
+            tasks_total=len(tasks), active_task=active, **extra))
+
+    def _initial_choice(self, turn: Turn, session: Session) -> tuple[ModelInfo, str, SwitchKind]:
+        catalog = self.sessions.catalog
+        choice = turn.model_choice or session.model
+        if choice == AUTO:
+            history = self.sessions.store.messages(session.id)[:-1]
+            picked = self.routing.choose_auto(history, turn.prompt, session.current_model)
+            return picked.model, picked.reason, "auto"
+        model = catalog.resolve(choice)
+        reason = "model chosen for this turn" if turn.model_choice else "session model"
+        return model, reason, "manual"
+
+    def _fail_without_call(self, turn: Turn, model: str | None, error: str) -> None:
+        session = self.sessions.require(turn.session_id)
+        draft = self.sessions.draft(session)
+        msg = draft.add_message(lambda seq: Message(
+            id=new_id(), session_id=session.id, seq=seq, role="assistant", content=[],
+            created_at=draft.now, model=model, status="failed", error=error, turn_id=turn.id))
+        draft.emit(m.MessageCompleted, message=msg)
+        self.sessions.commit(draft)
+
+    async def _attempt(self, turn: Turn, model: ModelInfo, reason: str, kind: SwitchKind) -> _Outcome:
+        session = self.sessions.require(turn.session_id)
+        draft = self.sessions.draft(session)
+        if model.id != session.current_model:
+            self.sessions.record_switch(draft, model.id, reason, kind)
+            self.metrics.record_switch(model.id)
+        reply = draft.add_message(lambda seq: Message(
+            id=new_id(), session_id=session.id, seq=seq, role="assistant", content=[],
+            created_at=draft.now, model=model.id, status="streaming", turn_id=turn.id))
+        self.sessions.commit(draft, current_model=model.id)
+        turn.model, turn.started_at, turn.output_tokens = model.id, draft.now, 0
+
+        history = [msg for msg in self.sessions.store.messages(session.id) if msg.seq < reply.seq]
+        request = TurnRequest(model=model.id, system=session.system_prompt, messages=history,
+                              tools=[], max_tokens=min(model.max_output_tokens, MAX_OUTPUT_TOKENS))
+        stream = _Stream(self, turn, reply)
+        started = time.monotonic()
+        outcome = _Outcome("failed")
+        usage: Usage | None = None
+        stop_reason: str | None = None
+        try:
+            events = self.routing.provider(model.provider).stream(request)
+            try:
+                async for event in events:
+                    if isinstance(event, TextDelta):
+                        stream.add(event.text)
+                    elif isinstance(event, Finished):
+                        usage, stop_reason = event.usage, event.stop_reason
+            finally:
+                await events.aclose()
+            outcome = _Outcome("complete")
+            self.routing.record_success(model.provider)
+        except ProviderError as exc:
+            log.warning("turn %s: %s %s: %s", turn.id, model.id, exc.kind, exc.provider_message)
+            outcome = _Outcome("failed", exc)
+            self.routing.record_failure(model.provider, exc.retryable)
+        except asyncio.CancelledError:
+            outcome = _Outcome(turn.stop_status)
+            raise
+        finally:
+            latency_ms = (time.monotonic() - started) * 1000
+            stream.flush()
+            self._finish(turn.session_id, stream.message(), outcome, usage=usage,
+                         ttft_ms=stream.ttft_ms, latency_ms=latency_ms, stop_reason=stop_reason)
+            self.metrics.record_turn(model, outcome.status, outcome.error.kind if outcome.error else None,
+                                     ttft_ms=stream.ttft_ms, latency_ms=latency_ms, usage=usage)
+        return outcome
+
+    def _finish(self, session_id: str, msg: Message, outcome: _Outcome, *, usage: Usage | None,
+                ttft_ms: float | None, latency_ms: float | None, stop_reason: str | None) -> None:
+        session = self.sessions.store.get_session(session_id)
+        if session is None:
+            return
+        error = None
+        if outcome.error is not None:
+            e = outcome.error
+            error = f"{e.kind}: {e.provider_message}" + (f" (HTTP {e.status})" if e.status else "")
+        final = msgspec.structs.replace(
+            msg, status=outcome.status, usage=usage, ttft_ms=ttft_ms, latency_ms=latency_ms,
+            stop_reason=stop_reason, error=error)
+        draft = self.sessions.draft(session)
+        draft.messages.append(final)
+        draft.emit(m.MessageCompleted, message=final)
+        self.sessions.commit(draft)
+
+
+class _Stream:
+    """The text of one reply as it arrives, committed in batches."""
+
+    def __init__(self, turns: Turns, turn: Turn, reply: Message):
+        self._turns = turns
+        self._turn = turn
+        self._reply = reply
+        self._text: list[str] = []
+        self._pending: list[str] = []
+        self._last_flush = time.monotonic()
+        self._last_report = 0.0
+        self._started = time.monotonic()
+        self.ttft_ms: float | None = None
+
+    def add(self, text: str) -> None:
+        if not text:
+            return
+        now = time.monotonic()
+        if self.ttft_ms is None:
+            self.ttft_ms = (now - self._started) * 1000
+        self._text.append(text)
+        self._pending.append(text)
+        self._turn.output_tokens += max(1, len(text) // 4)
+        if now - self._last_flush >= CHECKPOINT_S:
+            self.flush()
+
+    def message(self) -> Message:
+        text = "".join(self._text)
+        return msgspec.structs.replace(self._reply, content=[TextBlock(text=text)] if text else [])
+
+    def flush(self) -> None:
+        """Commit the pending text as one delta event plus the message checkpoint."""
+        if not self._pending:
+            return
+        sessions = self._turns.sessions
+        session = sessions.store.get_session(self._reply.session_id)
+        if session is None:
+            return
+        draft = sessions.draft(session)
+        draft.emit(m.MessageDelta, message_id=self._reply.id, text="".join(self._pending))
+        draft.messages.append(self.message())
+        sessions.commit(draft)
+        self._pending.clear()
+        self._last_flush = time.monotonic()
+        if self._last_flush - self._last_report >= REPORT_INTERVAL_S:
+            self._last_report = self._last_flush
+            self._turns._progress(self._turn, "report", self._reply.model or "")

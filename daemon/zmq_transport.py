@@ -1,0 +1,206 @@
+"""The ZeroMQ transport: one ROUTER socket, one DEALER per client, one frame per
+JSON-RPC message.
+
+The daemon never blocks on a client. Frames go out with NOBLOCK; when a client's
+pipe is full they wait in that client's outbox, which a flusher retries. A client
+whose outbox passes ``queue_limit`` bytes is detached from every session, its
+outbox is cleared, and it receives one ``client/dropped`` notification naming the
+sessions, so it can reattach with ``since_seq`` and lose nothing. A peer that has
+disconnected (EHOSTUNREACH under ROUTER_MANDATORY) is forgotten.
+
+``MAXMSGSIZE`` bounds what a client may send: ZeroMQ closes the connection of a
+peer that sends a larger message, so an oversized frame is never buffered.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import logging
+import os
+import time
+from collections import deque
+from pathlib import Path
+
+import zmq
+import zmq.asyncio
+
+from duologue.protocol.errors import ErrorCode, RpcError
+from duologue.protocol.jsonrpc import encode_error, encode_notification
+from duologue.protocol.methods import ClientDropped
+
+from .dispatch import Dispatcher
+from .hub import Hub
+
+log = logging.getLogger(__name__)
+
+FLUSH_INTERVAL_S = 0.005
+IDLE_PEER_S = 600.0
+
+
+class Peer:
+    """One connected client, known by its ROUTER identity."""
+
+    def __init__(self, key: bytes, transport: ZmqTransport):
+        self.key = key
+        self._transport = transport
+        self.outbox: deque[bytes] = deque()
+        self.outbox_bytes = 0
+        self.last_seen = time.monotonic()
+
+    def deliver(self, frame: bytes) -> None:
+        self._transport.send(self, frame)
+
+    def __repr__(self) -> str:
+        return f"Peer({self.key.hex()})"
+
+
+class ZmqTransport:
+    def __init__(self, endpoint: str, dispatcher: Dispatcher, hub: Hub, *,
+                 max_frame_bytes: int, queue_limit_bytes: int):
+        self.endpoint = endpoint
+        self._dispatcher = dispatcher
+        self._hub = hub
+        self._queue_limit = queue_limit_bytes
+        self._ctx = zmq.asyncio.Context()
+        self._sock = self._ctx.socket(zmq.ROUTER)
+        self._sock.setsockopt(zmq.MAXMSGSIZE, max_frame_bytes)
+        self._sock.setsockopt(zmq.ROUTER_MANDATORY, 1)
+        self._sock.setsockopt(zmq.SNDHWM, 10_000)
+        self._sock.setsockopt(zmq.RCVHWM, 10_000)
+        self._sock.setsockopt(zmq.LINGER, 0)
+        # Sends go through a synchronous shadow so NOBLOCK raises at once instead
+        # of being parked on a future that would serialise every client's sends.
+        self._out = zmq.Socket.shadow(self._sock.underlying)
+        self._peers: dict[bytes, Peer] = {}
+        self._backlogged: set[bytes] = set()
+        self._flush_wakeup = asyncio.Event()
+
+    @property
+    def client_count(self) -> int:
+        return len(self._peers)
+
+    def bind(self) -> None:
+        path = Path(self.endpoint.removeprefix("ipc://"))
+        if path.exists():
+            path.unlink()  # stale: we hold the daemon lock, so nobody else serves it
+        old_umask = os.umask(0o177)
+        try:
+            self._sock.bind(self.endpoint)
+        finally:
+            os.umask(old_umask)
+        os.chmod(path, 0o600)
+
+    async def serve(self, stop: asyncio.Event) -> None:
+        flusher = asyncio.create_task(self._flush_loop(stop), name="zmq-flusher")
+        try:
+            while not stop.is_set():
+                receiving = asyncio.ensure_future(self._sock.recv_multipart(copy=True))
+                stopping = asyncio.ensure_future(stop.wait())
+                done, _ = await asyncio.wait({receiving, stopping}, return_when=asyncio.FIRST_COMPLETED)
+                if receiving not in done:
+                    receiving.cancel()
+                    break
+                stopping.cancel()
+                await self._on_message(receiving.result())
+        finally:
+            flusher.cancel()
+            await asyncio.gather(flusher, return_exceptions=True)
+
+    def close(self) -> None:
+        self._sock.close(linger=0)
+        self._ctx.term()
+
+    async def _on_message(self, parts: list[bytes]) -> None:
+        key = parts[0]
+        peer = self._peers.get(key)
+        if peer is None:
+            peer = self._peers[key] = Peer(key, self)
+            self._forget_idle_peers()
+        peer.last_seen = time.monotonic()
+        if len(parts) != 2:
+            self.send(peer, encode_error(None, RpcError(
+                ErrorCode.INVALID_REQUEST, "send each JSON-RPC message as exactly one ZeroMQ frame")))
+            return
+        response, after = await self._dispatcher.handle(parts[1], peer)
+        if response is not None:
+            self.send(peer, response)
+        for frame in after:
+            self.send(peer, frame)
+
+    # --- sending ------------------------------------------------------------------------
+
+    def send(self, peer: Peer, frame: bytes) -> None:
+        if peer.key not in self._peers:
+            return
+        if peer.outbox:
+            self._enqueue(peer, frame)
+            return
+        try:
+            self._out.send_multipart((peer.key, frame), flags=zmq.NOBLOCK)
+        except zmq.Again:
+            self._enqueue(peer, frame)
+        except zmq.ZMQError as exc:
+            if exc.errno != errno.EHOSTUNREACH:
+                raise
+            self._forget(peer)
+
+    def _enqueue(self, peer: Peer, frame: bytes) -> None:
+        peer.outbox.append(frame)
+        peer.outbox_bytes += len(frame)
+        self._backlogged.add(peer.key)
+        self._flush_wakeup.set()
+        if peer.outbox_bytes > self._queue_limit:
+            self._drop(peer)
+
+    def _drop(self, peer: Peer) -> None:
+        sessions = self._hub.detach_everywhere(peer)
+        log.warning("client %s fell %d bytes behind; detached from %d session(s)",
+                    peer.key.hex(), peer.outbox_bytes, len(sessions))
+        peer.outbox.clear()
+        peer.outbox_bytes = 0
+        notice = ClientDropped(session_ids=sessions, reason=(
+            "your outgoing queue passed its limit; reattach with since_seq to resume"))
+        peer.outbox.append(encode_notification("client/dropped", notice))
+        peer.outbox_bytes = len(peer.outbox[0])
+
+    def _forget(self, peer: Peer) -> None:
+        self._hub.detach_everywhere(peer)
+        self._peers.pop(peer.key, None)
+        self._backlogged.discard(peer.key)
+
+    def _forget_idle_peers(self) -> None:
+        """Clients that left without a word and hold nothing are forgotten after a while."""
+        cutoff = time.monotonic() - IDLE_PEER_S
+        for key, peer in list(self._peers.items()):
+            if peer.last_seen < cutoff and not peer.outbox and not self._hub.sessions_of(peer):
+                del self._peers[key]
+
+    async def _flush_loop(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            await self._flush_wakeup.wait()
+            self._flush_wakeup.clear()
+            while self._backlogged:
+                for key in list(self._backlogged):
+                    peer = self._peers.get(key)
+                    if peer is None or self._flush(peer):
+                        self._backlogged.discard(key)
+                if self._backlogged:
+                    await asyncio.sleep(FLUSH_INTERVAL_S)
+
+    def _flush(self, peer: Peer) -> bool:
+        """Send what the peer's pipe takes; True when its outbox is empty."""
+        while peer.outbox:
+            frame = peer.outbox[0]
+            try:
+                self._out.send_multipart((peer.key, frame), flags=zmq.NOBLOCK)
+            except zmq.Again:
+                return False
+            except zmq.ZMQError as exc:
+                if exc.errno != errno.EHOSTUNREACH:
+                    raise
+                self._forget(peer)
+                return True
+            peer.outbox.popleft()
+            peer.outbox_bytes -= len(frame)
+        return True

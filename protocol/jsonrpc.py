@@ -1,0 +1,233 @@
+"""JSON-RPC 2.0 framing, sans-IO: bytes in, typed calls out; results in, bytes out.
+
+A frame is one UTF-8 JSON value: a request object, a notification, or a batch (an
+array of them). :func:`parse_frame` never raises: every malformed input becomes an
+:class:`Invalid` item carrying the error to send back. The ZeroMQ transport, the
+stdio bridge and the tests all drive these same functions.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import msgspec
+
+from .errors import ErrorCode, RpcError
+from .methods import METHODS, NOTIFICATIONS, event_method
+
+RequestId = int | str
+
+
+class _Envelope(msgspec.Struct):
+    """A request as it arrives; unknown top-level members are tolerated."""
+
+    jsonrpc: str
+    method: str
+    id: RequestId | None | msgspec.UnsetType = msgspec.UNSET
+    params: msgspec.Raw = msgspec.Raw(b"{}")
+
+
+class _ErrorObject(msgspec.Struct, omit_defaults=True):
+    code: int
+    message: str
+    data: Any = None
+
+
+class _Reply(msgspec.Struct):
+    """A response or notification as a client receives it."""
+
+    jsonrpc: str = "2.0"
+    id: RequestId | None | msgspec.UnsetType = msgspec.UNSET
+    result: msgspec.Raw | msgspec.UnsetType = msgspec.UNSET
+    error: _ErrorObject | msgspec.UnsetType = msgspec.UNSET
+    method: str | msgspec.UnsetType = msgspec.UNSET
+    params: msgspec.Raw | msgspec.UnsetType = msgspec.UNSET
+
+
+@dataclass(frozen=True)
+class Call:
+    """A well-formed request (``id`` set) or notification (``id`` is None) whose
+    params have not been decoded yet: that is :func:`decode_params`' job."""
+
+    id: RequestId | None
+    method: str
+    params: msgspec.Raw
+
+    @property
+    def is_notification(self) -> bool:
+        return self.id is None
+
+
+@dataclass(frozen=True)
+class Invalid:
+    """A frame item that must be answered with ``error`` (and ``id`` when known)."""
+
+    id: RequestId | None
+    error: RpcError
+
+
+@dataclass(frozen=True)
+class Frame:
+    items: list[Call | Invalid]
+    batch: bool
+
+
+_encoder = msgspec.json.Encoder()
+_envelope_decoder = msgspec.json.Decoder(_Envelope)
+_batch_decoder = msgspec.json.Decoder(list[msgspec.Raw])
+_any_decoder = msgspec.json.Decoder()
+_reply_decoder = msgspec.json.Decoder(_Reply)
+_param_decoders = {name: msgspec.json.Decoder(m.params) for name, m in METHODS.items()}
+_result_decoders = {name: msgspec.json.Decoder(m.result) for name, m in METHODS.items()}
+_notification_decoders = {
+    name: msgspec.json.Decoder(n.params) for name, n in NOTIFICATIONS.items()
+}
+
+
+def parse_frame(data: bytes) -> Frame:
+    """Split one frame into calls and invalid items. Never raises."""
+    try:
+        stripped = data.lstrip()
+        if stripped[:1] == b"[":
+            raws = _batch_decoder.decode(stripped)
+            if not raws:
+                return Frame([Invalid(None, _invalid("an empty batch is not a request"))], False)
+            return Frame([_parse_item(bytes(r)) for r in raws], True)
+        return Frame([_parse_item(stripped)], False)
+    except (msgspec.DecodeError, UnicodeDecodeError) as exc:
+        return Frame([Invalid(None, RpcError(ErrorCode.PARSE_ERROR, f"not valid JSON: {exc}"))], False)
+
+
+def _parse_item(raw: bytes) -> Call | Invalid:
+    try:
+        env = _envelope_decoder.decode(raw)
+    except msgspec.ValidationError as exc:
+        return Invalid(_salvage_id(raw), _invalid(f"not a JSON-RPC 2.0 request: {exc}"))
+    except msgspec.DecodeError as exc:
+        return Invalid(None, RpcError(ErrorCode.PARSE_ERROR, f"not valid JSON: {exc}"))
+    req_id = None if env.id is msgspec.UNSET else env.id
+    if env.jsonrpc != "2.0":
+        return Invalid(req_id, _invalid(f'"jsonrpc" must be "2.0", got {env.jsonrpc!r}'))
+    if env.id is None:
+        return Invalid(None, _invalid('"id" must be a string or an integer, not null'))
+    if bytes(env.params)[:1] not in (b"{", b"["):
+        return Invalid(req_id, _invalid('"params" must be an object'))
+    return Call(req_id, env.method, env.params)
+
+
+def _salvage_id(raw: bytes) -> RequestId | None:
+    try:
+        value = _any_decoder.decode(raw)
+    except msgspec.DecodeError:
+        return None
+    if isinstance(value, dict) and isinstance(value.get("id"), (int, str)) and not isinstance(value.get("id"), bool):
+        return value["id"]
+    return None
+
+
+def _invalid(message: str) -> RpcError:
+    return RpcError(ErrorCode.INVALID_REQUEST, message)
+
+
+def decode_params(call: Call) -> Any:
+    """The call's params as the method's typed Struct, or RpcError."""
+    decoder = _param_decoders.get(call.method)
+    if decoder is None:
+        raise RpcError(
+            ErrorCode.METHOD_NOT_FOUND,
+            f"no method {call.method!r}; see docs/protocol.md for the method list",
+            {"method": call.method},
+        )
+    raw = bytes(call.params)
+    if raw[:1] == b"[":
+        raise RpcError(ErrorCode.INVALID_PARAMS, f"{call.method} takes params by name (an object)")
+    try:
+        return decoder.decode(raw)
+    except msgspec.ValidationError as exc:
+        text = str(exc)
+        path = text.rsplit(" - at `", 1)[1].rstrip("`") if " - at `" in text else "$"
+        raise RpcError(
+            ErrorCode.INVALID_PARAMS, f"invalid params for {call.method}: {text}", {"path": path}
+        ) from None
+
+
+# --- encoding (daemon side) ------------------------------------------------------------
+
+
+def encode_result(req_id: RequestId, result: Any) -> bytes:
+    return _encoder.encode({"jsonrpc": "2.0", "id": req_id, "result": result})
+
+
+def encode_error(req_id: RequestId | None, error: RpcError) -> bytes:
+    body: dict[str, Any] = {"code": error.code, "message": error.message}
+    if error.data is not None:
+        body["data"] = error.data
+    return _encoder.encode({"jsonrpc": "2.0", "id": req_id, "error": body})
+
+
+def encode_batch(parts: list[bytes]) -> bytes:
+    return b"[" + b",".join(parts) + b"]"
+
+
+def encode_notification(method: str, params: Any) -> bytes:
+    return _encoder.encode({"jsonrpc": "2.0", "method": method, "params": params})
+
+
+def encode_event(event: Any) -> bytes:
+    """A session event as the notification frame every subscriber receives."""
+    return encode_notification(event_method(event), event)
+
+
+# --- encoding and decoding (client side) -----------------------------------------------
+
+
+def encode_request(req_id: RequestId, method: str, params: Any) -> bytes:
+    return _encoder.encode({"jsonrpc": "2.0", "id": req_id, "method": method, "params": params})
+
+
+@dataclass(frozen=True)
+class Response:
+    id: RequestId | None
+    result: msgspec.Raw | None
+    error: RpcError | None
+
+
+@dataclass(frozen=True)
+class Incoming:
+    """A notification as a client receives it, params still raw."""
+
+    method: str
+    params: msgspec.Raw
+
+
+def parse_replies(data: bytes) -> list[Response | Incoming]:
+    """Decode what a daemon sent: responses (single or batch) and notifications."""
+    stripped = data.lstrip()
+    raws = _batch_decoder.decode(stripped) if stripped[:1] == b"[" else [stripped]
+    out: list[Response | Incoming] = []
+    for raw in raws:
+        reply = _reply_decoder.decode(raw)
+        if reply.method is not msgspec.UNSET:
+            params = reply.params if reply.params is not msgspec.UNSET else msgspec.Raw(b"{}")
+            out.append(Incoming(reply.method, params))
+            continue
+        req_id = None if reply.id is msgspec.UNSET else reply.id
+        if reply.error is not msgspec.UNSET:
+            err = reply.error
+            data_ = err.data if isinstance(err.data, dict) else None
+            out.append(Response(req_id, None, RpcError(err.code, err.message, data_)))
+        else:
+            result = reply.result if reply.result is not msgspec.UNSET else msgspec.Raw(b"null")
+            out.append(Response(req_id, result, None))
+    return out
+
+
+def decode_result(method: str, raw: msgspec.Raw) -> Any:
+    return _result_decoders[method].decode(bytes(raw))
+
+
+def decode_notification(note: Incoming) -> Any:
+    """The notification's typed params, or None for a method this client does not know."""
+    decoder = _notification_decoders.get(note.method)
+    return None if decoder is None else decoder.decode(bytes(note.params))

@@ -1,0 +1,446 @@
+"""The method table: every request a daemon answers and every notification it sends.
+
+One table drives the daemon's dispatcher, the client library's typed calls,
+``schemas/`` and the method list in ``docs/protocol.md``. A method that is not here
+does not exist. Params are strict (unknown fields are refused, so a typo is an error,
+not a silently ignored option); results tolerate fields a newer daemon adds.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+import msgspec
+
+from .entities import (
+    CodeContextBlock,
+    Message,
+    ModelInfo,
+    ModelSwitch,
+    Session,
+    Task,
+    TaskList,
+    TaskStatus,
+)
+
+PROTOCOL_VERSION = "1.0"
+"""Major.minor. A client whose major differs is refused at ``daemon/hello``."""
+
+MAX_FRAME_BYTES = 8 * 1024 * 1024
+"""Largest ZeroMQ message the daemon accepts; a larger one closes the connection."""
+
+SessionId = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+Title = Annotated[str, msgspec.Meta(max_length=200)]
+Since = Annotated[int, msgspec.Meta(ge=0)]
+
+
+class Params(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, omit_defaults=True):
+    """Base of every params type: strict, since the caller is a client of ours."""
+
+
+class Result(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """Base of every result type: tolerant, so older clients read newer daemons."""
+
+
+class Empty(Params):
+    pass
+
+
+class EmptyResult(Result):
+    pass
+
+
+# --- daemon ---------------------------------------------------------------------------
+
+
+class HelloParams(Params):
+    protocol_version: str
+    client: Annotated[str, msgspec.Meta(max_length=100)] = "unknown"
+
+
+class HelloResult(Result):
+    protocol_version: str
+    daemon_version: str
+    emulator: bool
+
+
+class ProviderStatus(Result):
+    name: str
+    configured: bool
+    emulator: bool = False
+    base_url: str | None = None
+    cooling_down_until: datetime | None = None
+
+
+class RunningTurn(Result):
+    session_id: str
+    turn_id: str
+    model: str
+    started_at: datetime
+    output_tokens: int = 0
+
+
+class StatusResult(Result):
+    protocol_version: str
+    daemon_version: str
+    pid: int
+    started_at: datetime
+    uptime_s: float
+    home: str
+    socket: str
+    sessions: int
+    clients: int
+    emulator: bool
+    providers: list[ProviderStatus] = []
+    running_turns: list[RunningTurn] = []
+
+
+# --- models ---------------------------------------------------------------------------
+
+
+class ModelsResult(Result):
+    models: list[ModelInfo]
+    default_model: str
+
+
+# --- sessions -------------------------------------------------------------------------
+
+
+class CreateParams(Params):
+    project_id: Annotated[str, msgspec.Meta(max_length=4096)] | None = None
+    title: Title | None = None
+    model: str | None = None
+    system_prompt: str | None = None
+    metadata: dict[str, str] = {}
+
+
+class SessionResult(Result):
+    session: Session
+
+
+class ListParams(Params):
+    project_id: str | None = None
+    limit: Annotated[int, msgspec.Meta(ge=1, le=10_000)] = 50
+    before: str | None = None
+    """Cursor from a previous page's ``next_cursor``."""
+
+
+class ListResult(Result):
+    sessions: list[Session]
+    next_cursor: str | None = None
+
+
+class GetParams(Params):
+    session_id: SessionId
+    since_seq: Since = 0
+    limit: Annotated[int, msgspec.Meta(ge=1, le=100_000)] | None = None
+    """At most this many messages, the oldest first after ``since_seq``."""
+
+
+class GetResult(Result):
+    session: Session
+    messages: list[Message]
+    switches: list[ModelSwitch]
+    tasks: TaskList
+    has_more: bool = False
+
+
+class RenameParams(Params):
+    session_id: SessionId
+    title: Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+
+
+class SessionRef(Params):
+    session_id: SessionId
+
+
+class DeleteResult(Result):
+    deleted: bool
+
+
+class SwitchParams(Params):
+    session_id: SessionId
+    model: str
+    reason: Annotated[str, msgspec.Meta(max_length=500)] | None = None
+
+
+class SwitchResult(Result):
+    session: Session
+    switch: ModelSwitch | None = None
+    """None when the session already used that model."""
+
+
+class AttachParams(Params):
+    session_id: SessionId
+    since_seq: Since | None = None
+    """Replay every event after this seq before live ones; None means live only."""
+
+
+class AttachResult(Result):
+    session: Session
+    last_seq: int
+    replayed: int
+
+
+# --- conversation ---------------------------------------------------------------------
+
+
+class SendParams(Params):
+    session_id: SessionId
+    text: Annotated[str, msgspec.Meta(max_length=2_000_000)]
+    context: list[CodeContextBlock] = []
+    model: str | None = None
+    """For this turn only: a model id, short name or ``auto``."""
+    pin: bool = False
+
+
+class SendResult(Result):
+    message: Message
+    turn_id: str
+    queued: int
+    """How many turns are ahead of this one in the session's queue."""
+
+
+class CancelResult(Result):
+    turn_id: str
+    cancelled: bool
+
+
+class PinParams(Params):
+    session_id: SessionId
+    message_id: str
+    pinned: bool = True
+
+
+class MessageResult(Result):
+    message: Message
+
+
+# --- metrics --------------------------------------------------------------------------
+
+
+class MetricsParams(Params):
+    model: str | None = None
+    """Only this model (id or short name) and its provider."""
+
+
+class Percentiles(Result, frozen=True):
+    count: int = 0
+    p50_ms: float | None = None
+    p95_ms: float | None = None
+
+
+class ModelMetrics(Result):
+    """Counters since the daemon started, for one model or one provider."""
+
+    name: str
+    provider: str
+    requests: int = 0
+    completed: int = 0
+    errors: dict[str, int] = {}
+    error_rate: float = 0.0
+    ttft: Percentiles = Percentiles()
+    latency: Percentiles = Percentiles()
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cost_usd: float = 0.0
+    switches_to: int = 0
+    failovers_from: int = 0
+    output_tokens_per_s: float | None = None
+
+
+class MetricsResult(Result):
+    models: list[ModelMetrics]
+    providers: list[ModelMetrics]
+    since: datetime
+
+
+# --- tasks ----------------------------------------------------------------------------
+
+
+class TaskInput(Params):
+    content: Annotated[str, msgspec.Meta(min_length=1, max_length=2000)]
+    status: TaskStatus = "pending"
+    active_form: Annotated[str, msgspec.Meta(max_length=2000)] | None = None
+    id: Annotated[str, msgspec.Meta(min_length=1, max_length=64)] | None = None
+
+
+class TasksUpdateParams(Params):
+    session_id: SessionId
+    tasks: Annotated[list[TaskInput], msgspec.Meta(max_length=500)]
+    client: Annotated[str, msgspec.Meta(max_length=100)] | None = None
+
+
+class TasksResult(Result):
+    tasks: TaskList
+
+
+# --- notifications --------------------------------------------------------------------
+
+
+class Event(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """Base of every session event: gap-free ``seq`` per session."""
+
+    session_id: str
+    seq: int
+
+
+class SessionCreated(Event):
+    session: Session
+
+
+class SessionRenamed(Event):
+    title: str
+
+
+class SessionDeleted(Event):
+    pass
+
+
+class ModelSwitched(Event):
+    switch: ModelSwitch
+
+
+class MessageCreated(Event):
+    """A message was committed: a user message, or an assistant reply beginning."""
+
+    message: Message
+
+
+class MessageDelta(Event):
+    message_id: str
+    text: str
+
+
+class MessageCompleted(Event):
+    """The reply ended (completed, cancelled, failed or interrupted); final record."""
+
+    message: Message
+
+
+class MessagePinned(Event):
+    message_id: str
+    pinned: bool
+
+
+class TasksChanged(Event):
+    tasks: TaskList
+
+
+class Progress(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """Live progress of a turn; not stored, so ``seq`` is the last stored event's."""
+
+    session_id: str
+    seq: int
+    turn_id: str
+    kind: Literal["begin", "report", "end"]
+    model: str
+    output_tokens: int = 0
+    tasks_completed: int = 0
+    tasks_total: int = 0
+    active_task: str | None = None
+    estimated_s: float | None = None
+    outcome: str | None = None
+
+
+class ClientDropped(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """Sent to a client whose outgoing queue overflowed: it was detached from these
+    sessions and should reattach with ``since_seq`` set to the last seq it saw."""
+
+    session_ids: list[str]
+    reason: str
+
+
+# --- the table ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Method:
+    name: str
+    params: type
+    result: type
+    doc: str
+
+
+@dataclass(frozen=True)
+class Notification:
+    name: str
+    params: type
+    doc: str
+    stored: bool
+
+
+def _table(*methods: Method) -> dict[str, Method]:
+    return {m.name: m for m in methods}
+
+
+METHODS: dict[str, Method] = _table(
+    Method("daemon/hello", HelloParams, HelloResult,
+           "Check protocol compatibility; a different major version is refused."),
+    Method("daemon/status", Empty, StatusResult,
+           "Version, uptime, counts, providers and running turns."),
+    Method("daemon/shutdown", Empty, EmptyResult,
+           "Stop the daemon cleanly after answering."),
+    Method("models/list", Empty, ModelsResult,
+           "The model catalog (built in plus the config file's additions)."),
+    Method("session/create", CreateParams, SessionResult,
+           "Create a session; model defaults to the configured default."),
+    Method("session/list", ListParams, ListResult,
+           "Sessions by recency, optionally of one project; paged by cursor."),
+    Method("session/get", GetParams, GetResult,
+           "A session with its messages after since_seq, switches and tasks."),
+    Method("session/rename", RenameParams, SessionResult, "Set a session's title."),
+    Method("session/delete", SessionRef, DeleteResult,
+           "Delete a session and everything in it; attached clients are told."),
+    Method("session/switch_model", SwitchParams, SwitchResult,
+           "Make a model (id, short name or auto) answer the next turns."),
+    Method("session/attach", AttachParams, AttachResult,
+           "Receive the session's events; replay those after since_seq first."),
+    Method("session/detach", SessionRef, EmptyResult,
+           "Stop receiving the session's events."),
+    Method("session/send", SendParams, SendResult,
+           "Append a user message (durable on return) and queue a model turn."),
+    Method("session/cancel", SessionRef, CancelResult,
+           "Stop the running turn, keeping its partial text marked cancelled."),
+    Method("session/pin", PinParams, MessageResult,
+           "Pin or unpin a message: pinned messages survive summaries verbatim."),
+    Method("metrics/get", MetricsParams, MetricsResult,
+           "Per model and provider: requests, errors, latency, tokens, cost, switches."),
+    Method("tasks/update", TasksUpdateParams, TasksResult,
+           "Replace the session's task list."),
+    Method("tasks/list", SessionRef, TasksResult, "The session's task list."),
+)
+
+
+def _notifications(*ns: Notification) -> dict[str, Notification]:
+    return {n.name: n for n in ns}
+
+
+NOTIFICATIONS: dict[str, Notification] = _notifications(
+    Notification("session/created", SessionCreated, "The session began.", True),
+    Notification("session/renamed", SessionRenamed, "The title changed.", True),
+    Notification("session/deleted", SessionDeleted,
+                 "The session is gone; its subscribers are detached.", True),
+    Notification("session/model_switched", ModelSwitched,
+                 "The model changed: manual, auto or failover, with its reason.", True),
+    Notification("message/created", MessageCreated,
+                 "A user message, or the start of an assistant reply.", True),
+    Notification("message/delta", MessageDelta, "Streamed text of a reply.", True),
+    Notification("message/completed", MessageCompleted,
+                 "A reply ended; carries usage, latency, stop reason, status.", True),
+    Notification("message/pinned", MessagePinned, "A message was (un)pinned.", True),
+    Notification("tasks/changed", TasksChanged, "The whole new task list.", True),
+    Notification("progress", Progress,
+                 "Turn progress begin/report/end; coalesced, not stored.", False),
+    Notification("client/dropped", ClientDropped,
+                 "This client fell too far behind and was detached.", False),
+)
+
+EVENT_TYPES: dict[type, str] = {n.params: n.name for n in NOTIFICATIONS.values()}
+"""Notification name by params type, to encode an event without repeating its name."""
+
+
+def event_method(event: Any) -> str:
+    return EVENT_TYPES[type(event)]
