@@ -22,6 +22,7 @@ from duologue.protocol.paths import locate
 
 from . import render
 from .connection import AsyncClient, DaemonUnavailable
+from .launcher import EmulatorMode, daemon_args
 from .follow import ContextArgError, follow_session, follow_turn, parse_context_arg
 
 EXIT_ERROR, EXIT_USAGE, EXIT_NO_DAEMON = 1, 2, 3
@@ -141,6 +142,14 @@ async def cmd_attach(c: AsyncClient, a: argparse.Namespace) -> Any:
     return None, None
 
 
+async def cmd_chat(c: AsyncClient, a: argparse.Namespace) -> Any:
+    from .chat import run_chat
+
+    sid = await resolve_session(c, a.session) if a.session else None
+    await run_chat(c, sid, project_of(None))
+    return None, None
+
+
 async def cmd_daemon_status(c: AsyncClient, a: argparse.Namespace) -> Any:
     r = await c.status()
     return r, lambda: render.status_text(r)
@@ -169,6 +178,8 @@ def build_parser() -> argparse.ArgumentParser:
     d = add("daemon", None, "run the daemon in the foreground, or start|stop|status it")
     d.add_argument("action", nargs="?", choices=["start", "stop", "status"])
     d.add_argument("--emulator", action="store_true", help="use the offline provider emulator")
+    d.add_argument("--emulator-if-no-key", action="store_true",
+                   help="use the emulator only when no provider API key is configured")
 
     sp = add("new", cmd_new, "create a session")
     sp.add_argument("--title")
@@ -205,6 +216,10 @@ def build_parser() -> argparse.ArgumentParser:
         sp.add_argument("--model", help="model for this turn (id, short name or auto)")
         sp.add_argument("--context", action="append", default=[], metavar="FILE[:START-END]",
                         help="attach a file (or a line range of it) as code context")
+    sp = add("chat", cmd_chat, "chat in the terminal (most recent session of this project by default)")
+    sp.add_argument("session", nargs="?")
+    sp.add_argument("--emulator-if-no-key", action="store_true",
+                    help="when starting the daemon, use the emulator if no API key is configured")
     sp = add("attach", cmd_attach, "follow a session live (Ctrl-C to stop)")
     sp.add_argument("session")
     sp.add_argument("--since", type=int, help="replay events after this seq first")
@@ -212,7 +227,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 async def _run(args: argparse.Namespace) -> int:
-    async with AsyncClient(locate(), client_name="cli", emulator=getattr(args, "emulator", False)) as client:
+    async with AsyncClient(locate(), client_name="cli", emulator=_emulator_mode(args)) as client:
         if args.fn is None:
             fn = {"status": cmd_daemon_status, "stop": cmd_daemon_stop}[args.action]
         else:
@@ -225,13 +240,18 @@ async def _run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _emulator_mode(args: argparse.Namespace) -> EmulatorMode:
+    if getattr(args, "emulator", False):
+        return True
+    return "if-no-key" if getattr(args, "emulator_if_no_key", False) else False
+
+
 def _daemon_command(args: argparse.Namespace) -> int:
     paths = locate()
     if args.action is None:
-        os.execv(sys.executable, [sys.executable, "-m", "duologue.daemon"]
-                 + (["--emulator"] if args.emulator else []))
+        os.execv(sys.executable, [sys.executable, "-m", "duologue.daemon", *daemon_args(_emulator_mode(args))])
     if args.action == "start":
-        client = AsyncClient(paths, client_name="cli", emulator=args.emulator)
+        client = AsyncClient(paths, client_name="cli", emulator=_emulator_mode(args))
         was_running = client.daemon_running()
 
         async def start() -> int:

@@ -35,7 +35,15 @@ from duologue.protocol.jsonrpc import (
 )
 from duologue.protocol.paths import Paths, locate
 
-from .launcher import START_TIMEOUT_S, DaemonUnavailable, pid_alive, read_pid, spawn_daemon, wait_for_socket
+from .launcher import (
+    START_TIMEOUT_S,
+    DaemonUnavailable,
+    EmulatorMode,
+    pid_alive,
+    read_pid,
+    spawn_daemon,
+    wait_for_socket,
+)
 
 
 class ConnectionLost(DaemonUnavailable):
@@ -47,7 +55,7 @@ HELLO_TIMEOUT_S = 5.0
 
 class AsyncClient:
     def __init__(self, paths: Paths | None = None, *, autostart: bool = True,
-                 client_name: str = "python", timeout: float = 60.0, emulator: bool = False):
+                 client_name: str = "python", timeout: float = 60.0, emulator: EmulatorMode = False):
         self.paths = paths or locate()
         self.autostart = autostart
         self.client_name = client_name

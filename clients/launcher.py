@@ -42,9 +42,19 @@ def pid_alive(pid: int | None) -> bool:
     return True
 
 
-def spawn_daemon(paths: Paths, *, emulator: bool = False) -> subprocess.Popen[bytes]:
+EmulatorMode = bool | str
+"""False (real providers), True (always the emulator) or "if-no-key"."""
+
+
+def daemon_args(emulator: EmulatorMode) -> list[str]:
+    if emulator == "if-no-key":
+        return ["--emulator-if-no-key"]
+    return ["--emulator"] if emulator else []
+
+
+def spawn_daemon(paths: Paths, *, emulator: EmulatorMode = False) -> subprocess.Popen[bytes]:
     """Start a detached daemon process (it outlives this client)."""
-    args = [sys.executable, "-m", "duologue.daemon"] + (["--emulator"] if emulator else [])
+    args = [sys.executable, "-m", "duologue.daemon", *daemon_args(emulator)]
     return subprocess.Popen(
         args,
         stdin=subprocess.DEVNULL,

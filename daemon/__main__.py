@@ -13,13 +13,16 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="duologue daemon")
     parser.add_argument("--emulator", action="store_true",
                         help="answer with the offline provider emulator instead of real providers")
+    parser.add_argument("--emulator-if-no-key", action="store_true",
+                        help="use the emulator only when no provider has an API key")
     args = parser.parse_args(argv)
     try:
         settings = load_settings(emulator=args.emulator)
     except ConfigError as exc:
         print(f"duologue: {exc}", file=sys.stderr)
         return 2
-    return run_daemon(settings, emulator=settings.emulator)
+    no_key = not any(p.configured for p in settings.providers.values())
+    return run_daemon(settings, emulator=settings.emulator or (args.emulator_if_no_key and no_key))
 
 
 if __name__ == "__main__":

@@ -192,17 +192,17 @@ class Routing:
 
     def _pick(self, tier: Tier, prefer: str, need_tokens: int = 0,
               exclude_provider: str | None = None) -> ModelInfo | None:
-        """The first available model of ``tier`` with room for the history, preferring
-        ``prefer``'s provider, then the nearest tiers."""
+        """The available model of ``tier`` with room for the history, preferring
+        ``prefer``'s provider, then the cheapest; failing that, the nearest tier."""
         candidates = [mi for mi in self.catalog.models
                       if self.available(mi) and mi.provider != exclude_provider
                       and mi.context_window > need_tokens]
         if not candidates:
             return None
 
-        def rank(mi: ModelInfo) -> tuple[int, int, int]:
+        def rank(mi: ModelInfo) -> tuple[int, bool, float]:
             return (abs(_TIER_RANK[mi.tier] - _TIER_RANK[tier]), mi.provider != prefer,
-                    self.catalog.models.index(mi))
+                    mi.pricing.input_per_mtok + mi.pricing.output_per_mtok)
 
         return min(candidates, key=rank)
 

@@ -147,4 +147,6 @@ def _configure_logging(path: Path) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(logging.INFO)
+    for noisy in ("httpx", "httpx2", "httpcore", "google_genai", "anthropic"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)  # per-request lines drown the log
     os.chmod(path, 0o600)

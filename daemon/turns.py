@@ -277,7 +277,7 @@ class Turns:
         self.sessions.commit(draft, current_model=model.id)
         turn.model, turn.started_at, turn.output_tokens = model.id, draft.now, 0
 
-        history = [msg for msg in self.sessions.store.messages(session.id) if msg.seq < reply.seq]
+        history = history_for(self.sessions.store.messages(session.id), turn.prompt, reply)
         request = TurnRequest(model=model.id, system=session.system_prompt, messages=history,
                               tools=[], max_tokens=min(model.max_output_tokens, MAX_OUTPUT_TOKENS))
         stream = _Stream(self, turn, reply)
@@ -329,6 +329,24 @@ class Turns:
         draft.messages.append(final)
         draft.emit(m.MessageCompleted, message=final)
         self.sessions.commit(draft)
+
+
+def history_for(messages: list[Message], prompt: Message, reply: Message) -> list[Message]:
+    """What the model sees for the turn of ``prompt``: every earlier turn and this
+    turn's messages so far, in turn order.
+
+    Turns are ordered by their prompt's seq, not by raw seq: a prompt queued while
+    an earlier turn was streaming has a smaller seq than that earlier reply, yet the
+    reply belongs before it, and later prompts still waiting in the queue must not
+    be shown at all.
+    """
+    prompt_seq = {msg.turn_id: msg.seq for msg in messages if msg.role == "user" and msg.turn_id}
+
+    def turn_key(msg: Message) -> int:
+        return prompt_seq.get(msg.turn_id, msg.seq) if msg.turn_id else msg.seq
+
+    selected = [msg for msg in messages if turn_key(msg) <= prompt.seq and msg.id != reply.id]
+    return sorted(selected, key=lambda msg: (turn_key(msg), msg.seq))
 
 
 class _Stream:

@@ -218,6 +218,13 @@ def render_events(reply: Reply, model: str, input_tokens: int) -> tuple[list[byt
     return events, closing_at
 
 
+def error_event(status: int, message: str | None = None) -> bytes:
+    """An error delivered inside a stream, as the API does for mid-stream overloads."""
+    body = error_body(status, message)
+    body.pop("request_id", None)
+    return _event("error", body)
+
+
 def malformed_event() -> bytes:
     return b"event: content_block_delta\ndata: {this is not json\n\n"
 

@@ -174,6 +174,11 @@ def render_events(reply: Reply, model: str, input_tokens: int) -> tuple[list[byt
     return events, len(events) - 1
 
 
+def error_event(status: int, message: str | None = None) -> bytes:
+    """An error delivered inside a stream: a data line holding Google's error body."""
+    return f"data: {json.dumps(error_body(status, message))}\r\n\r\n".encode()
+
+
 def malformed_event() -> bytes:
     return b"data: {\"candidates\": [{this is not json\r\n\r\n"
 

@@ -74,7 +74,10 @@ class Failure:
     alone to make a client time out (the default reply follows if it is still there).
 
     - ``status``: an HTTP error (429, 500, 503, 529, 401 ...); ``retry_after`` adds a
-      ``retry-after`` header; ``message`` overrides the error text.
+      ``retry-after`` header; ``message`` overrides the error text. With
+      ``in_stream_after`` the error arrives inside a 200 stream after that many events
+      instead (Anthropic's ``event: error``, Gemini's ``{"error": ...}`` data line);
+      a non-streaming request gets the plain HTTP error.
     - ``cut_after``: stream ``reply`` (or the default reply) and close the connection
       after that many stream events, before the final ones.
     - ``malformed_after``: after that many events send a data line that is not JSON.
@@ -85,6 +88,7 @@ class Failure:
     message: str | None = None
     cut_after: int | None = None
     malformed_after: int | None = None
+    in_stream_after: int | None = None
     delay: float = 0.0
     reply: Reply | None = None
 
@@ -94,6 +98,8 @@ class Failure:
             raise ValueError("a Failure is one of status, cut_after or malformed_after")
         if not kinds and self.delay <= 0:
             raise ValueError("a Failure needs status, cut_after, malformed_after or delay")
+        if self.in_stream_after is not None and self.status is None:
+            raise ValueError("in_stream_after needs the status of the in-stream error")
 
 
 Step = Reply | Failure

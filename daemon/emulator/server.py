@@ -102,6 +102,14 @@ class _Handler(BaseHTTPRequestHandler):
                                                                  "message": f"Not found: {url.path}"}})
         except (BrokenPipeError, ConnectionResetError):
             self.close_connection = True  # the client gave up (e.g. its timeout): nothing to answer
+        except Exception as exc:  # a request shape the wire modules did not foresee: answer, never die
+            log.warning("emulator could not handle %s: %r", url.path, exc)
+            self.close_connection = True
+            wire = anthropic_wire if url.path == ANTHROPIC_PATH else gemini_wire
+            try:
+                self._send_json(400, wire.error_body(400, f"The emulator cannot read this request ({type(exc).__name__})."))
+            except OSError:
+                pass
 
     def _decode(self, raw: bytes) -> dict[str, Any] | None:
         try:
@@ -135,7 +143,7 @@ class _Handler(BaseHTTPRequestHandler):
         step = self.server.script.next_step("anthropic")
         if self._failure_delay(step):
             return
-        if isinstance(step, Failure) and step.status is not None:
+        if isinstance(step, Failure) and step.status is not None and (step.in_stream_after is None or not stream):
             self._send_json(step.status, wire.error_body(step.status, step.message), _retry_headers(step))
             return
         reply = _reply_for(step, conv)
@@ -144,7 +152,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._send_json(200, wire.render_message(reply, model, tokens))
             return
         events, closing_at = wire.render_events(reply, model, tokens)
-        self._stream(*_shape(step, events, closing_at, reply.chunk_delay, wire.malformed_event()))
+        self._stream(*_shape(step, events, closing_at, reply.chunk_delay, wire))
 
     # -- Gemini ---------------------------------------------------------------
 
@@ -168,7 +176,7 @@ class _Handler(BaseHTTPRequestHandler):
         step = self.server.script.next_step("gemini")
         if self._failure_delay(step):
             return
-        if isinstance(step, Failure) and step.status is not None:
+        if isinstance(step, Failure) and step.status is not None and (step.in_stream_after is None or not stream):
             self._send_json(step.status, wire.error_body(step.status, step.message), _retry_headers(step))
             return
         reply = _reply_for(step, conv)
@@ -181,7 +189,7 @@ class _Handler(BaseHTTPRequestHandler):
             objects = [json.loads(e.decode().removeprefix("data: ")) for e in events]
             self._send_json(200, objects)
             return
-        self._stream(*_shape(step, events, closing_at, reply.chunk_delay, wire.malformed_event()))
+        self._stream(*_shape(step, events, closing_at, reply.chunk_delay, wire))
 
 
 def _retry_headers(step: Failure) -> dict[str, str]:
@@ -199,12 +207,16 @@ def _reply_for(step: Step | None, conv: Conversation) -> Reply:
 
 
 def _shape(step: Step | None, events: list[bytes], closing_at: int, delay: float,
-           garbage: bytes) -> tuple[list[bytes], float, bytes | None]:
-    """Apply a scripted cut or corruption to a stream's events."""
-    if isinstance(step, Failure) and step.cut_after is not None:
+           wire: Any) -> tuple[list[bytes], float, bytes | None]:
+    """Apply a scripted cut, corruption or in-stream error to a stream's events."""
+    if not isinstance(step, Failure):
+        return events, delay, None
+    if step.cut_after is not None:
         return events[: min(step.cut_after, closing_at)], delay, None
-    if isinstance(step, Failure) and step.malformed_after is not None:
-        return events[: min(step.malformed_after, closing_at)], delay, garbage
+    if step.malformed_after is not None:
+        return events[: min(step.malformed_after, closing_at)], delay, wire.malformed_event()
+    if step.in_stream_after is not None and step.status is not None:
+        return events[: min(step.in_stream_after, closing_at)], delay, wire.error_event(step.status, step.message)
     return events, delay, None
 
 

@@ -87,8 +87,8 @@ def _pair_tools(turns: list[Turn]) -> list[Turn]:
     """Keep a tool call structured only when the next turn answers it, and vice versa.
 
     An interrupted turn can leave a call without a result, and a cut history a
-    result without its call; both become text notes so nothing is lost and the
-    request stays valid.
+    result without its call (or a second result for one call); these become text
+    notes so nothing is lost and the request stays valid.
     """
     answered: list[set[str]] = []
     for index, turn in enumerate(turns):
@@ -101,14 +101,30 @@ def _pair_tools(turns: list[Turn]) -> list[Turn]:
     for index, turn in enumerate(turns):
         blocks: list[ContentBlock] = []
         if turn.role == "assistant":
+            pending = set(answered[index])
             for block in turn.blocks:
-                keep = not isinstance(block, ToolCallBlock) or block.id in answered[index]
-                blocks.append(block if keep else _call_note(block))  # type: ignore[arg-type]
+                if isinstance(block, ToolCallBlock):
+                    if block.id in pending:
+                        pending.discard(block.id)  # a repeated id (merged turns) keeps only its first call
+                    else:
+                        block = _call_note(block)
+                elif isinstance(block, ToolResultBlock):  # only a user turn may carry results
+                    block = _result_note(block)
+                blocks.append(block)
         else:
-            previous = answered[index - 1] if index > 0 else set()
-            results = [b for b in turn.blocks if isinstance(b, ToolResultBlock) and b.call_id in previous]
-            others = [b if not isinstance(b, ToolResultBlock) else _result_note(b)
-                      for b in turn.blocks if not (isinstance(b, ToolResultBlock) and b.call_id in previous)]
+            unclaimed = set(answered[index - 1]) if index > 0 else set()
+            results: list[ContentBlock] = []
+            others: list[ContentBlock] = []
+            for block in turn.blocks:
+                if isinstance(block, ToolResultBlock) and block.call_id in unclaimed:
+                    unclaimed.discard(block.call_id)  # one result per call; a duplicate becomes a note
+                    results.append(block)
+                elif isinstance(block, ToolResultBlock):
+                    others.append(_result_note(block))
+                elif isinstance(block, ToolCallBlock):  # only an assistant turn may call tools
+                    others.append(_call_note(block))
+                else:
+                    others.append(block)
             blocks = [*results, *others]  # both APIs want the results first
         fixed.append(Turn(turn.role, tuple(blocks)))
     return fixed

@@ -9,6 +9,7 @@ import subprocess
 import sys
 from datetime import datetime, timezone
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import msgspec
@@ -145,33 +146,38 @@ def test_field_docstrings_become_property_descriptions():
 
 # --- validation with a standard validator ----------------------------------------------
 
-jsonschema = pytest.importorskip("jsonschema", reason="pip install jsonschema (test extra)")
-referencing = pytest.importorskip("referencing")
-from jsonschema import Draft202012Validator  # noqa: E402
-from referencing import Registry, Resource  # noqa: E402
-from referencing.jsonschema import DRAFT202012  # noqa: E402
+@pytest.fixture(scope="module")
+def js() -> SimpleNamespace:
+    """The jsonschema library (a test extra). Only the tests that validate need it;
+    the staleness tests above run without it."""
+    # referencing is what jsonschema >= 4.18 resolves $ref with.
+    pytest.importorskip("referencing", reason="pip install 'jsonschema>=4.18' (test extra)")
+    from jsonschema import Draft202012Validator
+    from referencing import Registry, Resource
+    from referencing.jsonschema import DRAFT202012
+
+    return SimpleNamespace(Validator=Draft202012Validator, Registry=Registry,
+                           Resource=Resource, DRAFT202012=DRAFT202012)
 
 
 @pytest.fixture(scope="module")
-def registry() -> Registry:
+def registry(js):
     """Every committed schema, keyed by its $id: how a client loads schemas/."""
     docs = committed()
     docs.pop(INDEX)
-    return Registry().with_resources(
-        (doc["$id"], Resource.from_contents(doc, default_specification=DRAFT202012))
+    return js.Registry().with_resources(
+        (doc["$id"], js.Resource.from_contents(doc, default_specification=js.DRAFT202012))
         for doc in docs.values()
     )
 
 
 @pytest.fixture(scope="module")
-def validator(registry):
-    cache: dict[str, Draft202012Validator] = {}
+def validator(js, registry):
+    cache = {}
 
-    def get(file_name: str) -> Draft202012Validator:
+    def get(file_name: str):
         if file_name not in cache:
-            cache[file_name] = Draft202012Validator(
-                {"$ref": schema_id(file_name)}, registry=registry, format_checker=None
-            )
+            cache[file_name] = js.Validator({"$ref": schema_id(file_name)}, registry=registry)
         return cache[file_name]
 
     return get
@@ -182,10 +188,10 @@ def errors_of(validator, file_name: str, instance: Any) -> list[str]:
             for e in validator(file_name).iter_errors(instance)]
 
 
-def test_every_schema_is_valid_against_the_2020_12_metaschema():
+def test_every_schema_is_valid_against_the_2020_12_metaschema(js):
     for name, doc in committed().items():
         if name != INDEX:
-            Draft202012Validator.check_schema(doc)
+            js.Validator.check_schema(doc)
 
 
 def test_every_ref_resolves_across_files(registry):
@@ -213,16 +219,16 @@ def test_every_ref_resolves_across_files(registry):
     assert not unresolved, "\n".join(unresolved)
 
 
-def test_refs_resolve_from_a_directory_through_a_retriever():
+def test_refs_resolve_from_a_directory_through_a_retriever(js):
     """The other way to load schemas/: map the $id base to the directory on disk."""
 
-    def retrieve(uri: str) -> Resource:
+    def retrieve(uri: str):
         assert uri.startswith(SCHEMA_BASE), uri
         path = SCHEMAS / uri.removeprefix(SCHEMA_BASE)
-        return Resource.from_contents(json.loads(path.read_text()), DRAFT202012)
+        return js.Resource.from_contents(json.loads(path.read_text()), js.DRAFT202012)
 
-    check = Draft202012Validator({"$ref": schema_id("Message.json")},
-                                 registry=Registry(retrieve=retrieve))
+    check = js.Validator({"$ref": schema_id("Message.json")},
+                         registry=js.Registry(retrieve=retrieve))
     message = msgspec.to_builtins(MESSAGE)
     assert check.is_valid(message)
     message["content"][1]["range"]["end"] = "ten"

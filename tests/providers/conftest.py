@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import UTC, datetime
 
 import pytest
-from provider_helpers import API_KEY
+from providers.provider_helpers import API_KEY
 
 from duologue.daemon.emulator import Emulator
 from duologue.daemon.providers import AnthropicProvider, GeminiProvider

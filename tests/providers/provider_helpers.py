@@ -1,4 +1,4 @@
-"""Small helpers shared by the provider tests (importable: pytest puts this folder on sys.path)."""
+"""Small helpers shared by the provider tests (importable as ``providers.provider_helpers``: pytest puts tests/ on the path)."""
 
 from __future__ import annotations
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from provider_helpers import BOTH, MODELS, collect, finished, request, text_of, tool_calls
+from providers.provider_helpers import BOTH, MODELS, collect, finished, request, text_of, tool_calls
 
 from duologue.daemon.emulator import Reply, ToolCall, Usage
 from duologue.daemon.providers import TextDelta, ToolSpec

@@ -1,0 +1,143 @@
+"""`duologue chat`: a line-based terminal chat attached to the daemon like any client.
+
+It opens the given session, or the most recent one of the current project, or a new
+one; prints the recent transcript; then reads lines. Plain lines are sent to the
+session; lines starting with ``/`` are commands (``/help`` lists them). Events from
+other clients attached to the same session are printed as they arrive, so a person
+sees what an editor sent. When the daemon runs on the emulator it says so, loudly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+
+from duologue.protocol import methods as m
+from duologue.protocol.errors import RpcError
+
+from . import render
+from .connection import AsyncClient
+from .follow import _Printer, parse_context_arg
+
+HELP = """commands:
+  /switch MODEL     switch the session's model (id, short name or auto)
+  /models           the model catalog
+  /tasks            the session's task list
+  /cancel           stop the running reply (its text is kept)
+  /context FILE[:A-B] TEXT   send TEXT with a file (or lines A-B) attached
+  /new [TITLE]      start a new session in this project
+  /sessions         this project's sessions
+  /open ID          open another session
+  /show             the whole transcript
+  /quit             leave (the daemon and the session stay)"""
+
+EMULATOR_BANNER = ("*** EMULATOR: no API key is configured, so replies come from duologue's offline "
+                   "provider emulator, not a real model. Set ANTHROPIC_API_KEY or GEMINI_API_KEY "
+                   "and restart the daemon (`duologue daemon stop`) for real replies. ***")
+
+
+class Chat:
+    def __init__(self, client: AsyncClient, project: str):
+        self.client = client
+        self.project = project
+        self.session_id = ""
+        self.printer = _Printer()
+        self.turn_done: dict[str, asyncio.Event] = {}
+        self.wait_for_replies = not sys.stdin.isatty()
+        """Piped input waits for each reply before the next line; a person need not."""
+
+    async def _send(self, text: str, **kwargs: object) -> None:
+        sent = await self.client.send(self.session_id, text, **kwargs)
+        if self.wait_for_replies:
+            done = self.turn_done.setdefault(sent.turn_id, asyncio.Event())
+            await done.wait()
+
+    async def open(self, session_id: str | None) -> None:
+        if self.session_id:
+            await self.client.detach(self.session_id)
+        if session_id is None:
+            page = await self.client.list_sessions(project_id=self.project, limit=1)
+            session_id = page.sessions[0].id if page.sessions else (
+                await self.client.create_session(project_id=self.project)).id
+        got = await self.client.get_session(session_id)
+        self.session_id = got.session.id
+        tail = m.GetResult(session=got.session, messages=got.messages[-10:], switches=[
+            w for w in got.switches if not got.messages[-10:] or w.seq >= got.messages[-10:][0].seq],
+            tasks=got.tasks)
+        print(render.transcript(tail))
+        print("(type /help for commands)")
+        self.printer = _Printer()
+        self.printer.last_seq = got.session.last_seq
+        await self.client.attach(self.session_id, since_seq=got.session.last_seq)
+
+    async def command(self, line: str) -> bool:
+        """Run one input line; False when the user leaves."""
+        word, _, rest = line.partition(" ")
+        rest = rest.strip()
+        c = self.client
+        if not line.startswith("/"):
+            await self._send(line)
+        elif word in ("/quit", "/exit", "/q"):
+            return False
+        elif word == "/help":
+            print(HELP)
+        elif word == "/switch" and rest:
+            await c.switch_model(self.session_id, rest)
+        elif word == "/models":
+            r = await c.list_models()
+            print(render.models_table(r.models, r.default_model))
+        elif word == "/tasks":
+            print(render.tasks_text(await c.list_tasks(self.session_id)))
+        elif word == "/cancel":
+            await c.cancel(self.session_id)
+        elif word == "/context" and rest:
+            spec, _, text = rest.partition(" ")
+            await self._send(text, context=[parse_context_arg(spec)])
+        elif word == "/new":
+            s = await c.create_session(project_id=self.project, title=rest or None)
+            await self.open(s.id)
+        elif word == "/sessions":
+            page = await c.list_sessions(project_id=self.project)
+            print("\n".join(render.session_line(s) for s in page.sessions))
+        elif word == "/open" and rest:
+            await self.open(rest)
+        elif word == "/show":
+            print(render.transcript(await c.get_session(self.session_id)))
+        else:
+            print(f"unknown command {line!r}; /help lists them")
+        return True
+
+    async def print_events(self) -> None:
+        async for event in self.client.events():
+            if getattr(event, "session_id", self.session_id) == self.session_id:
+                self.printer.show(event)
+            if isinstance(event, m.Progress) and event.kind == "end":
+                self.turn_done.setdefault(event.turn_id, asyncio.Event()).set()
+
+
+async def run_chat(client: AsyncClient, session: str | None, project: str) -> int:
+    status = await client.status()
+    if status.emulator:
+        print(EMULATOR_BANNER)
+    chat = Chat(client, project)
+    await chat.open(session)
+    printer = asyncio.create_task(chat.print_events())
+    try:
+        while True:
+            line = await asyncio.to_thread(sys.stdin.readline)
+            if not line:
+                break
+            line = line.strip()
+            if not line:
+                continue
+            try:
+                if not await chat.command(line):
+                    break
+            except RpcError as exc:
+                print(f"error: {exc.message}")
+            except ValueError as exc:
+                print(f"error: {exc}")
+    finally:
+        printer.cancel()
+        await asyncio.gather(printer, return_exceptions=True)
+    return 0

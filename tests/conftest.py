@@ -1,0 +1,42 @@
+"""Shared fixtures: a real daemon process in a temporary $DUOLOGUE_HOME.
+
+``daemon`` starts ``python -m duologue.daemon --emulator`` as a child process (see
+``support.DaemonProcess``), waits until its socket answers, and stops it afterwards.
+Clients connect with the real client library over the real ipc socket.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from support import DaemonProcess
+
+
+@pytest.fixture
+def home(tmp_path: Path) -> Path:
+    h = tmp_path / "home"
+    h.mkdir()
+    return h
+
+
+@pytest.fixture
+def daemon(home: Path) -> Iterator[DaemonProcess]:
+    d = DaemonProcess(home).start()
+    try:
+        yield d
+    finally:
+        d.stop()
+
+
+@pytest.fixture
+async def client(daemon: DaemonProcess):
+    async with daemon.client("first") as c:
+        yield c
+
+
+@pytest.fixture
+async def client2(daemon: DaemonProcess):
+    async with daemon.client("second") as c:
+        yield c

@@ -1,0 +1,60 @@
+"""Helpers for conversation tests: a daemon configured like a real user's, with keys
+and base URLs pointing at an in-process provider emulator, and event collectors.
+
+Configuring the daemon through the environment and config file (rather than
+--emulator) runs the production code path, and lets each test script the emulator
+and read what it received.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+from support import DaemonProcess
+
+from duologue.clients.connection import AsyncClient
+from duologue.daemon.emulator import Emulator
+from duologue.protocol import methods as m
+
+TEST_KEY_ANTHROPIC = "sk-ant-test-0123456789abcdef"
+TEST_KEY_GEMINI = "gm-test-fedcba9876543210"
+
+
+def provider_daemon(home: Path, emulator: Emulator, *, anthropic_key: str = TEST_KEY_ANTHROPIC,
+                    gemini_key: str = TEST_KEY_GEMINI, config: str = "") -> DaemonProcess:
+    config_dir = home / "config"
+    config_dir.mkdir(parents=True, exist_ok=True)
+    (config_dir / "config.toml").write_text(
+        "[providers.anthropic]\nmax_retries = 0\ntimeout_s = 3.0\n"
+        "[providers.gemini]\nmax_retries = 0\ntimeout_s = 3.0\n" + config)
+    env = {
+        "ANTHROPIC_API_KEY": anthropic_key, "ANTHROPIC_BASE_URL": emulator.url,
+        "GEMINI_API_KEY": gemini_key, "GEMINI_BASE_URL": emulator.url,
+    }
+    return DaemonProcess(home, emulator=False, env=env)
+
+
+async def collect_turn(client: AsyncClient, turn_id: str, timeout: float = 20.0) -> list[Any]:
+    """Every event the client receives until the turn's progress end (inclusive)."""
+    events: list[Any] = []
+
+    async def run() -> None:
+        async for event in client.events():
+            events.append(event)
+            if isinstance(event, m.Progress) and event.turn_id == turn_id and event.kind == "end":
+                return
+
+    await asyncio.wait_for(run(), timeout)
+    return events
+
+
+async def send_and_wait(client: AsyncClient, session_id: str, text: str, **kwargs: Any) -> list[Any]:
+    """Attach (if needed), send, and collect the turn's events."""
+    sent = await client.send(session_id, text, **kwargs)
+    return await collect_turn(client, sent.turn_id)
+
+
+def stored(events: list[Any]) -> list[Any]:
+    return [e for e in events if not isinstance(e, m.Progress)]
