@@ -24,7 +24,6 @@ run: setup
 
 test: setup
 	$(PY) -m pytest
-	$(VENV)/bin/lint-imports
 
 schemas: setup
 	$(PY) schemas/generate.py

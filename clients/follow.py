@@ -62,7 +62,7 @@ class _Printer:
 
     def show(self, event: Any) -> None:
         seq = getattr(event, "seq", None)
-        stored = not isinstance(event, m.Progress)
+        stored = m.NOTIFICATIONS[m.event_method(event)].stored
         if stored and seq is not None:
             if seq <= self.last_seq:
                 return  # already shown before a reconnect

@@ -265,11 +265,12 @@ class Sessions:
 
 
 def tasks_from_inputs(inputs: list[m.TaskInput]) -> list[Task]:
-    """Client or model task inputs as stored tasks; missing ids are numbered."""
-    return [
-        Task(id=t.id or str(i + 1), content=t.content, status=t.status, active_form=t.active_form)
-        for i, t in enumerate(inputs)
-    ]
+    """Client or model task inputs as stored tasks. A task without an id gets the
+    next number no given id uses, so generated and explicit ids never collide."""
+    taken = {t.id for t in inputs if t.id}
+    numbers = (str(n) for n in range(1, len(inputs) + len(taken) + 2) if str(n) not in taken)
+    return [Task(id=t.id or next(numbers), content=t.content, status=t.status,
+                 active_form=t.active_form) for t in inputs]
 
 
 def _default_reason(kind: SwitchKind, choice: str) -> str:

@@ -9,7 +9,7 @@ fields so an older client can read what a newer daemon writes; what a client sen
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import msgspec
 
@@ -19,6 +19,9 @@ TaskStatus = Literal["pending", "in_progress", "completed"]
 SwitchKind = Literal["manual", "auto", "failover"]
 Tier = Literal["fast", "balanced", "frontier"]
 Provider = Literal["anthropic", "gemini"]
+
+Timestamp = Annotated[datetime, msgspec.Meta(tz=True)]
+"""Every time on the wire and in the store is timezone-aware (RFC 3339 with offset)."""
 
 AUTO = "auto"
 """The pseudo model id that asks the daemon to pick a model per turn."""
@@ -81,7 +84,7 @@ class Message(Record, frozen=True):
     seq: int
     role: Role
     content: list[ContentBlock]
-    created_at: datetime
+    created_at: Timestamp
     model: str | None = None
     turn_id: str | None = None
     """The turn this message belongs to: its prompt and every reply attempt."""
@@ -109,7 +112,7 @@ class ModelSwitch(Record, frozen=True):
     seq: int
     from_model: str | None
     to_model: str
-    at: datetime
+    at: Timestamp
     message_index: int
     reason: str
     kind: SwitchKind = "manual"
@@ -131,7 +134,7 @@ class TaskList(Record, frozen=True):
 
     tasks: list[Task] = []
     updated_by: str | None = None
-    updated_at: datetime | None = None
+    updated_at: Timestamp | None = None
 
 
 class Session(Record, frozen=True):
@@ -144,8 +147,8 @@ class Session(Record, frozen=True):
 
     id: str
     title: str
-    created_at: datetime
-    updated_at: datetime
+    created_at: Timestamp
+    updated_at: Timestamp
     model: str
     current_model: str
     project_id: str | None = None

@@ -86,7 +86,17 @@ _notification_decoders = {
 
 
 def parse_frame(data: bytes) -> Frame:
-    """Split one frame into calls and invalid items. Never raises."""
+    """Split one frame into calls and invalid items. Never raises.
+
+    The whole frame is checked to be UTF-8 first: msgspec only validates the strings
+    it decodes, so a bad byte in a skipped member would pass and one in a params
+    string would surface later as an internal error instead of a parse error.
+    """
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return Frame([Invalid(None, RpcError(
+            ErrorCode.PARSE_ERROR, f"not valid UTF-8: byte {exc.start} is {data[exc.start]:#04x}"))], False)
     try:
         stripped = data.lstrip()
         if stripped[:1] == b"[":
@@ -97,6 +107,8 @@ def parse_frame(data: bytes) -> Frame:
         return Frame([_parse_item(stripped)], False)
     except (msgspec.DecodeError, UnicodeDecodeError) as exc:
         return Frame([Invalid(None, RpcError(ErrorCode.PARSE_ERROR, f"not valid JSON: {exc}"))], False)
+    except RecursionError:
+        return Frame([Invalid(None, RpcError(ErrorCode.PARSE_ERROR, "JSON nested too deeply"))], False)
 
 
 def _parse_item(raw: bytes) -> Call | Invalid:

@@ -9,12 +9,12 @@ not a silently ignored option); results tolerate fields a newer daemon adds.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Annotated, Any, Literal
 
 import msgspec
 
 from .entities import (
+    Timestamp,
     CodeContextBlock,
     Message,
     ModelInfo,
@@ -71,14 +71,14 @@ class ProviderStatus(Result):
     configured: bool
     emulator: bool = False
     base_url: str | None = None
-    cooling_down_until: datetime | None = None
+    cooling_down_until: Timestamp | None = None
 
 
 class RunningTurn(Result):
     session_id: str
     turn_id: str
     model: str
-    started_at: datetime
+    started_at: Timestamp
     output_tokens: int = 0
 
 
@@ -86,7 +86,7 @@ class StatusResult(Result):
     protocol_version: str
     daemon_version: str
     pid: int
-    started_at: datetime
+    started_at: Timestamp
     uptime_s: float
     home: str
     socket: str
@@ -254,7 +254,7 @@ class ModelMetrics(Result):
 class MetricsResult(Result):
     models: list[ModelMetrics]
     providers: list[ModelMetrics]
-    since: datetime
+    since: Timestamp
 
 
 # --- tasks ----------------------------------------------------------------------------
@@ -422,7 +422,7 @@ NOTIFICATIONS: dict[str, Notification] = _notifications(
     Notification("session/created", SessionCreated, "The session began.", True),
     Notification("session/renamed", SessionRenamed, "The title changed.", True),
     Notification("session/deleted", SessionDeleted,
-                 "The session is gone; its subscribers are detached.", True),
+                 "The session is gone; its subscribers are detached. Carries the last seq.", False),
     Notification("session/model_switched", ModelSwitched,
                  "The model changed: manual, auto or failover, with its reason.", True),
     Notification("message/created", MessageCreated,

@@ -104,10 +104,6 @@ def test_invalid_utf8_is_a_parse_error(data):
     assert only_error(data).error.code == ErrorCode.PARSE_ERROR
 
 
-@pytest.mark.xfail(
-    strict=True, raises=RecursionError,
-    reason="protocol bug: parse_frame lets msgspec's RecursionError escape on deep nesting",
-)
 @pytest.mark.parametrize(
     "data",
     [
