@@ -34,13 +34,15 @@ from duologue.protocol.entities import (
     Session,
     SwitchKind,
     TextBlock,
+    ToolCallBlock,
     Usage,
 )
 from duologue.protocol.errors import ErrorCode, RpcError
 
 from .ids import new_id
 from .metrics import Metrics
-from .providers.base import Finished, ProviderError, TextDelta, TurnRequest
+from . import task_tool
+from .providers.base import Finished, ProviderError, TextDelta, ToolCallEvent, TurnRequest
 from .routing import Routing
 from .sessions import Sessions
 
@@ -50,6 +52,7 @@ CHECKPOINT_S = 0.05
 REPORT_INTERVAL_S = 0.1
 MAX_ATTEMPTS = 3
 MAX_OUTPUT_TOKENS = 8192
+MAX_TOOL_ROUNDS = 8
 
 
 @dataclass
@@ -266,20 +269,38 @@ class Turns:
         self.sessions.commit(draft)
 
     async def _attempt(self, turn: Turn, model: ModelInfo, reason: str, kind: SwitchKind) -> _Outcome:
+        """One model answering the turn: rounds of streaming, each answering the
+        model's tool calls, until it stops calling tools."""
+        outcome = _Outcome("failed")
+        for round_ in range(MAX_TOOL_ROUNDS):
+            reply = self._open_reply(turn, model, reason, kind, switch=round_ == 0)
+            outcome, calls = await self._round(turn, model, reply)
+            if outcome.status != "complete" or not calls:
+                return outcome
+            self._answer_tools(turn, model, calls)
+        return outcome
+
+    def _open_reply(self, turn: Turn, model: ModelInfo, reason: str, kind: SwitchKind,
+                    switch: bool) -> Message:
         session = self.sessions.require(turn.session_id)
         draft = self.sessions.draft(session)
-        if model.id != session.current_model:
+        if switch and model.id != session.current_model:
             self.sessions.record_switch(draft, model.id, reason, kind)
             self.metrics.record_switch(model.id)
         reply = draft.add_message(lambda seq: Message(
             id=new_id(), session_id=session.id, seq=seq, role="assistant", content=[],
             created_at=draft.now, model=model.id, status="streaming", turn_id=turn.id))
         self.sessions.commit(draft, current_model=model.id)
-        turn.model, turn.started_at, turn.output_tokens = model.id, draft.now, 0
+        turn.model = model.id
+        turn.started_at = turn.started_at or draft.now
+        return reply
 
+    async def _round(self, turn: Turn, model: ModelInfo, reply: Message) -> tuple[_Outcome, list[ToolCallEvent]]:
+        session = self.sessions.require(turn.session_id)
         history = history_for(self.sessions.store.messages(session.id), turn.prompt, reply)
         request = TurnRequest(model=model.id, system=session.system_prompt, messages=history,
-                              tools=[], max_tokens=min(model.max_output_tokens, MAX_OUTPUT_TOKENS))
+                              tools=[task_tool.SPEC],
+                              max_tokens=min(model.max_output_tokens, MAX_OUTPUT_TOKENS))
         stream = _Stream(self, turn, reply)
         started = time.monotonic()
         outcome = _Outcome("failed")
@@ -291,6 +312,8 @@ class Turns:
                 async for event in events:
                     if isinstance(event, TextDelta):
                         stream.add(event.text)
+                    elif isinstance(event, ToolCallEvent):
+                        stream.calls.append(event)
                     elif isinstance(event, Finished):
                         usage, stop_reason = event.usage, event.stop_reason
             finally:
@@ -311,7 +334,19 @@ class Turns:
                          ttft_ms=stream.ttft_ms, latency_ms=latency_ms, stop_reason=stop_reason)
             self.metrics.record_turn(model, outcome.status, outcome.error.kind if outcome.error else None,
                                      ttft_ms=stream.ttft_ms, latency_ms=latency_ms, usage=usage)
-        return outcome
+        return outcome, stream.calls
+
+    def _answer_tools(self, turn: Turn, model: ModelInfo, calls: list[ToolCallEvent]) -> None:
+        """Run the model's tool calls and store their results as one user-role message
+        of this turn, which the next round sends back to the model."""
+        results = [task_tool.run_tool(self.sessions, turn.session_id, call, model.id) for call in calls]
+        session = self.sessions.require(turn.session_id)
+        draft = self.sessions.draft(session)
+        draft.add_message(lambda seq: Message(
+            id=new_id(), session_id=session.id, seq=seq, role="user", content=list(results),
+            created_at=draft.now, turn_id=turn.id))
+        self.sessions.commit(draft)
+        self._progress(turn, "report", model.id)
 
     def _finish(self, session_id: str, msg: Message, outcome: _Outcome, *, usage: Usage | None,
                 ttft_ms: float | None, latency_ms: float | None, stop_reason: str | None) -> None:
@@ -340,7 +375,10 @@ def history_for(messages: list[Message], prompt: Message, reply: Message) -> lis
     reply belongs before it, and later prompts still waiting in the queue must not
     be shown at all.
     """
-    prompt_seq = {msg.turn_id: msg.seq for msg in messages if msg.role == "user" and msg.turn_id}
+    prompt_seq: dict[str, int] = {}
+    for msg in messages:  # in seq order: a turn's first message is its prompt
+        if msg.turn_id:
+            prompt_seq.setdefault(msg.turn_id, msg.seq)
 
     def turn_key(msg: Message) -> int:
         return prompt_seq.get(msg.turn_id, msg.seq) if msg.turn_id else msg.seq
@@ -357,6 +395,7 @@ class _Stream:
         self._turn = turn
         self._reply = reply
         self._text: list[str] = []
+        self.calls: list[ToolCallEvent] = []
         self._pending: list[str] = []
         self._last_flush = time.monotonic()
         self._last_report = 0.0
@@ -377,7 +416,9 @@ class _Stream:
 
     def message(self) -> Message:
         text = "".join(self._text)
-        return msgspec.structs.replace(self._reply, content=[TextBlock(text=text)] if text else [])
+        content: list = [TextBlock(text=text)] if text else []
+        content += [ToolCallBlock(id=c.id, name=c.name, input=dict(c.input)) for c in self.calls]
+        return msgspec.structs.replace(self._reply, content=content)
 
     def flush(self) -> None:
         """Commit the pending text as one delta event plus the message checkpoint."""
