@@ -111,6 +111,11 @@ async def cmd_tasks(c: AsyncClient, a: argparse.Namespace) -> Any:
     return t, lambda: render.tasks_text(t)
 
 
+async def cmd_summaries(c: AsyncClient, a: argparse.Namespace) -> Any:
+    r = await c.summaries(await resolve_session(c, a.session))
+    return r, lambda: "\n\n".join(render.summary_text(x) for x in r) or "no summaries"
+
+
 async def cmd_stats(c: AsyncClient, a: argparse.Namespace) -> Any:
     r = await c.metrics(a.model)
     return r, lambda: render.metrics_text(r)
@@ -204,6 +209,8 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("sessions", nargs="+")
     add("models", cmd_models, "list the model catalog")
     sp = add("tasks", cmd_tasks, "print a session's task list")
+    sp.add_argument("session")
+    sp = add("summaries", cmd_summaries, "the summaries that replaced older turns for small windows")
     sp.add_argument("session")
     sp = add("stats", cmd_stats, "per-model metrics since the daemon started")
     sp.add_argument("--model")

@@ -23,7 +23,7 @@ import zmq.asyncio
 from zmq.utils.monitor import recv_monitor_message
 
 from duologue.protocol import methods as m
-from duologue.protocol.entities import CodeContextBlock, Message, Session, TaskList
+from duologue.protocol.entities import CodeContextBlock, ContextSummary, Message, Session, TaskList
 from duologue.protocol.errors import RpcError
 from duologue.protocol.jsonrpc import (
     Incoming,
@@ -255,6 +255,9 @@ class AsyncClient:
     async def pin(self, session_id: str, message_id: str, pinned: bool = True) -> Message:
         return (await self.call("session/pin", m.PinParams(
             session_id=session_id, message_id=message_id, pinned=pinned))).message
+
+    async def summaries(self, session_id: str) -> list[ContextSummary]:
+        return (await self.call("session/summaries", m.SessionRef(session_id=session_id))).summaries
 
     async def metrics(self, model: str | None = None) -> m.MetricsResult:
         return await self.call("metrics/get", m.MetricsParams(model=model))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 
 from duologue.protocol import methods as m
-from duologue.protocol.entities import CodeContextBlock, Message, ModelInfo, ModelSwitch, Session, TaskList, TextBlock
+from duologue.protocol.entities import CodeContextBlock, ContextSummary, Message, ModelInfo, ModelSwitch, Session, TaskList, TextBlock
 
 _STATUS_MARK = {"pending": "[ ]", "in_progress": "[~]", "completed": "[x]"}
 
@@ -68,6 +68,11 @@ def transcript(result: m.GetResult) -> str:
         out.append("")
     out.extend(switch_line(w) for w in switches)
     return "\n".join(out).rstrip()
+
+
+def summary_text(x: ContextSummary) -> str:
+    return (f"summary of {x.covered_messages} messages up to seq {x.covers_up_to_seq}, by {x.model} "
+            f"for {x.for_model}, {ago(x.created_at)}:\n{x.text}")
 
 
 def models_table(models: list[ModelInfo], default: str) -> str:

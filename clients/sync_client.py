@@ -76,6 +76,7 @@ class Client:
     send = _blocking(AsyncClient.send)
     cancel = _blocking(AsyncClient.cancel)
     pin = _blocking(AsyncClient.pin)
+    summaries = _blocking(AsyncClient.summaries)
     metrics = _blocking(AsyncClient.metrics)
     update_tasks = _blocking(AsyncClient.update_tasks)
     list_tasks = _blocking(AsyncClient.list_tasks)

@@ -86,6 +86,10 @@ def build_handlers(daemon: Daemon) -> dict[str, Handler]:
     async def pin(p: m.PinParams, ctx: Context) -> m.MessageResult:
         return m.MessageResult(message=sessions.pin(p.session_id, p.message_id, p.pinned))
 
+    async def summaries(p: m.SessionRef, ctx: Context) -> m.SummariesResult:
+        sessions.require(p.session_id)
+        return m.SummariesResult(summaries=sessions.store.summaries(p.session_id))
+
     async def metrics_get(p: m.MetricsParams, ctx: Context) -> m.MetricsResult:
         model = None if p.model is None else daemon.catalog.resolve(p.model).id
         return daemon.metrics.snapshot(model)
@@ -114,6 +118,7 @@ def build_handlers(daemon: Daemon) -> dict[str, Handler]:
         "session/send": send,
         "session/cancel": cancel,
         "session/pin": pin,
+        "session/summaries": summaries,
         "metrics/get": metrics_get,
         "tasks/update": tasks_update,
         "tasks/list": tasks_list,

@@ -206,6 +206,10 @@ class Routing:
 
         return min(candidates, key=rank)
 
+    def pick_for_summary(self) -> ModelInfo | None:
+        """Without a configured summary model: the cheapest available fast model."""
+        return self._pick("fast", prefer="")
+
     def failover_target(self, failed: ModelInfo) -> ModelInfo | None:
         """An equivalent-tier model of another provider, when one is available."""
         return self._pick(failed.tier, prefer="", exclude_provider=failed.provider)

@@ -84,7 +84,8 @@ class Daemon:
             self.sessions = Sessions(self.store, self.catalog, self.hub)
             async with asyncio.TaskGroup() as tasks:
                 self.turns = Turns(self.sessions, self.routing, self.metrics, tasks.create_task,
-                                   queue_limit=self.settings.turn_queue_limit)
+                                   queue_limit=self.settings.turn_queue_limit,
+                                   summary_model=self.settings.summary_model)
                 recovered = self.turns.recover()
                 if recovered:
                     log.info("marked %d interrupted repl%s", recovered, "y" if recovered == 1 else "ies")

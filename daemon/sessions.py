@@ -20,6 +20,7 @@ import msgspec
 from duologue.protocol import methods as m
 from duologue.protocol.entities import (
     AUTO,
+    ContextSummary,
     Message,
     ModelSwitch,
     Session,
@@ -50,6 +51,7 @@ class Draft:
         self.events: list[Any] = []
         self.messages: list[Message] = []
         self.switches: list[ModelSwitch] = []
+        self.summaries: list[ContextSummary] = []
         self.tasks: TaskList | None = None
         self.added_messages = 0
 
@@ -102,6 +104,7 @@ class Sessions:
             messages=draft.messages,
             switches=draft.switches,
             tasks=draft.tasks,
+            summaries=draft.summaries,
         ))
         self.hub.publish(session.id, frames)
         return session

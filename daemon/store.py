@@ -16,6 +16,7 @@ Databases:
   message_ids message id -> sid NUL seq(8)
   switches    sid NUL seq(8) -> ModelSwitch
   tasks       sid -> TaskList
+  summaries   sid NUL seq(8) -> ContextSummary
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from typing import Any, Callable, TypeVar
 import lmdb
 import msgspec
 
-from duologue.protocol.entities import Message, ModelSwitch, Session, TaskList
+from duologue.protocol.entities import ContextSummary, Message, ModelSwitch, Session, TaskList
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +65,7 @@ class Change:
     messages: list[Message] = field(default_factory=list)
     switches: list[ModelSwitch] = field(default_factory=list)
     tasks: TaskList | None = None
+    summaries: list[ContextSummary] = field(default_factory=list)
 
 
 def _u64(n: int) -> bytes:
@@ -113,13 +115,14 @@ class Store:
             lock=True,
         )
         names = ["meta", "sessions", "recency", "by_project", "events", "messages",
-                 "message_ids", "switches", "tasks"]
+                 "message_ids", "switches", "tasks", "summaries"]
         self._db = {n: self._env.open_db(n.encode()) for n in names}
         self._enc = msgspec.msgpack.Encoder()
         self._session_dec = msgspec.msgpack.Decoder(Session)
         self._message_dec = msgspec.msgpack.Decoder(Message)
         self._switch_dec = msgspec.msgpack.Decoder(ModelSwitch)
         self._tasks_dec = msgspec.msgpack.Decoder(TaskList)
+        self._summary_dec = msgspec.msgpack.Decoder(ContextSummary)
         self._check_version()
 
     def close(self) -> None:
@@ -167,6 +170,7 @@ class Store:
         messages = [(m, self._enc.encode(m)) for m in change.messages]
         switches = [(w, self._enc.encode(w)) for w in change.switches]
         tasks = None if change.tasks is None else self._enc.encode(change.tasks)
+        summaries = [(x, self._enc.encode(x)) for x in change.summaries]
         sid = s.id.encode()
 
         def write(txn: lmdb.Transaction) -> None:
@@ -188,6 +192,8 @@ class Store:
                 txn.put(_seq_key(s.id, w.seq), raw, db=self._db["switches"])
             if tasks is not None:
                 txn.put(sid, tasks, db=self._db["tasks"])
+            for x, raw in summaries:
+                txn.put(_seq_key(s.id, x.seq), raw, db=self._db["summaries"])
 
         self._write(write)
 
@@ -202,7 +208,7 @@ class Store:
             txn.delete(_u64(_ms(session.updated_at)) + sid, db=self._db["recency"])
             txn.delete(_project_hash(session.project_id) + _u64(_ms(session.updated_at)) + sid,
                        db=self._db["by_project"])
-            for name in ("events", "switches", "messages"):
+            for name in ("events", "switches", "summaries", "messages"):
                 cur = txn.cursor(db=self._db[name])
                 if not cur.set_range(prefix):
                     continue
@@ -275,6 +281,9 @@ class Store:
 
     def switches(self, sid: str) -> list[ModelSwitch]:
         return list(self._scan("switches", sid, 0, None, self._switch_dec.decode))
+
+    def summaries(self, sid: str) -> list[ContextSummary]:
+        return list(self._scan("summaries", sid, 0, None, self._summary_dec.decode))
 
     def events(self, sid: str, since_seq: int = 0) -> list[bytes]:
         """The stored notification frames after ``since_seq``, in seq order."""

@@ -42,6 +42,7 @@ from duologue.protocol.errors import ErrorCode, RpcError
 from .ids import new_id
 from .metrics import Metrics
 from . import task_tool
+from .context import ContextFitter
 from .providers.base import Finished, ProviderError, TextDelta, ToolCallEvent, TurnRequest
 from .routing import Routing
 from .sessions import Sessions
@@ -86,8 +87,9 @@ Spawn = Callable[[Coroutine[Any, Any, None]], asyncio.Task[None]]
 
 class Turns:
     def __init__(self, sessions: Sessions, routing: Routing, metrics: Metrics, spawn: Spawn,
-                 queue_limit: int = 32):
+                 queue_limit: int = 32, summary_model: str | None = None):
         self.sessions = sessions
+        self.context = ContextFitter(sessions, routing, summary_model)
         self.routing = routing
         self.metrics = metrics
         self._spawn = spawn
@@ -297,16 +299,18 @@ class Turns:
 
     async def _round(self, turn: Turn, model: ModelInfo, reply: Message) -> tuple[_Outcome, list[ToolCallEvent]]:
         session = self.sessions.require(turn.session_id)
-        history = history_for(self.sessions.store.messages(session.id), turn.prompt, reply)
-        request = TurnRequest(model=model.id, system=session.system_prompt, messages=history,
-                              tools=[task_tool.SPEC],
-                              max_tokens=min(model.max_output_tokens, MAX_OUTPUT_TOKENS))
+        max_tokens = min(model.max_output_tokens, MAX_OUTPUT_TOKENS)
         stream = _Stream(self, turn, reply)
         started = time.monotonic()
         outcome = _Outcome("failed")
         usage: Usage | None = None
         stop_reason: str | None = None
         try:
+            history = await self.context.fit(
+                session.id, session.system_prompt, model,
+                history_for(self.sessions.store.messages(session.id), turn.prompt, reply), max_tokens)
+            request = TurnRequest(model=model.id, system=session.system_prompt, messages=history,
+                                  tools=[task_tool.SPEC], max_tokens=max_tokens)
             events = self.routing.provider(model.provider).stream(request)
             try:
                 async for event in events:

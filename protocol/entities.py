@@ -158,6 +158,24 @@ class Session(Record, frozen=True):
     message_count: int = 0
 
 
+class ContextSummary(Record, frozen=True):
+    """The summary that stands in for a session's older messages when a model's
+    window cannot hold them all. Stored, so it is computed once and can be shown.
+
+    It covers the messages with ``seq <= covers_up_to_seq`` except the pinned ones
+    (pinned messages and attached code context always travel verbatim).
+    """
+
+    session_id: str
+    seq: int
+    covers_up_to_seq: int
+    covered_messages: int
+    model: str
+    text: str
+    created_at: Timestamp
+    for_model: str
+
+
 class Pricing(Record, frozen=True):
     """US dollars per million tokens."""
 

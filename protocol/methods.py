@@ -16,6 +16,7 @@ import msgspec
 from .entities import (
     Timestamp,
     CodeContextBlock,
+    ContextSummary,
     Message,
     ModelInfo,
     ModelSwitch,
@@ -218,6 +219,10 @@ class MessageResult(Result):
     message: Message
 
 
+class SummariesResult(Result):
+    summaries: list[ContextSummary]
+
+
 # --- metrics --------------------------------------------------------------------------
 
 
@@ -325,6 +330,12 @@ class MessagePinned(Event):
     pinned: bool
 
 
+class ContextSummarized(Event):
+    """Older messages were summarised so the history fits a model's window."""
+
+    summary: ContextSummary
+
+
 class TasksChanged(Event):
     tasks: TaskList
 
@@ -406,6 +417,8 @@ METHODS: dict[str, Method] = _table(
            "Stop the running turn, keeping its partial text marked cancelled."),
     Method("session/pin", PinParams, MessageResult,
            "Pin or unpin a message: pinned messages survive summaries verbatim."),
+    Method("session/summaries", SessionRef, SummariesResult,
+           "The context summaries made for this session, oldest first."),
     Method("metrics/get", MetricsParams, MetricsResult,
            "Per model and provider: requests, errors, latency, tokens, cost, switches."),
     Method("tasks/update", TasksUpdateParams, TasksResult,
@@ -431,6 +444,8 @@ NOTIFICATIONS: dict[str, Notification] = _notifications(
     Notification("message/completed", MessageCompleted,
                  "A reply ended; carries usage, latency, stop reason, status.", True),
     Notification("message/pinned", MessagePinned, "A message was (un)pinned.", True),
+    Notification("session/summarized", ContextSummarized,
+                 "Older messages were summarised to fit a model's window.", True),
     Notification("tasks/changed", TasksChanged, "The whole new task list.", True),
     Notification("progress", Progress,
                  "Turn progress begin/report/end; coalesced, not stored.", False),
