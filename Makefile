@@ -17,10 +17,11 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
-# The main job: the daemon (on the offline emulator when no API key is configured,
-# loudly labelled) and the chat attached to the most recent session.
+# The main job: the chat on the most recent session of this project; it starts the
+# daemon, which answers from the offline emulator (loudly labelled) when no API key
+# is configured.
 run: setup
-	$(VENV)/bin/duologue chat --emulator-if-no-key
+	$(VENV)/bin/duologue chat
 
 test: setup
 	$(PY) -m pytest

@@ -32,6 +32,10 @@ class UsageError(Exception):
     pass
 
 
+class TurnFailed(Exception):
+    """The reply did not complete; what was kept is in the session."""
+
+
 def _print_json(value: Any) -> None:
     sys.stdout.write(msgspec.json.format(msgspec.json.encode(value)).decode() + "\n")
 
@@ -138,7 +142,11 @@ async def _send_and_follow(c: AsyncClient, sid: str, a: argparse.Namespace) -> A
     await c.attach(sid, since_seq=session.last_seq)
     sent = await c.send(sid, a.text, context=context, model=a.model)
     final = await follow_turn(c, sent.turn_id, echo=not a.json)
-    return final, None
+    if a.json:
+        _print_json(final)
+    if final is None or final.status != "complete":
+        raise TurnFailed(final.error or final.status if final else "no reply")
+    return None, None
 
 
 async def cmd_attach(c: AsyncClient, a: argparse.Namespace) -> Any:
@@ -182,9 +190,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     d = add("daemon", None, "run the daemon in the foreground, or start|stop|status it")
     d.add_argument("action", nargs="?", choices=["start", "stop", "status"])
-    d.add_argument("--emulator", action="store_true", help="use the offline provider emulator")
-    d.add_argument("--emulator-if-no-key", action="store_true",
-                   help="use the emulator only when no provider API key is configured")
+    d.add_argument("--emulator", action="store_true",
+                   help="always use the offline provider emulator (by default it is used only "
+                        "when no provider API key is configured)")
 
     sp = add("new", cmd_new, "create a session")
     sp.add_argument("--title")
@@ -225,8 +233,6 @@ def build_parser() -> argparse.ArgumentParser:
                         help="attach a file (or a line range of it) as code context")
     sp = add("chat", cmd_chat, "chat in the terminal (most recent session of this project by default)")
     sp.add_argument("session", nargs="?")
-    sp.add_argument("--emulator-if-no-key", action="store_true",
-                    help="when starting the daemon, use the emulator if no API key is configured")
     sp = add("attach", cmd_attach, "follow a session live (Ctrl-C to stop)")
     sp.add_argument("session")
     sp.add_argument("--since", type=int, help="replay events after this seq first")
@@ -248,9 +254,9 @@ async def _run(args: argparse.Namespace) -> int:
 
 
 def _emulator_mode(args: argparse.Namespace) -> EmulatorMode:
-    if getattr(args, "emulator", False):
-        return True
-    return "if-no-key" if getattr(args, "emulator_if_no_key", False) else False
+    """--emulator forces it; otherwise a daemon this command starts uses the emulator
+    only when no provider key is configured (as the client library does)."""
+    return True if getattr(args, "emulator", False) else "if-no-key"
 
 
 def _daemon_command(args: argparse.Namespace) -> int:
@@ -293,6 +299,9 @@ def main(argv: list[str] | None = None) -> int:
         return asyncio.run(_run(args))
     except RpcError as exc:
         print(f"duologue: {exc.message}", file=sys.stderr)
+        return EXIT_ERROR
+    except TurnFailed as exc:
+        print(f"duologue: the turn did not complete: {exc}", file=sys.stderr)
         return EXIT_ERROR
     except (UsageError, ContextArgError) as exc:
         print(f"duologue: {exc}", file=sys.stderr)

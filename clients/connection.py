@@ -54,8 +54,13 @@ HELLO_TIMEOUT_S = 5.0
 
 
 class AsyncClient:
+    """``emulator`` decides how a daemon this client starts answers: the default,
+    "if-no-key", uses the offline emulator only when no provider key is configured
+    (the daemon labels itself as such in daemon/status and every reply says so)."""
+
     def __init__(self, paths: Paths | None = None, *, autostart: bool = True,
-                 client_name: str = "python", timeout: float = 60.0, emulator: EmulatorMode = False):
+                 client_name: str = "python", timeout: float = 60.0,
+                 emulator: EmulatorMode = "if-no-key"):
         self.paths = paths or locate()
         self.autostart = autostart
         self.client_name = client_name

@@ -52,7 +52,7 @@ def daemon_args(emulator: EmulatorMode) -> list[str]:
     return ["--emulator"] if emulator else []
 
 
-def spawn_daemon(paths: Paths, *, emulator: EmulatorMode = False) -> subprocess.Popen[bytes]:
+def spawn_daemon(paths: Paths, *, emulator: EmulatorMode = "if-no-key") -> subprocess.Popen[bytes]:
     """Start a detached daemon process (it outlives this client)."""
     args = [sys.executable, "-m", "duologue.daemon", *daemon_args(emulator)]
     return subprocess.Popen(
