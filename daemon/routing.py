@@ -77,6 +77,9 @@ class Routing:
     def cooling_until(self, provider: str) -> float:
         return self._health.get(provider, _Health()).cooling_until
 
+    def cooling(self, model: ModelInfo) -> bool:
+        return self.cooling_until(model.provider) > self._clock()
+
     def available(self, model: ModelInfo) -> bool:
         return self.configured(model.provider) and self.cooling_until(model.provider) <= self._clock()
 

@@ -216,6 +216,13 @@ class Turns:
         outcome = _Outcome("failed")
         try:
             for attempt in range(MAX_ATTEMPTS):
+                if self.routing.cooling(model):
+                    target = self.routing.failover_target(model)
+                    if target is not None:
+                        reason = (f"failover: {model.provider} is cooling down after repeated "
+                                  f"failures; using {target.id}")
+                        self.metrics.record_failover(model.id, target.id)
+                        model, kind = target, "failover"
                 try:
                     self.routing.require_available(model)
                 except RpcError as exc:

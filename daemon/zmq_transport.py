@@ -10,6 +10,13 @@ disconnected (EHOSTUNREACH under ROUTER_MANDATORY) is forgotten.
 
 ``MAXMSGSIZE`` bounds what a client may send: ZeroMQ closes the connection of a
 peer that sends a larger message, so an oversized frame is never buffered.
+
+The socket is a plain (synchronous) one watched with ``loop.add_reader``. Its file
+descriptor is edge-triggered: any operation on the socket, a send included, may
+consume the wake-up that says a message arrived. So every send re-checks
+``EVENTS`` and wakes the reader, and the reader drains with NOBLOCK until ``EVENTS``
+shows nothing more. (An asyncio socket for receiving plus a shadow for sending
+loses that wake-up: a request then waits, unanswered, for the next one to arrive.)
 """
 
 from __future__ import annotations
@@ -23,7 +30,6 @@ from collections import deque
 from pathlib import Path
 
 import zmq
-import zmq.asyncio
 
 from duologue.protocol.errors import ErrorCode, RpcError
 from duologue.protocol.jsonrpc import encode_error, encode_notification
@@ -62,19 +68,17 @@ class ZmqTransport:
         self._dispatcher = dispatcher
         self._hub = hub
         self._queue_limit = queue_limit_bytes
-        self._ctx = zmq.asyncio.Context()
+        self._ctx = zmq.Context()
         self._sock = self._ctx.socket(zmq.ROUTER)
         self._sock.setsockopt(zmq.MAXMSGSIZE, max_frame_bytes)
         self._sock.setsockopt(zmq.ROUTER_MANDATORY, 1)
         self._sock.setsockopt(zmq.SNDHWM, 10_000)
         self._sock.setsockopt(zmq.RCVHWM, 10_000)
         self._sock.setsockopt(zmq.LINGER, 0)
-        # Sends go through a synchronous shadow so NOBLOCK raises at once instead
-        # of being parked on a future that would serialise every client's sends.
-        self._out = zmq.Socket.shadow(self._sock.underlying)
         self._peers: dict[bytes, Peer] = {}
         self._backlogged: set[bytes] = set()
         self._flush_wakeup = asyncio.Event()
+        self._readable = asyncio.Event()
 
     @property
     def client_count(self) -> int:
@@ -92,20 +96,28 @@ class ZmqTransport:
         os.chmod(path, 0o600)
 
     async def serve(self, stop: asyncio.Event) -> None:
+        loop = asyncio.get_running_loop()
+        fd = self._sock.getsockopt(zmq.FD)
+        loop.add_reader(fd, self._readable.set)
         flusher = asyncio.create_task(self._flush_loop(stop), name="zmq-flusher")
+        stopping = asyncio.ensure_future(stop.wait())
         try:
             while not stop.is_set():
-                receiving = asyncio.ensure_future(self._sock.recv_multipart(copy=True))
-                stopping = asyncio.ensure_future(stop.wait())
-                done, _ = await asyncio.wait({receiving, stopping}, return_when=asyncio.FIRST_COMPLETED)
-                if receiving not in done:
-                    receiving.cancel()
+                self._readable.clear()
+                while not stop.is_set() and self._sock.getsockopt(zmq.EVENTS) & zmq.POLLIN:
+                    await self._on_message(self._sock.recv_multipart(zmq.NOBLOCK))
+                    await asyncio.sleep(0)  # a flood of requests must not starve running turns
+                if stop.is_set():
                     break
-                stopping.cancel()
-                await self._on_message(receiving.result())
+                # No await since EVENTS showed nothing: no send can have hidden a wake-up.
+                readable = asyncio.ensure_future(self._readable.wait())
+                await asyncio.wait({readable, stopping}, return_when=asyncio.FIRST_COMPLETED)
+                readable.cancel()
         finally:
+            loop.remove_reader(fd)
+            stopping.cancel()
             flusher.cancel()
-            await asyncio.gather(flusher, return_exceptions=True)
+            await asyncio.gather(flusher, stopping, return_exceptions=True)
 
     def close(self) -> None:
         self._sock.close(linger=0)
@@ -137,13 +149,19 @@ class ZmqTransport:
             self._enqueue(peer, frame)
             return
         try:
-            self._out.send_multipart((peer.key, frame), flags=zmq.NOBLOCK)
+            self._sock.send_multipart((peer.key, frame), flags=zmq.NOBLOCK)
         except zmq.Again:
             self._enqueue(peer, frame)
         except zmq.ZMQError as exc:
             if exc.errno != errno.EHOSTUNREACH:
                 raise
             self._forget(peer)
+        self._wake_reader_if_pending()
+
+    def _wake_reader_if_pending(self) -> None:
+        """A send may have consumed the edge that announced an incoming message."""
+        if self._sock.getsockopt(zmq.EVENTS) & zmq.POLLIN:
+            self._readable.set()
 
     def _enqueue(self, peer: Peer, frame: bytes) -> None:
         peer.outbox.append(frame)
@@ -193,7 +211,7 @@ class ZmqTransport:
         while peer.outbox:
             frame = peer.outbox[0]
             try:
-                self._out.send_multipart((peer.key, frame), flags=zmq.NOBLOCK)
+                self._sock.send_multipart((peer.key, frame), flags=zmq.NOBLOCK)
             except zmq.Again:
                 return False
             except zmq.ZMQError as exc:
@@ -201,6 +219,8 @@ class ZmqTransport:
                     raise
                 self._forget(peer)
                 return True
+            finally:
+                self._wake_reader_if_pending()
             peer.outbox.popleft()
             peer.outbox_bytes -= len(frame)
         return True

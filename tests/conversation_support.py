@@ -23,13 +23,14 @@ TEST_KEY_GEMINI = "gm-test-fedcba9876543210"
 
 
 def provider_daemon(home: Path, emulator: Emulator, *, anthropic_key: str = TEST_KEY_ANTHROPIC,
-                    gemini_key: str = TEST_KEY_GEMINI, config: str = "", top: str = "") -> DaemonProcess:
+                    gemini_key: str = TEST_KEY_GEMINI, config: str = "", top: str = "",
+                    timeout_s: float = 3.0) -> DaemonProcess:
     """``top`` goes before the provider tables (top-level keys), ``config`` after."""
     config_dir = home / "config"
     config_dir.mkdir(parents=True, exist_ok=True)
     (config_dir / "config.toml").write_text(
-        top + "\n[providers.anthropic]\nmax_retries = 0\ntimeout_s = 3.0\n"
-        "[providers.gemini]\nmax_retries = 0\ntimeout_s = 3.0\n" + config)
+        top + f"\n[providers.anthropic]\nmax_retries = 0\ntimeout_s = {timeout_s}\n"
+        f"[providers.gemini]\nmax_retries = 0\ntimeout_s = {timeout_s}\n" + config)
     env = {
         "ANTHROPIC_API_KEY": anthropic_key, "ANTHROPIC_BASE_URL": emulator.url,
         "GEMINI_API_KEY": gemini_key, "GEMINI_BASE_URL": emulator.url,

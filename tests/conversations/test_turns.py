@@ -214,3 +214,40 @@ async def test_auto_picks_a_model_by_task_and_records_why(c1, text, context, exp
         assert got.switches[-1].kind == "auto" and got.switches[-1].reason.startswith("auto:")
         assert got.switches[-1].to_model == expect
     assert got.session.model == "auto"
+
+
+async def test_a_provider_that_times_out_fails_over(home, emulator):
+    emulator.script("anthropic", Failure(delay=3.0))
+    d = provider_daemon(home, emulator, timeout_s=0.5).start()
+    try:
+        async with d.client() as c:
+            s = await c.create_session(model="sonnet")
+            await c.attach(s.id, since_seq=s.last_seq)
+            await send_and_wait(c, s.id, "hello?")
+            got = await c.get_session(s.id)
+            failed, answered = [msg for msg in got.messages if msg.role == "assistant"]
+            assert failed.status == "failed" and "timeout" in failed.error
+            assert answered.status == "complete" and answered.model == "gemini-3.8-flash"
+    finally:
+        d.stop()
+
+
+async def test_a_provider_failing_repeatedly_cools_down_and_turns_go_elsewhere(c1, emulator):
+    emulator.script("anthropic", *[Failure(status=500)] * 3)
+    s = await c1.create_session(model="sonnet")
+    await c1.attach(s.id, since_seq=s.last_seq)
+    for i in range(3):
+        await c1.switch_model(s.id, "sonnet")
+        await send_and_wait(c1, s.id, f"attempt {i}")
+    status = await c1.status()
+    anthropic = next(p for p in status.providers if p.name == "anthropic")
+    assert anthropic.cooling_down_until is not None
+    await c1.switch_model(s.id, "sonnet")
+    before = len([r for r in emulator.received if r.provider == "anthropic"])
+    await send_and_wait(c1, s.id, "while cooling")
+    assert len([r for r in emulator.received if r.provider == "anthropic"]) == before
+    got = await c1.get_session(s.id)
+    assert got.switches[-1].kind == "failover" and "cooling down" in got.switches[-1].reason
+    assert got.messages[-1].model == "gemini-3.8-flash" and got.messages[-1].status == "complete"
+    models = {mi.id: mi for mi in (await c1.list_models()).models}
+    assert not models["claude-sonnet-5-5"].available and models["gemini-3.8-flash"].available

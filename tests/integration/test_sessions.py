@@ -4,7 +4,7 @@ real ipc socket, two clients at once where delivery is the point."""
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 
 import pytest
 
@@ -13,6 +13,7 @@ from duologue.clients.sync_client import Client
 from duologue.protocol import methods as m
 from duologue.protocol.entities import AUTO
 from duologue.protocol.errors import ErrorCode, RpcError
+from support import wait_until
 
 UNKNOWN_SID = "01ARZ3NDEKTSV4RRFFQ69G5FAV"
 EVENT_TIMEOUT = 10.0
@@ -33,6 +34,16 @@ async def events_until(client: AsyncClient, last_seq: int) -> list[m.Event]:
         if isinstance(event, m.Event):
             out.append(event)
     return out
+
+
+async def completed_replies(client: AsyncClient, n: int) -> list[m.MessageCompleted]:
+    """Wait for ``n`` message/completed notifications (the client must be attached)."""
+    done: list[m.MessageCompleted] = []
+    while len(done) < n:
+        event = await client.next_event(EVENT_TIMEOUT)
+        if isinstance(event, m.MessageCompleted):
+            done.append(event)
+    return done
 
 
 async def no_event_within(client: AsyncClient, barrier: AsyncClient, session_id: str) -> list:
@@ -70,8 +81,8 @@ async def test_create_without_a_title_gets_a_default_title(client: AsyncClient):
 
 
 async def test_create_with_a_short_name_stores_the_model_id(client: AsyncClient):
-    models = (await client.list_models()).models
-    target = next(mi for mi in models if mi.id != (await client.list_models()).default_model)
+    catalog = await client.list_models()
+    target = next(mi for mi in catalog.models if mi.id != catalog.default_model)
     s = await client.create_session(model=target.short_name)
     assert s.model == s.current_model == target.id
 
@@ -127,7 +138,9 @@ async def test_list_filters_by_project(client: AsyncClient):
 
 async def test_list_moves_a_renamed_session_to_the_front(client: AsyncClient):
     first = await client.create_session(title="first")
-    await client.create_session(title="second")
+    second = await client.create_session(title="second")
+    # Recency has millisecond resolution (ties sort by id): let the clock pass it.
+    wait_until(lambda: datetime.now(timezone.utc) - second.updated_at > timedelta(milliseconds=2))
     await client.rename_session(first.id, "first again")
     assert (await client.list_sessions()).sessions[0].id == first.id
 
@@ -150,16 +163,11 @@ async def test_get_of_a_new_session_has_no_messages(client: AsyncClient):
 
 async def test_get_pages_messages_by_since_seq_and_limit(client: AsyncClient):
     s = await client.create_session()
+    await client.attach(s.id, since_seq=s.last_seq)
     for i in range(3):
         await client.send(s.id, f"hello {i}")
-    # Wait for the three turns to finish: each adds a user and an assistant message.
-    await client.attach(s.id, since_seq=0)
-    while True:
-        got = await client.get_session(s.id)
-        done = [x for x in got.messages if x.role == "assistant" and x.status != "streaming"]
-        if len(done) == 3:
-            break
-        await client.next_event(EVENT_TIMEOUT)
+    await completed_replies(client, 3)
+    got = await client.get_session(s.id)
     seqs = [x.seq for x in got.messages]
     assert len(seqs) == 6 and seqs == sorted(seqs)
 
@@ -234,10 +242,7 @@ async def test_switch_model_index_counts_messages_before_the_switch(client: Asyn
     s = await client.create_session()
     await client.attach(s.id, since_seq=s.last_seq)
     await client.send(s.id, "hi")
-    while True:
-        event = await client.next_event(EVENT_TIMEOUT)
-        if isinstance(event, m.MessageCompleted):
-            break
+    await completed_replies(client, 1)
     r = await client.switch_model(s.id, "flash")
     assert r.switch is not None and r.switch.message_index == 2
     assert r.switch.reason  # a default reason is recorded when none is given
