@@ -139,20 +139,8 @@ class _Handler(BaseHTTPRequestHandler):
         except wire.WireError as exc:
             self._send_json(exc.status, wire.error_body(exc.status, exc.message))
             return
-        self.server.script.record(ReceivedRequest("anthropic", model, path, body, stream))
-        step = self.server.script.next_step("anthropic")
-        if self._failure_delay(step):
-            return
-        if isinstance(step, Failure) and step.status is not None and (step.in_stream_after is None or not stream):
-            self._send_json(step.status, wire.error_body(step.status, step.message), _retry_headers(step))
-            return
-        reply = _reply_for(step, conv)
-        tokens = wire.input_tokens(body)
-        if not stream:
-            self._send_json(200, wire.render_message(reply, model, tokens))
-            return
-        events, closing_at = wire.render_events(reply, model, tokens)
-        self._stream(*_shape(step, events, closing_at, reply.chunk_delay, wire))
+        self._answer(ReceivedRequest("anthropic", model, path, body, stream), conv, wire,
+                     wire.render_message, sse=True)
 
     # -- Gemini ---------------------------------------------------------------
 
@@ -172,22 +160,29 @@ class _Handler(BaseHTTPRequestHandler):
         except wire.WireError as exc:
             self._send_json(exc.status, wire.error_body(exc.status, exc.message))
             return
-        self.server.script.record(ReceivedRequest("gemini", model, path, body, stream))
-        step = self.server.script.next_step("gemini")
+        self._answer(ReceivedRequest("gemini", model, path, body, stream), conv, wire,
+                     wire.render_response, sse=(query.get("alt") or [""])[0] == "sse")
+
+    def _answer(self, request: ReceivedRequest, conv: Conversation, wire: Any,
+                render_plain: Any, sse: bool) -> None:
+        """Record the request, take the provider's next scripted step, and answer it:
+        an error, a plain response, or a (possibly cut or corrupted) stream."""
+        self.server.script.record(request)
+        step = self.server.script.next_step(request.provider)
         if self._failure_delay(step):
             return
+        stream = request.stream
         if isinstance(step, Failure) and step.status is not None and (step.in_stream_after is None or not stream):
             self._send_json(step.status, wire.error_body(step.status, step.message), _retry_headers(step))
             return
         reply = _reply_for(step, conv)
-        tokens = wire.input_tokens(body)
+        tokens = wire.input_tokens(request.body)
         if not stream:
-            self._send_json(200, wire.render_response(reply, model, tokens))
+            self._send_json(200, render_plain(reply, request.model, tokens))
             return
-        events, closing_at = wire.render_events(reply, model, tokens)
-        if (query.get("alt") or [""])[0] != "sse":
-            objects = [json.loads(e.decode().removeprefix("data: ")) for e in events]
-            self._send_json(200, objects)
+        events, closing_at = wire.render_events(reply, request.model, tokens)
+        if not sse:  # a stream asked for without alt=sse: Gemini answers a JSON array
+            self._send_json(200, [json.loads(e.decode().removeprefix("data: ")) for e in events])
             return
         self._stream(*_shape(step, events, closing_at, reply.chunk_delay, wire))
 
