@@ -45,7 +45,7 @@ from . import task_tool
 from .context import ContextFitter
 from .providers.base import Finished, ProviderError, TextDelta, ToolCallEvent, TurnRequest
 from .routing import Routing
-from .sessions import Sessions
+from .sessions import Draft, Sessions
 
 log = logging.getLogger(__name__)
 
@@ -169,16 +169,29 @@ class Turns:
         await asyncio.gather(*workers, return_exceptions=True)
 
     def recover(self) -> int:
-        """Mark replies a crash left streaming as interrupted; returns how many."""
+        """Mark the turns a crash (or a stop with turns queued) left open as
+        interrupted: a reply still streaming keeps its text; a prompt that was never
+        answered gets an empty interrupted reply saying so. Returns how many."""
         count = 0
-        for msg in self.sessions.store.unfinished_messages():
+        for msg in self.sessions.store.open_turns():
             session = self.sessions.store.get_session(msg.session_id)
             if session is None:
                 continue
-            self._finish(session.id, msg, _Outcome("interrupted"), usage=None, ttft_ms=None,
-                         latency_ms=None, stop_reason=None)
+            if msg.role == "assistant":
+                self._interrupted(msg)
+            else:
+                self._close_unanswered(session, msg)
             count += 1
         return count
+
+    def _close_unanswered(self, session: Session, prompt: Message) -> None:
+        draft = self.sessions.draft(session)
+        msg = draft.add_message(lambda seq: Message(
+            id=new_id(), session_id=session.id, seq=seq, role="assistant", content=[],
+            created_at=draft.now, status="interrupted", turn_id=prompt.turn_id,
+            error="the daemon stopped before this message was answered; send it again"))
+        draft.emit(m.MessageCompleted, message=msg)
+        self.sessions.commit(draft)
 
     # --- the worker ---------------------------------------------------------------------
 
@@ -281,33 +294,33 @@ class Turns:
         """One model answering the turn: rounds of streaming, each answering the
         model's tool calls, until it stops calling tools."""
         outcome = _Outcome("failed")
+        turn.model = model.id
+        turn.started_at = turn.started_at or self.sessions.clock()
         for round_ in range(MAX_TOOL_ROUNDS):
-            reply = self._open_reply(turn, model, reason, kind, switch=round_ == 0)
-            outcome, calls = await self._round(turn, model, reply)
+            opening = _Opening(model, reason, kind, switch=round_ == 0)
+            outcome, calls = await self._round(turn, opening)
             if outcome.status != "complete" or not calls:
                 return outcome
             self._answer_tools(turn, model, calls)
         return outcome
 
-    def _open_reply(self, turn: Turn, model: ModelInfo, reason: str, kind: SwitchKind,
-                    switch: bool) -> Message:
-        session = self.sessions.require(turn.session_id)
-        draft = self.sessions.draft(session)
-        if switch and model.id != session.current_model:
-            self.sessions.record_switch(draft, model.id, reason, kind)
-            self.metrics.record_switch(model.id)
-        reply = draft.add_message(lambda seq: Message(
-            id=new_id(), session_id=session.id, seq=seq, role="assistant", content=[],
-            created_at=draft.now, model=model.id, status="streaming", turn_id=turn.id))
-        self.sessions.commit(draft, current_model=model.id)
-        turn.model = model.id
-        turn.started_at = turn.started_at or draft.now
-        return reply
+    def open_reply(self, draft: Draft, turn: Turn, opening: _Opening) -> Message:
+        """Add the reply (and the switch that brought its model, if any) to a draft.
+        Called with the draft of the reply's first text or of its end, so opening a
+        reply costs no sync of its own."""
+        session = draft.session
+        if opening.switch and opening.model.id != session.current_model:
+            self.sessions.record_switch(draft, opening.model.id, opening.reason, opening.kind)
+            self.metrics.record_switch(opening.model.id)
+        return draft.add_message(lambda seq: Message(
+            id=opening.id, session_id=session.id, seq=seq, role="assistant", content=[],
+            created_at=draft.now, model=opening.model.id, status="streaming", turn_id=turn.id))
 
-    async def _round(self, turn: Turn, model: ModelInfo, reply: Message) -> tuple[_Outcome, list[ToolCallEvent]]:
+    async def _round(self, turn: Turn, opening: _Opening) -> tuple[_Outcome, list[ToolCallEvent]]:
         session = self.sessions.require(turn.session_id)
+        model = opening.model
         max_tokens = min(model.max_output_tokens, MAX_OUTPUT_TOKENS)
-        stream = _Stream(self, turn, reply)
+        stream = _Stream(self, turn, opening)
         started = time.monotonic()
         outcome = _Outcome("failed")
         usage: Usage | None = None
@@ -315,10 +328,10 @@ class Turns:
         try:
             history = await self.context.fit(
                 session.id, session.system_prompt, model,
-                history_for(self.sessions.store.messages(session.id), turn.prompt, reply), max_tokens)
+                history_for(self.sessions.store.messages(session.id), turn.prompt), max_tokens)
             request = TurnRequest(model=model.id, system=session.system_prompt, messages=history,
                                   tools=[task_tool.SPEC], max_tokens=max_tokens)
-            events = self.routing.provider(model.provider).stream(request)
+            events = (await self.routing.ready(model.provider)).stream(request)
             try:
                 async for event in events:
                     if isinstance(event, TextDelta):
@@ -340,9 +353,7 @@ class Turns:
             raise
         finally:
             latency_ms = (time.monotonic() - started) * 1000
-            stream.flush()
-            self._finish(turn.session_id, stream.message(), outcome, usage=usage,
-                         ttft_ms=stream.ttft_ms, latency_ms=latency_ms, stop_reason=stop_reason)
+            stream.finish(outcome, usage=usage, latency_ms=latency_ms, stop_reason=stop_reason)
             self.metrics.record_turn(model, outcome.status, outcome.error.kind if outcome.error else None,
                                      ttft_ms=stream.ttft_ms, latency_ms=latency_ms, usage=usage)
         return outcome, stream.calls
@@ -359,25 +370,25 @@ class Turns:
         self.sessions.commit(draft)
         self._progress(turn, "report", model.id)
 
-    def _finish(self, session_id: str, msg: Message, outcome: _Outcome, *, usage: Usage | None,
-                ttft_ms: float | None, latency_ms: float | None, stop_reason: str | None) -> None:
-        session = self.sessions.store.get_session(session_id)
+    def _interrupted(self, msg: Message) -> None:
+        """Close a reply a crash left streaming: its checkpointed text is kept."""
+        session = self.sessions.store.get_session(msg.session_id)
         if session is None:
             return
-        error = None
-        if outcome.error is not None:
-            e = outcome.error
-            error = f"{e.kind}: {e.provider_message}" + (f" (HTTP {e.status})" if e.status else "")
-        final = msgspec.structs.replace(
-            msg, status=outcome.status, usage=usage, ttft_ms=ttft_ms, latency_ms=latency_ms,
-            stop_reason=stop_reason, error=error)
+        final = msgspec.structs.replace(msg, status="interrupted")
         draft = self.sessions.draft(session)
         draft.messages.append(final)
         draft.emit(m.MessageCompleted, message=final)
         self.sessions.commit(draft)
 
 
-def history_for(messages: list[Message], prompt: Message, reply: Message) -> list[Message]:
+def _error_text(error: ProviderError | None) -> str | None:
+    if error is None:
+        return None
+    return f"{error.kind}: {error.provider_message}" + (f" (HTTP {error.status})" if error.status else "")
+
+
+def history_for(messages: list[Message], prompt: Message) -> list[Message]:
     """What the model sees for the turn of ``prompt``: every earlier turn and this
     turn's messages so far, in turn order.
 
@@ -394,21 +405,34 @@ def history_for(messages: list[Message], prompt: Message, reply: Message) -> lis
     def turn_key(msg: Message) -> int:
         return prompt_seq.get(msg.turn_id, msg.seq) if msg.turn_id else msg.seq
 
-    selected = [msg for msg in messages if turn_key(msg) <= prompt.seq and msg.id != reply.id]
+    selected = [msg for msg in messages if turn_key(msg) <= prompt.seq]
     return sorted(selected, key=lambda msg: (turn_key(msg), msg.seq))
+
+
+@dataclass
+class _Opening:
+    """A reply not committed yet: it is opened in the transaction of its first text
+    (or of its end), so the first token costs one sync, not two."""
+
+    model: ModelInfo
+    reason: str
+    kind: SwitchKind
+    switch: bool
+    id: str = field(default_factory=new_id)
 
 
 class _Stream:
     """The text of one reply as it arrives, committed in batches."""
 
-    def __init__(self, turns: Turns, turn: Turn, reply: Message):
+    def __init__(self, turns: Turns, turn: Turn, opening: _Opening):
         self._turns = turns
         self._turn = turn
-        self._reply = reply
+        self._opening = opening
+        self._reply: Message | None = None
         self._text: list[str] = []
         self.calls: list[ToolCallEvent] = []
         self._pending: list[str] = []
-        self._last_flush = time.monotonic()
+        self._last_flush = 0.0  # the first text is committed at once: time to first token
         self._last_report = 0.0
         self._started = time.monotonic()
         self.ttft_ms: float | None = None
@@ -425,26 +449,59 @@ class _Stream:
         if now - self._last_flush >= CHECKPOINT_S:
             self.flush()
 
-    def message(self) -> Message:
+    def _message(self, reply: Message) -> Message:
         text = "".join(self._text)
         content: list = [TextBlock(text=text)] if text else []
         content += [ToolCallBlock(id=c.id, name=c.name, input=dict(c.input)) for c in self.calls]
-        return msgspec.structs.replace(self._reply, content=content)
+        return msgspec.structs.replace(reply, content=content)
+
+    def _draft(self) -> tuple[Draft, Message] | None:
+        """A draft for the next commit, opening the reply in it if it is not yet."""
+        sessions = self._turns.sessions
+        session = sessions.store.get_session(self._turn.session_id)
+        if session is None:
+            return None
+        draft = sessions.draft(session)
+        if self._reply is None:
+            self._reply = self._turns.open_reply(draft, self._turn, self._opening)
+        return draft, self._reply
+
+    def finish(self, outcome: _Outcome, *, usage: Usage | None, latency_ms: float,
+               stop_reason: str | None) -> None:
+        """Commit the final record; text not yet checkpointed goes out as a last
+        delta in the same transaction, saving a sync per turn."""
+        opened = self._draft()
+        if opened is None:
+            return
+        draft, reply = opened
+        tail = self.take_pending()
+        if tail:
+            draft.emit(m.MessageDelta, message_id=reply.id, text=tail)
+        final = msgspec.structs.replace(
+            self._message(reply), status=outcome.status, usage=usage, ttft_ms=self.ttft_ms,
+            latency_ms=latency_ms, stop_reason=stop_reason, error=_error_text(outcome.error))
+        draft.messages.append(final)
+        draft.emit(m.MessageCompleted, message=final)
+        self._turns.sessions.commit(draft, current_model=self._opening.model.id)
+
+    def take_pending(self) -> str:
+        text = "".join(self._pending)
+        self._pending.clear()
+        return text
 
     def flush(self) -> None:
         """Commit the pending text as one delta event plus the message checkpoint."""
         if not self._pending:
             return
-        sessions = self._turns.sessions
-        session = sessions.store.get_session(self._reply.session_id)
-        if session is None:
+        opened = self._draft()
+        text = self.take_pending()
+        if opened is None:
             return
-        draft = sessions.draft(session)
-        draft.emit(m.MessageDelta, message_id=self._reply.id, text="".join(self._pending))
-        draft.messages.append(self.message())
-        sessions.commit(draft)
-        self._pending.clear()
+        draft, reply = opened
+        draft.emit(m.MessageDelta, message_id=reply.id, text=text)
+        draft.messages.append(self._message(reply))
+        self._turns.sessions.commit(draft, current_model=self._opening.model.id)
         self._last_flush = time.monotonic()
         if self._last_flush - self._last_report >= REPORT_INTERVAL_S:
             self._last_report = self._last_flush
-            self._turns._progress(self._turn, "report", self._reply.model or "")
+            self._turns._progress(self._turn, "report", self._opening.model.id)
