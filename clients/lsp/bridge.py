@@ -1,0 +1,319 @@
+"""The language server's link to the daemon.
+
+A :class:`Bridge` owns one :class:`~duologue.clients.connection.AsyncClient`. It
+forwards typed calls, remembers which sessions this editor attached and the last
+stored ``seq`` it delivered for each, and hands every notification to a
+:class:`Listener`.
+
+When the daemon goes away the bridge goes *offline*: new calls wait (they are not
+failed), and calls that were in flight are retried once the daemon is back when
+repeating them is harmless. When the connection comes back, every attached session
+is reattached with ``since_seq`` before the bridge is *online* again; the replay
+fills the gap and stored events already delivered are dropped, so the editor sees
+each event exactly once and only notices a pause. If no daemon has come back after
+``respawn_after_s`` and a call is waiting for one, the bridge starts one, as every
+client that finds no daemon does (it does not restart a daemon nobody needs).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from typing import Any, Protocol
+
+import msgspec
+
+from duologue.protocol import methods as m
+from duologue.protocol.errors import ErrorCode, RpcError
+from duologue.protocol.jsonrpc import Incoming
+from duologue.protocol.paths import Paths
+
+from ..connection import AsyncClient, ConnectionLost, Disconnected
+from ..launcher import START_TIMEOUT_S, DaemonUnavailable, EmulatorMode, spawn_daemon, wait_for_socket
+
+log = logging.getLogger("duologue.lsp")
+
+REPEATABLE = frozenset({
+    "daemon/hello", "daemon/status", "models/list", "session/list", "session/get",
+    "session/attach", "session/detach", "session/summaries", "metrics/get", "tasks/list",
+})
+"""Methods whose repetition changes nothing: retried when a restart cut them off."""
+
+PROBE_TIMEOUT_S = 1.0
+PROBE_PAUSE_S = 0.1
+
+
+class Listener(Protocol):
+    def deliver(self, method: str, event: Any) -> None:
+        """A daemon notification, typed (or plain JSON for a method this client does
+        not know), already deduplicated."""
+
+    def connection(self, online: bool, detail: str) -> None:
+        """The link to the daemon went down or came back."""
+
+    def warn(self, text: str) -> None:
+        """Something the user should see (a session lost while reattaching...)."""
+
+
+def unavailable(detail: str) -> RpcError:
+    return RpcError(ErrorCode.INTERNAL_ERROR, f"the duologue daemon is not reachable: {detail}",
+                    {"reason": "daemon_unavailable"})
+
+
+class Bridge:
+    def __init__(self, paths: Paths, listener: Listener, *, emulator: EmulatorMode = False,
+                 client_name: str = "lsp", call_timeout_s: float = 60.0,
+                 offline_timeout_s: float = 30.0, respawn_after_s: float = 5.0):
+        self.paths = paths
+        self.listener = listener
+        self.emulator = emulator
+        self.client = AsyncClient(paths, client_name=client_name, timeout=call_timeout_s,
+                                  autostart=False)
+        self.offline_timeout_s = offline_timeout_s
+        self.respawn_after_s = respawn_after_s
+        self.attached: dict[str, int | None] = {}
+        """Attached session -> last stored seq delivered (None until known)."""
+        self.short_names: dict[str, str] = {}
+        self._online = asyncio.Event()
+        self._generation = 0
+        self._generation_changed = asyncio.Condition()
+        self._reconnected = asyncio.Event()
+        self._disconnects = 0
+        self._reconnects = 0
+        self._waiting = 0
+        """Calls waiting for the daemon to come back: the demand that justifies starting one."""
+        self._tasks: list[asyncio.Task[None]] = []
+        self._probe: asyncio.Task[None] | None = None
+        self._closed = False
+
+    # --- lifecycle ----------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Connect (starting the daemon when absent) and begin relaying events."""
+        await self._start_daemon_if_absent()
+        await self.client.connect()
+        try:
+            await self._load_models()
+        except BaseException:
+            await self.client.close()  # so that a later start begins afresh
+            raise
+        self.client.on_reconnect(self._on_reconnect)
+        self._tasks = [asyncio.create_task(self._pump(), name="lsp-pump"),
+                       asyncio.create_task(self._supervise(), name="lsp-reattach")]
+        self._online.set()
+
+    async def close(self) -> None:
+        """Detach (briefly, best effort) and drop the connection."""
+        self._closed = True
+        if self._online.is_set():
+            for sid in list(self.attached):
+                try:
+                    await asyncio.wait_for(self.client.detach(sid), 2.0)
+                except (RpcError, DaemonUnavailable, asyncio.TimeoutError):
+                    pass
+        tasks = [*self._tasks, *([self._probe] if self._probe else [])]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self._tasks = []
+        await self.client.close()
+
+    async def _start_daemon_if_absent(self) -> None:
+        """Start a detached daemon, and reap it when it exits (no zombie while the
+        editor runs). Two editors racing are safe: the daemon's lock lets one run."""
+        if self.client.daemon_running():
+            return
+        log.info("no daemon is running; starting one")
+        proc = spawn_daemon(self.paths, emulator=self.emulator)
+        await asyncio.to_thread(wait_for_socket, self.paths, proc, START_TIMEOUT_S)
+        threading.Thread(target=proc.wait, name="duologue-daemon-reaper", daemon=True).start()
+
+    @property
+    def online(self) -> bool:
+        return self._online.is_set()
+
+    async def _load_models(self) -> None:
+        models = await self.client.list_models()
+        self.short_names = {info.id: info.short_name for info in models.models}
+
+    def short_name(self, model: str) -> str:
+        return self.short_names.get(model, model)
+
+    # --- calls --------------------------------------------------------------------------
+
+    async def call(self, method: str, params: Any) -> Any:
+        """Forward one typed call; wait out a restart instead of failing."""
+        for attempt in range(2):
+            await self._wait_online()
+            generation = self._generation
+            try:
+                result = await self._tracked_call(method, params)
+            except ConnectionLost:
+                if method not in REPEATABLE or attempt:
+                    raise RpcError(
+                        ErrorCode.INTERNAL_ERROR,
+                        f"the daemon restarted while {method} was in flight; it may or may not "
+                        "have taken effect: check the session before repeating it",
+                        {"reason": "connection_lost"}) from None
+                await self._wait_generation_after(generation)
+                continue
+            except asyncio.TimeoutError:
+                raise RpcError(ErrorCode.INTERNAL_ERROR, f"{method} got no answer from the daemon in "
+                               f"{self.client.timeout:.0f}s; see {self.paths.log_file}") from None
+            except DaemonUnavailable as exc:
+                raise unavailable(str(exc)) from None
+            return result
+        raise unavailable("the connection dropped twice")  # pragma: no cover - loop returns or raises
+
+    async def _tracked_call(self, method: str, params: Any) -> Any:
+        """The call, keeping :attr:`attached` in step with attach and detach."""
+        if method == "session/attach":
+            # Replay what the editor asks for, even events it was already given.
+            self.attached[params.session_id] = params.since_seq
+            result = await self.client.call(method, params)
+            if params.since_seq is None:
+                seen = self.attached.get(params.session_id)
+                self.attached[params.session_id] = max(seen or 0, result.last_seq)
+            return result
+        result = await self.client.call(method, params)
+        if method == "session/detach":
+            self.attached.pop(params.session_id, None)
+        return result
+
+    async def ensure_attached(self, session_id: str) -> None:
+        """Attach a session for live events if this editor is not attached yet."""
+        if session_id not in self.attached:
+            await self.call("session/attach", m.AttachParams(session_id=session_id))
+
+    async def _wait_online(self) -> None:
+        if self._online.is_set():
+            return
+        self._waiting += 1
+        try:
+            await asyncio.wait_for(self._online.wait(), self.offline_timeout_s)
+        except asyncio.TimeoutError:
+            raise unavailable(f"it has been away for more than {self.offline_timeout_s:.0f}s; "
+                              f"see {self.paths.log_file}") from None
+        finally:
+            self._waiting -= 1
+
+    async def _wait_generation_after(self, generation: int) -> None:
+        self._waiting += 1
+        try:
+            await self._wait_generation(generation)
+        finally:
+            self._waiting -= 1
+
+    async def _wait_generation(self, generation: int) -> None:
+        async with self._generation_changed:
+            try:
+                await asyncio.wait_for(
+                    self._generation_changed.wait_for(lambda: self._generation > generation),
+                    self.offline_timeout_s)
+            except asyncio.TimeoutError:
+                raise unavailable(f"it did not come back within {self.offline_timeout_s:.0f}s") from None
+
+    # --- events -------------------------------------------------------------------------
+
+    async def _pump(self) -> None:
+        async for event in self.client.events():
+            if isinstance(event, Disconnected):
+                self._disconnects += 1
+                if self._disconnects > self._reconnects:  # else it is already back
+                    self._went_offline()
+                continue
+            if isinstance(event, Incoming):
+                self.listener.deliver(event.method, msgspec.json.decode(bytes(event.params)))
+                continue
+            method = m.event_method(event)
+            if not self._fresh(method, event):
+                continue
+            if isinstance(event, m.SessionDeleted):
+                self.attached.pop(event.session_id, None)
+            elif isinstance(event, m.ClientDropped):
+                self._reconnected.set()  # reattach from what was delivered, as after a restart
+            self.listener.deliver(method, event)
+
+    def _fresh(self, method: str, event: Any) -> bool:
+        """False for a stored event already delivered (a replay after reattaching)."""
+        if not m.NOTIFICATIONS[method].stored:
+            return True
+        sid = event.session_id
+        if sid not in self.attached:
+            return True
+        seen = self.attached[sid]
+        if seen is not None and event.seq <= seen:
+            return False
+        self.attached[sid] = event.seq
+        return True
+
+    def _went_offline(self) -> None:
+        if not self._online.is_set() or self._closed:
+            return
+        self._online.clear()
+        log.info("lost the daemon connection; waiting for it to come back")
+        self.listener.connection(False, "the daemon connection was lost; reconnecting")
+        if self._probe is None or self._probe.done():
+            self._probe = asyncio.create_task(self._probe_until_back(), name="lsp-probe")
+
+    async def _on_reconnect(self) -> None:
+        # Runs inside the client's socket monitor: only signal, never await a call here.
+        self._reconnects += 1
+        self._reconnected.set()
+
+    async def _supervise(self) -> None:
+        """Reattach every session after a reconnect (or a drop), then go online."""
+        while True:
+            await self._reconnected.wait()
+            self._reconnected.clear()
+            try:
+                for sid, seen in list(self.attached.items()):
+                    if seen is None:
+                        continue  # its attach is still in flight and will be retried
+                    try:
+                        await self.client.attach(sid, since_seq=seen)
+                    except RpcError as exc:
+                        self.attached.pop(sid, None)
+                        self.listener.warn(f"duologue: session {sid} could not be reattached: {exc.message}")
+            except (ConnectionLost, DaemonUnavailable, asyncio.TimeoutError):
+                continue  # gone again: the next reconnect signal retries
+            was_offline = not self._online.is_set()
+            async with self._generation_changed:
+                self._generation += 1
+                self._generation_changed.notify_all()
+            self._online.set()
+            if was_offline:
+                log.info("reconnected; %d session(s) reattached", len(self.attached))
+                self.listener.connection(True, "reconnected to the daemon")
+
+    async def _probe_until_back(self) -> None:
+        """Ask until the daemon answers again, and start one if none comes back.
+
+        A hello sent while the connection is down waits in the socket's queue and is
+        answered as soon as a daemon is back, so an answer is the surest sign of a
+        reconnection (the socket monitor's may be missed)."""
+        loop = asyncio.get_running_loop()
+        gone_since = loop.time()
+        respawned = False
+        hello = m.HelloParams(protocol_version=m.PROTOCOL_VERSION, client=self.client.client_name)
+        while not self._closed and not self._online.is_set():
+            try:
+                await asyncio.wait_for(self.client.call("daemon/hello", hello), PROBE_TIMEOUT_S)
+            except (ConnectionLost, asyncio.TimeoutError):
+                await asyncio.sleep(PROBE_PAUSE_S)
+            except DaemonUnavailable:
+                return  # closed
+            except RpcError as exc:
+                self.listener.warn(f"duologue: the restarted daemon refused this editor: {exc.message}")
+                return
+            else:
+                self._reconnected.set()
+                return
+            if not respawned and self._waiting and loop.time() - gone_since > self.respawn_after_s \
+                    and not self.client.daemon_running():
+                respawned = True
+                try:
+                    await self._start_daemon_if_absent()
+                except DaemonUnavailable as exc:
+                    self.listener.warn(f"duologue: could not start the daemon: {exc}")

@@ -1,0 +1,185 @@
+-- Chat buffers: one scratch buffer per session, built from the session's events.
+--
+-- The buffer is a rendering of the notifications `duologue lsp` forwards, in seq
+-- order: user messages, replies streamed delta by delta, and a marker line at every
+-- model switch. Stored events already rendered (seq <= the last one seen) are
+-- skipped, so a replay after a reattach never writes anything twice.
+
+local M = {}
+
+local sessions = {} -- session id -> { buf, last_seq, reply (message id being streamed), replies }
+
+M.short_name = function(model) return model or '?' end
+
+local function lines_of(text)
+  return vim.split(text or '', '\n', true)
+end
+
+local function text_of(message)
+  local parts = {}
+  for _, block in ipairs(message.content or {}) do
+    if block.type == 'text' then table.insert(parts, block.text) end
+  end
+  return table.concat(parts)
+end
+
+local function buffer_for(session_id)
+  local s = sessions[session_id]
+  if s and vim.api.nvim_buf_is_valid(s.buf) then return s end
+  local buf = vim.api.nvim_create_buf(false, true)
+  vim.api.nvim_buf_set_name(buf, 'duologue://' .. session_id)
+  vim.api.nvim_buf_set_option(buf, 'buftype', 'nofile')
+  vim.api.nvim_buf_set_option(buf, 'bufhidden', 'hide')
+  vim.api.nvim_buf_set_option(buf, 'swapfile', false)
+  vim.api.nvim_buf_set_option(buf, 'filetype', 'markdown')
+  vim.api.nvim_buf_set_option(buf, 'modifiable', false)
+  s = { buf = buf, last_seq = 0, reply = nil, replies = 0, empty = true }
+  sessions[session_id] = s
+  return s
+end
+
+local function edit(s, fn)
+  vim.api.nvim_buf_set_option(s.buf, 'modifiable', true)
+  fn()
+  vim.api.nvim_buf_set_option(s.buf, 'modifiable', false)
+end
+
+local function append_lines(s, lines)
+  edit(s, function()
+    if s.empty then
+      vim.api.nvim_buf_set_lines(s.buf, 0, -1, false, lines)
+      s.empty = false
+    else
+      vim.api.nvim_buf_set_lines(s.buf, -1, -1, false, lines)
+    end
+  end)
+end
+
+-- Append streamed text at the end of the buffer (it may hold newlines).
+local function append_text(s, text)
+  local pieces = lines_of(text)
+  edit(s, function()
+    local last = vim.api.nvim_buf_line_count(s.buf)
+    local tail = vim.api.nvim_buf_get_lines(s.buf, last - 1, last, false)[1] or ''
+    pieces[1] = tail .. pieces[1]
+    vim.api.nvim_buf_set_lines(s.buf, last - 1, last, false, pieces)
+  end)
+  for _, win in ipairs(vim.api.nvim_list_wins()) do
+    if vim.api.nvim_win_get_buf(win) == s.buf then
+      vim.api.nvim_win_set_cursor(win, { vim.api.nvim_buf_line_count(s.buf), 0 })
+    end
+  end
+end
+
+local function close_reply(s, message)
+  if message and message.status and message.status ~= 'complete' then
+    append_text(s, ' [' .. message.status .. (message.error and (': ' .. message.error) or '') .. ']')
+  end
+  append_lines(s, { '' })
+  s.reply = nil
+  s.replies = s.replies + 1
+end
+
+local render = {}
+
+render['session/created'] = function(s, p)
+  append_lines(s, { '# ' .. p.session.title, '', 'model: ' .. M.short_name(p.session.current_model), '' })
+end
+
+render['session/renamed'] = function(s, p)
+  edit(s, function() vim.api.nvim_buf_set_lines(s.buf, 0, 1, false, { '# ' .. p.title }) end)
+end
+
+render['message/created'] = function(s, p)
+  local msg = p.message
+  if msg.role == 'user' then
+    local lines = lines_of(text_of(msg))
+    lines[1] = 'You: ' .. lines[1]
+    for _, block in ipairs(msg.content or {}) do
+      if block.type == 'code_context' then
+        local where = block.path
+        if block.range then where = where .. ':' .. block.range.start .. '-' .. block.range['end'] end
+        table.insert(lines, '  [context ' .. where .. ']')
+      end
+    end
+    table.insert(lines, '')
+    append_lines(s, lines)
+  else
+    append_lines(s, { M.short_name(msg.model) .. ':', '' })
+    s.reply = msg.id
+    local partial = text_of(msg)
+    if partial ~= '' then append_text(s, partial) end
+  end
+end
+
+render['message/delta'] = function(s, p)
+  if s.reply == p.message_id then append_text(s, p.text) end
+end
+
+render['message/completed'] = function(s, p)
+  local msg = p.message
+  if msg.role ~= 'assistant' then return end
+  if s.reply ~= msg.id then -- its start was not seen: show the final record whole
+    append_lines(s, { M.short_name(msg.model) .. ':', '' })
+    append_text(s, text_of(msg))
+  end
+  close_reply(s, msg)
+end
+
+render['session/model_switched'] = function(s, p)
+  local w = p.switch
+  local line = '── model switched: ' .. M.short_name(w.from_model) .. ' → ' .. M.short_name(w.to_model)
+  if w.reason then line = line .. ' (' .. w.reason .. ')' end
+  append_lines(s, { line .. ' ──', '' })
+end
+
+render['tasks/changed'] = function(s, p)
+  local done, total = 0, 0
+  for _, t in ipairs(p.tasks.tasks or {}) do
+    total = total + 1
+    if t.status == 'completed' then done = done + 1 end
+  end
+  append_lines(s, { '── tasks: ' .. done .. '/' .. total .. ' done ──', '' })
+end
+
+render['session/deleted'] = function(s, _)
+  append_lines(s, { '── the session was deleted ──' })
+end
+
+M.methods = {}
+for method, _ in pairs(render) do table.insert(M.methods, method) end
+
+-- Render one forwarded notification. Returns the session's state.
+function M.on_event(method, p)
+  if not p or not p.session_id or not render[method] then return end
+  local s = buffer_for(p.session_id)
+  if p.seq and method ~= 'session/deleted' then
+    if p.seq <= s.last_seq then return s end
+    s.last_seq = p.seq
+  end
+  render[method](s, p)
+  return s
+end
+
+function M.buffer(session_id)
+  return buffer_for(session_id).buf
+end
+
+function M.replies(session_id)
+  local s = sessions[session_id]
+  return s and s.replies or 0
+end
+
+-- Show a session's chat buffer (in a split unless a window shows it already).
+function M.show(session_id)
+  local buf = M.buffer(session_id)
+  for _, win in ipairs(vim.api.nvim_list_wins()) do
+    if vim.api.nvim_win_get_buf(win) == buf then return buf end
+  end
+  vim.cmd('botright vsplit')
+  vim.api.nvim_win_set_buf(0, buf)
+  vim.cmd('wincmd p')
+  return buf
+end
+
+return M
