@@ -108,3 +108,22 @@ class Daemon:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+async def wait_turn(client: AsyncClient, turn_id: str, timeout: float = 60.0) -> list[object]:
+    """Every event the client receives until the turn's progress end (inclusive)."""
+    import asyncio
+
+    from duologue.protocol import methods as m
+
+    events: list[object] = []
+
+    async def collect() -> None:
+        while True:
+            event = await client.next_event()
+            events.append(event)
+            if isinstance(event, m.Progress) and event.turn_id == turn_id and event.kind == "end":
+                return
+
+    await asyncio.wait_for(collect(), timeout)
+    return events

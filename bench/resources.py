@@ -1,0 +1,131 @@
+"""Figure 8: resources. Daemon memory, and how fast the CLI starts.
+
+- Daemon RSS idle: a daemon configured for both providers (on the emulator, which
+  runs in this process, not the daemon's), after one client said hello. Floor: a
+  bare ``python -c`` interpreter sleeping; peer: an idle ipykernel (the Jupyter
+  kernel of figure 1), when installed.
+- Daemon RSS with 1,000 sessions open: 1,000 sessions created, each attached by a
+  client and each having answered one turn (so the provider SDKs, the store pages
+  and the turn machinery have all been used), the client still attached.
+- CLI start-up: wall time of ``duologue list`` against a running daemon (spawn,
+  import, connect, hello, one request, print, exit). Floor: ``python -c pass``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from duologue.daemon.emulator import Emulator
+
+from duologue.protocol import methods as m
+
+from .fixtures import Daemon, temp_home
+from .harness import Row, latency_row, progress, rss_mb, time_calls, value_row
+
+
+def _sleeper_rss() -> float:
+    proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        time.sleep(0.5)
+        return rss_mb(proc.pid)
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def _kernel_rss(tmp: Path) -> float | None:
+    try:
+        from jupyter_client import KernelManager
+    except ImportError:
+        return None
+    os.environ["JUPYTER_RUNTIME_DIR"] = str(tmp / "jupyter")
+    km = KernelManager(transport="ipc", ip=str(tmp / "kernel"), connection_file=str(tmp / "kernel.json"))
+    km.start_kernel(stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    kc = km.client()
+    try:
+        kc.start_channels()
+        kc.wait_for_ready(timeout=60)
+        kc.kernel_info(reply=True, timeout=10)
+        time.sleep(0.5)
+        return rss_mb(km.provisioner.process.pid)  # type: ignore[union-attr]
+    finally:
+        kc.stop_channels()
+        km.shutdown_kernel(now=True)
+
+
+async def _hello(d: Daemon) -> None:
+    async with d.client("bench-rss"):
+        pass
+
+
+async def _open_sessions(d: Daemon, n: int, batch: int) -> tuple[float, float]:
+    """Create, attach and run one turn in each of n sessions. RSS after the first
+    batch of turns (both SDKs loaded) and with all n sessions open and attached."""
+    async with d.client("bench-rss", timeout=120) as c:
+        sessions = []
+        for i in range(n):
+            s = await c.create_session(title=f"open {i}", model="haiku" if i % 2 else "flash")
+            await c.attach(s.id, since_seq=s.last_seq)
+            sessions.append(s)
+        progress(f"{n} sessions created and attached; running one turn in each")
+        first_batch = 0.0
+        for start in range(0, n, batch):
+            group = sessions[start:start + batch]
+            sent = await asyncio.gather(*(c.send(s.id, "a short question") for s in group))
+            ends = {x.turn_id for x in sent}
+            while ends:
+                event = await c.next_event(60)
+                if isinstance(event, m.Progress) and event.kind == "end":
+                    ends.discard(event.turn_id)
+            if not first_batch:
+                first_batch = rss_mb(d.pid)
+            if (start + batch) % (n // 4 or 1) == 0:
+                progress(f"turns: {start + batch}/{n}")
+        await asyncio.sleep(0.5)
+        return first_batch, rss_mb(d.pid)
+
+
+def _cli_times(d: Daemon, n: int) -> tuple[list[float], list[float]]:
+    exe = str(Path(sys.executable).with_name("duologue"))
+
+    def cli() -> None:
+        subprocess.run([exe, "list"], env=d.env, check=True, stdout=subprocess.DEVNULL)
+
+    def bare() -> None:
+        subprocess.run([sys.executable, "-c", "pass"], check=True)
+
+    return (time_calls(cli, n, warmup=2, label="ours: duologue list"),
+            time_calls(bare, n, warmup=2, label="floor: python -c pass"))
+
+
+def run(quick: bool) -> list[Row]:
+    n_sessions, batch, cli_n = (50, 25, 5) if quick else (1000, 50, 30)
+    with Emulator() as emu, temp_home() as tmp:
+        with Daemon(tmp / "home", emulator_url=emu.url) as d:
+            asyncio.run(_hello(d))
+            time.sleep(0.5)
+            idle = rss_mb(d.pid)
+            progress(f"daemon idle RSS {idle:.1f} MiB")
+            cli, bare = _cli_times(d, cli_n)
+            loaded, busy = asyncio.run(_open_sessions(d, n_sessions, batch))
+            progress(f"daemon RSS with {n_sessions} sessions open {busy:.1f} MiB")
+        sleeper = _sleeper_rss()
+        kernel = _kernel_rss(tmp)
+    rows = [value_row("daemon RSS, idle", idle, "MiB", "bare python interpreter", sleeper)]
+    if kernel is not None:
+        rows.append(value_row("daemon RSS, idle (vs peer)", idle, "MiB", "idle ipykernel", kernel))
+    rows += [
+        value_row(f"daemon RSS, {n_sessions:,} sessions open", busy, "MiB", "bare python interpreter", sleeper,
+                  note=f"each session created, attached and answered one turn (half haiku, half flash); "
+                       f"the client is still attached. After the first {batch} turns (both SDKs loaded): "
+                       f"{loaded:.1f} MiB, so about {(busy - loaded) * 1024 / max(1, n_sessions - batch):.0f} KiB "
+                       f"per further session"),
+        latency_row("CLI start-up: `duologue list` against a running daemon", cli, "python -c pass", bare,
+                    note="wall time of the whole process: spawn, imports, connect, hello, list, print, exit"),
+    ]
+    return rows
