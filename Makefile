@@ -30,6 +30,7 @@ schemas: setup
 	$(PY) schemas/generate.py
 
 bench: setup
+	$(PY) -m pip install --quiet -e '.[bench]'
 	$(PY) -m bench
 
 clean:

@@ -20,7 +20,7 @@ import msgspec
 from duologue.protocol.errors import RpcError
 from duologue.protocol.paths import locate
 
-from . import render
+from . import importers, markdown, render
 from .connection import AsyncClient, DaemonUnavailable
 from .launcher import EmulatorMode, daemon_args
 from .follow import ContextArgError, follow_session, follow_turn, parse_context_arg
@@ -156,10 +156,13 @@ async def cmd_attach(c: AsyncClient, a: argparse.Namespace) -> Any:
 
 
 async def cmd_chat(c: AsyncClient, a: argparse.Namespace) -> Any:
-    from .chat import run_chat
-
     sid = await resolve_session(c, a.session) if a.session else None
-    await run_chat(c, sid, project_of(None))
+    if a.plain or not (sys.stdin.isatty() and sys.stdout.isatty()):
+        from .chat import run_chat  # piped input (scripts, tests) reads lines
+        await run_chat(c, sid, project_of(None))
+    else:
+        from .tui import run_tui
+        await run_tui(c, sid, project_of(None))
     return None, None
 
 
@@ -172,6 +175,117 @@ async def cmd_daemon_stop(c: AsyncClient, a: argparse.Namespace) -> Any:
     status = await c.status()
     await c.shutdown()
     return {"stopped": status.pid}, lambda: f"stopped daemon (pid {status.pid})"
+
+
+async def cmd_import(c: AsyncClient, a: argparse.Namespace) -> Any:
+    if a.undo:
+        u = await c.undo_import(a.undo)
+        return u, lambda: (f"undid batch {u.batch_id}: deleted {len(u.deleted_sessions)} sessions, cut back "
+                           f"{len(u.truncated_sessions)}, removed {u.removed_messages} messages"
+                           + (f" ({len(u.already_gone)} sessions were already deleted)" if u.already_gone else ""))
+    if a.list:
+        batches = await c.list_imports()
+        return {"batches": batches}, lambda: "\n".join(render_batch(b) for b in batches) or "no import batches"
+    report = importers.ParseReport()
+    sessions = importers.load(_import_roots(a), report, source=a.source, project_of=project_of,
+                              known_projects=[os.getcwd(), project_of(None)])
+    if a.merge and len(sessions) > 1:
+        sessions = [importers.merge(sessions)]
+    pieces: dict[str, list[Any]] = {}
+    batch_id = None
+    for chunk in importers.requests(sessions, report):
+        r = await c.import_sessions(chunk, dry_run=a.dry_run, batch_id=batch_id)
+        batch_id = batch_id or r.batch_id
+        for x in r.sessions:
+            pieces.setdefault(x.external_id, []).append(x)
+    result = _import_summary(a.dry_run, batch_id, pieces, report)
+    return result, lambda: render_import(result)
+
+
+def _import_roots(a: argparse.Namespace) -> list[Path]:
+    if a.paths:
+        roots = [Path(p).expanduser() for p in a.paths]
+        missing = [str(r) for r in roots if not r.exists()]
+        if missing:
+            raise UsageError(f"no such file or directory: {', '.join(missing)}")
+        return roots
+    defaults = importers.default_paths(a.source)
+    roots = [r for r in defaults if r.exists()]
+    if not roots:
+        raise UsageError(f"found no history in {' or '.join(str(r) for r in defaults)}; give a PATH")
+    return roots
+
+
+def _import_summary(dry_run: bool, batch_id: str | None, pieces: dict[str, list[Any]],
+                    report: importers.ParseReport) -> dict[str, Any]:
+    """The results of every request, one row per session (a big one came in pieces)."""
+    rows = []
+    for ext, parts in pieces.items():
+        actions = {x.action for x in parts}
+        action = "create" if "create" in actions else "append" if "append" in actions else "skip"
+        rows.append({"external_id": ext, "title": parts[0].title, "action": action,
+                     "session_id": next((x.session_id for x in parts if x.session_id), None),
+                     "messages": sum(x.messages for x in parts),
+                     "skipped_messages": sum(x.skipped_messages for x in parts)})
+    created_messages = sum(r["messages"] for r in rows)
+    return {"dry_run": dry_run, "batch_id": None if dry_run or not created_messages else batch_id,
+            "created_sessions": sum(r["action"] == "create" for r in rows),
+            "appended_sessions": sum(r["action"] == "append" for r in rows),
+            "skipped_sessions": sum(r["action"] == "skip" for r in rows),
+            "created_messages": created_messages,
+            "skipped_messages": sum(r["skipped_messages"] for r in rows),
+            "sessions": rows, "parse": report.to_json()}
+
+
+def render_import(r: dict[str, Any]) -> str:
+    verb = ("would create", "would append to", "would skip") if r["dry_run"] else ("created", "appended to", "skipped")
+    lines = [("dry run, nothing changed: " if r["dry_run"] else "")
+             + f"{verb[0]} {r['created_sessions']} sessions, {verb[1]} {r['appended_sessions']}, "
+             f"{r['created_messages']} messages; {verb[2]} {r['skipped_sessions']} sessions and "
+             f"{r['skipped_messages']} messages imported before"]
+    for row in r["sessions"]:
+        if row["action"] != "skip":
+            lines.append(f"  {row['action']:<7}{row['title'][:50]:<52}{row['messages']:>5} msgs  {row['external_id']}")
+    p = r["parse"]
+    lines.append(f"read {p['files']} files: {p['sessions']} sessions, {p['messages']} messages")
+    if p["skipped"]:
+        lines.append("not imported (by kind): " + ", ".join(f"{n} {k}" for k, n in p["skipped"].items()))
+    if p["problems"]:
+        lines.append(f"{len(p['problems'])} problems (skipped, the rest was imported):")
+        lines += [f"  {x['path']}{':' + x['where'] if x['where'] else ''}: {x['what']}" for x in p["problems"][:50]]
+        if len(p["problems"]) > 50:
+            lines.append(f"  … and {len(p['problems']) - 50} more (--json lists them all)")
+    if r["batch_id"]:
+        lines.append(f"batch {r['batch_id']}; undo with: duologue import --undo {r['batch_id']}")
+    return "\n".join(lines)
+
+
+def render_batch(b: Any) -> str:
+    return (f"{b.id}  {b.created_at:%Y-%m-%d %H:%M}  {','.join(b.sources):<24} "
+            f"{len(b.created_sessions)} created, {len(b.appended_sessions)} appended, {b.messages} messages")
+
+
+async def cmd_export(c: AsyncClient, a: argparse.Namespace) -> Any:
+    doc = await c.export_session(await resolve_session(c, a.session))
+    if a.json or a.format == "json":
+        text = msgspec.json.format(msgspec.json.encode(doc)).decode() + "\n"
+    else:
+        text = markdown.export_markdown(doc)
+    if a.output:
+        Path(a.output).write_text(text, encoding="utf-8")
+        return None, lambda: f"wrote {a.output}"
+    sys.stdout.write(text)
+    return None, None
+
+
+def _db_command(args: argparse.Namespace) -> int:
+    """Store maintenance runs in the daemon package, as a process of its own."""
+    import subprocess
+
+    argv = [sys.executable, "-m", "duologue.daemon", "db", args.action]
+    argv += [args.backup] if args.backup else []
+    argv += ["--json"] if args.json else []
+    return subprocess.run(argv).returncode
 
 
 # --- parsing --------------------------------------------------------------------------
@@ -233,9 +347,31 @@ def build_parser() -> argparse.ArgumentParser:
                         help="attach a file (or a line range of it) as code context")
     sp = add("chat", cmd_chat, "chat in the terminal (most recent session of this project by default)")
     sp.add_argument("session", nargs="?")
+    sp.add_argument("--plain", action="store_true", help="the line-based chat even on a terminal")
+    sp = add("lsp", None, "run the language server on stdin/stdout (for editors)", needs_daemon=False)
+    sp.add_argument("--emulator", action="store_true", help="when starting the daemon, use the emulator")
+    sp.add_argument("--emulator-if-no-key", action="store_true",
+                    help="when starting the daemon, use the emulator if no API key is configured")
     sp = add("attach", cmd_attach, "follow a session live (Ctrl-C to stop)")
     sp.add_argument("session")
     sp.add_argument("--since", type=int, help="replay events after this seq first")
+    sp = add("import", cmd_import, "import sessions from Claude Code, Gemini CLI or a duologue export")
+    sp.add_argument("paths", nargs="*", metavar="PATH",
+                    help="files or directories (default: ~/.claude/projects and ~/.gemini/tmp)")
+    sp.add_argument("--from", dest="source", choices=importers.SOURCES, help="only this tool's files")
+    sp.add_argument("--dry-run", action="store_true", help="report what would be created; change nothing")
+    sp.add_argument("--merge", action="store_true",
+                    help="make one session of everything found (work done partly in each tool)")
+    sp.add_argument("--undo", metavar="BATCH", help="remove exactly what that import batch created")
+    sp.add_argument("--list", action="store_true", help="list the import batches")
+    sp = add("export", cmd_export, "write a session as Markdown or as JSON (schemas/ExportDocument.json)")
+    sp.add_argument("session", help="id, unique id prefix, or 'last'")
+    sp.add_argument("--format", choices=["md", "json"], default="md")
+    sp.add_argument("-o", "--output", metavar="FILE", help="write here instead of stdout")
+    sp = add("db", None, "the store: status, backup, rollback [BACKUP] (rollback needs the daemon stopped)",
+             needs_daemon=False)
+    sp.add_argument("action", choices=["status", "backup", "rollback"])
+    sp.add_argument("backup", nargs="?", help="rollback: a backup name or unique prefix (default: the newest)")
     return p
 
 
@@ -296,6 +432,12 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "daemon":
             return _daemon_command(args)
+        if args.command == "db":
+            return _db_command(args)
+        if args.command == "lsp":
+            from .lsp.server import main as serve_lsp
+
+            return serve_lsp(emulator=_emulator_mode(args))
         return asyncio.run(_run(args))
     except RpcError as exc:
         print(f"duologue: {exc.message}", file=sys.stderr)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +47,16 @@ from .launcher import (
 )
 
 
+@dataclass(frozen=True)
+class CurveKeys:
+    """CURVE keys (Z85) for a daemon's TCP endpoint: the server's public key and
+    this client's key pair, whose public half is in the daemon's allow-list."""
+
+    server_public: bytes
+    public: bytes
+    secret: bytes
+
+
 class ConnectionLost(DaemonUnavailable):
     """The daemon went away while a request was in flight."""
 
@@ -56,12 +67,19 @@ HELLO_TIMEOUT_S = 5.0
 class AsyncClient:
     """``emulator`` decides how a daemon this client starts answers: the default,
     "if-no-key", uses the offline emulator only when no provider key is configured
-    (the daemon labels itself as such in daemon/status and every reply says so)."""
+    (the daemon labels itself as such in daemon/status and every reply says so).
+
+    ``endpoint`` connects elsewhere than the local ipc socket (a daemon's opt-in
+    ``tcp://`` endpoint, which needs ``curve``); such a daemon is never started."""
 
     def __init__(self, paths: Paths | None = None, *, autostart: bool = True,
                  client_name: str = "python", timeout: float = 60.0,
-                 emulator: EmulatorMode = "if-no-key"):
+                 emulator: EmulatorMode = "if-no-key", endpoint: str | None = None,
+                 curve: CurveKeys | None = None):
         self.paths = paths or locate()
+        self.endpoint = endpoint or self.paths.endpoint
+        self.remote = endpoint is not None
+        self.curve = curve
         self.autostart = autostart
         self.client_name = client_name
         self.timeout = timeout
@@ -89,7 +107,7 @@ class AsyncClient:
         return Path(self.paths.socket_path).exists() and pid_alive(read_pid(self.paths))
 
     async def connect(self) -> None:
-        if not self.daemon_running():
+        if not self.remote and not self.daemon_running():
             if not self.autostart:
                 raise DaemonUnavailable(
                     "no duologue daemon is running; start one with `duologue daemon start`")
@@ -97,7 +115,11 @@ class AsyncClient:
         sock = self._ctx.socket(zmq.DEALER)
         sock.setsockopt(zmq.LINGER, 0)
         sock.setsockopt(zmq.RCVHWM, 0)
-        sock.connect(self.paths.endpoint)
+        if self.curve is not None:
+            sock.curve_serverkey = self.curve.server_public
+            sock.curve_publickey = self.curve.public
+            sock.curve_secretkey = self.curve.secret
+        sock.connect(self.endpoint)
         self._sock = sock
         monitor = sock.get_monitor_socket(zmq.EVENT_CONNECTED | zmq.EVENT_DISCONNECTED)
         self._tasks = [asyncio.create_task(self._read_loop(sock)),
@@ -110,7 +132,7 @@ class AsyncClient:
         except (asyncio.TimeoutError, ConnectionLost):
             await self.close()
             raise DaemonUnavailable(
-                f"the daemon at {self.paths.endpoint} does not answer; see {self.paths.log_file}") from None
+                f"the daemon at {self.endpoint} does not answer; see {self.paths.log_file}") from None
 
     async def _start_daemon(self) -> None:
         proc = spawn_daemon(self.paths, emulator=self.emulator)
@@ -155,13 +177,25 @@ class AsyncClient:
         self._pending.clear()
 
     async def _read_loop(self, sock: zmq.asyncio.Socket) -> None:
+        # After each awaited frame, drain what is already queued through a blocking
+        # shadow with NOBLOCK: a replay of thousands of events then costs one
+        # event-loop wake-up, not one per frame.
+        raw = zmq.Socket.shadow(sock.underlying)
         while True:
-            frame = await sock.recv()
-            for item in parse_replies(frame):
-                if isinstance(item, Incoming):
-                    event = decode_notification(item)
-                    await self._events.put(event if event is not None else item)
-                    continue
+            self._dispatch(await sock.recv())
+            while True:
+                try:
+                    frame = raw.recv(zmq.NOBLOCK)
+                except zmq.Again:
+                    break
+                self._dispatch(frame)
+
+    def _dispatch(self, frame: bytes) -> None:
+        for item in parse_replies(frame):
+            if isinstance(item, Incoming):
+                event = decode_notification(item)
+                self._events.put_nowait(event if event is not None else item)
+            else:
                 self._resolve(item)
 
     def _resolve(self, item: Response) -> None:
@@ -274,6 +308,22 @@ class AsyncClient:
 
     async def list_tasks(self, session_id: str) -> TaskList:
         return (await self.call("tasks/list", m.SessionRef(session_id=session_id))).tasks
+
+    async def import_sessions(self, sessions: list[m.ImportSession], *, dry_run: bool = False,
+                              batch_id: str | None = None) -> m.ImportResult:
+        """One request of an import; pass the first result's ``batch_id`` to continue
+        the same batch (``clients.importers.requests`` splits a large import)."""
+        return await self.call("import/run", m.ImportParams(sessions=sessions, dry_run=dry_run,
+                                                            batch_id=batch_id))
+
+    async def undo_import(self, batch_id: str) -> m.UndoResult:
+        return await self.call("import/undo", m.UndoParams(batch_id=batch_id))
+
+    async def list_imports(self) -> list[m.ImportBatch]:
+        return (await self.call("import/list")).batches
+
+    async def export_session(self, session_id: str) -> m.ExportDocument:
+        return await self.call("session/export", m.SessionRef(session_id=session_id))
 
 
 class Disconnected(msgspec.Struct):

@@ -80,3 +80,7 @@ class Client:
     metrics = _blocking(AsyncClient.metrics)
     update_tasks = _blocking(AsyncClient.update_tasks)
     list_tasks = _blocking(AsyncClient.list_tasks)
+    import_sessions = _blocking(AsyncClient.import_sessions)
+    undo_import = _blocking(AsyncClient.undo_import)
+    list_imports = _blocking(AsyncClient.list_imports)
+    export_session = _blocking(AsyncClient.export_session)

@@ -1,4 +1,5 @@
-"""``python -m duologue.daemon``: the daemon in the foreground (what clients spawn)."""
+"""``python -m duologue.daemon``: the daemon in the foreground (what clients spawn);
+``python -m duologue.daemon db ...``: store maintenance (see ``maintenance``)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,11 @@ from .settings import ConfigError, load_settings
 
 
 def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    if args[:1] == ["db"]:  # store maintenance, run by `duologue db` as a subprocess
+        from .maintenance import main as db_main
+
+        return db_main(args[1:])
     parser = argparse.ArgumentParser(prog="duologue daemon")
     parser.add_argument("--emulator", action="store_true",
                         help="answer with the offline provider emulator instead of real providers")

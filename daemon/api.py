@@ -13,6 +13,7 @@ from duologue.protocol import methods as m
 from duologue.protocol.errors import ErrorCode, RpcError
 
 from .dispatch import Context, Handler
+from .imports import Imports
 from .sessions import tasks_from_inputs
 
 if TYPE_CHECKING:
@@ -21,6 +22,7 @@ if TYPE_CHECKING:
 
 def build_handlers(daemon: Daemon) -> dict[str, Handler]:
     sessions, turns = daemon.sessions, daemon.turns
+    imports = Imports(sessions, turns)
 
     async def hello(p: m.HelloParams, ctx: Context) -> m.HelloResult:
         ours = m.PROTOCOL_VERSION.split(".")[0]
@@ -102,6 +104,18 @@ def build_handlers(daemon: Daemon) -> dict[str, Handler]:
         sessions.require(p.session_id)
         return m.TasksResult(tasks=sessions.store.tasks(p.session_id))
 
+    async def import_run(p: m.ImportParams, ctx: Context) -> m.ImportResult:
+        return imports.run(p)
+
+    async def import_undo(p: m.UndoParams, ctx: Context) -> m.UndoResult:
+        return await imports.undo(p.batch_id)
+
+    async def import_list(p: m.Empty, ctx: Context) -> m.ImportListResult:
+        return imports.list()
+
+    async def export(p: m.SessionRef, ctx: Context) -> m.ExportDocument:
+        return imports.export(p.session_id)
+
     return {
         "daemon/hello": hello,
         "daemon/status": status,
@@ -122,5 +136,9 @@ def build_handlers(daemon: Daemon) -> dict[str, Handler]:
         "metrics/get": metrics_get,
         "tasks/update": tasks_update,
         "tasks/list": tasks_list,
+        "import/run": import_run,
+        "import/undo": import_undo,
+        "import/list": import_list,
+        "session/export": export,
     }
 

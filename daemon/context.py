@@ -143,7 +143,7 @@ class ContextFitter:
         request = TurnRequest(model=writer.id, system=SUMMARY_SYSTEM, messages=[prompt], tools=[],
                               max_tokens=SUMMARY_MAX_TOKENS)
         parts = []
-        events = self.routing.provider(writer.provider).stream(request)
+        events = (await self.routing.ready(writer.provider)).stream(request)
         try:
             async for event in events:
                 if isinstance(event, TextDelta):

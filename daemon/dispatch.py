@@ -62,6 +62,9 @@ class Dispatcher:
             try:
                 params = decode_params(item)  # METHOD_NOT_FOUND for a name outside the table
                 result = await self._handlers[item.method](params, ctx)
+                # Encoded inside the try: a result that cannot be encoded is this
+                # request's internal error, not an exception that stops the daemon.
+                encoded = None if item.is_notification else encode_result(item.id, result)
             except RpcError as exc:
                 if not item.is_notification:
                     responses.append(encode_error(item.id, exc))
@@ -74,8 +77,8 @@ class Dispatcher:
                         f"internal error while handling {item.method}; details are in {self._log_path}",
                     )))
                 continue
-            if not item.is_notification:
-                responses.append(encode_result(item.id, result))
+            if encoded is not None:
+                responses.append(encoded)
         if not responses:
             return None, ctx.after
         return (encode_batch(responses) if frame.batch else responses[0]), ctx.after

@@ -12,6 +12,7 @@ and its reason is recorded on the ModelSwitch, so every choice can be explained.
 
 from __future__ import annotations
 
+import asyncio
 import re
 import time
 from dataclasses import dataclass
@@ -67,6 +68,7 @@ class Routing:
         self.emulator_url = emulator_url
         self._clock = clock
         self._providers: dict[str, Any] = {}
+        self._building: dict[str, asyncio.Lock] = {}
         self._health: dict[str, _Health] = {}
 
     # --- providers ----------------------------------------------------------------------
@@ -87,6 +89,15 @@ class Routing:
         """The provider adapter, built on first use (this is where an SDK loads)."""
         if name not in self._providers:
             self._providers[name] = self._build(name)
+        return self._providers[name]
+
+    async def ready(self, name: str) -> Any:
+        """The provider adapter; the first call builds it in a worker thread, so
+        loading an SDK (a second or more) does not freeze every client's requests."""
+        if name not in self._providers:
+            async with self._building.setdefault(name, asyncio.Lock()):
+                if name not in self._providers:
+                    self._providers[name] = await asyncio.to_thread(self._build, name)
         return self._providers[name]
 
     def _build(self, name: str) -> Any:

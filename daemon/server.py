@@ -30,7 +30,7 @@ from .sessions import Sessions
 from .settings import Settings, ensure_private_dirs
 from .store import Store
 from .turns import Turns
-from .zmq_transport import ZmqTransport
+from .zmq_transport import ZmqTransport, curve_server
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +54,7 @@ class Daemon:
         self.sessions: Sessions
         self.turns: Turns
         self.transport: ZmqTransport
+        self.tcp: ZmqTransport | None = None
 
     def request_stop(self, why: str) -> None:
         if not self._stop.is_set():
@@ -71,7 +72,7 @@ class Daemon:
             home=str(Path(paths.data_dir).parent),
             socket=paths.endpoint,
             sessions=self.sessions.store.count_sessions(),
-            clients=self.transport.client_count,
+            clients=self.transport.client_count + (self.tcp.client_count if self.tcp else 0),
             emulator=self.emulator_url is not None,
             providers=self.routing.statuses(),
             running_turns=self.turns.running(),
@@ -89,21 +90,34 @@ class Daemon:
                 recovered = self.turns.recover()
                 if recovered:
                     log.info("marked %d interrupted repl%s", recovered, "y" if recovered == 1 else "ies")
+                dispatcher = Dispatcher(build_handlers(self), str(paths.log_file))
                 self.transport = ZmqTransport(
-                    paths.endpoint, Dispatcher(build_handlers(self), str(paths.log_file)), self.hub,
+                    paths.endpoint, dispatcher, self.hub,
                     max_frame_bytes=m.MAX_FRAME_BYTES, queue_limit_bytes=self.settings.client_queue_bytes,
                 )
                 self.transport.bind()
+                if self.settings.tcp_listen:
+                    self.tcp = ZmqTransport(
+                        f"tcp://{self.settings.tcp_listen}", dispatcher, self.hub,
+                        max_frame_bytes=m.MAX_FRAME_BYTES, queue_limit_bytes=self.settings.client_queue_bytes,
+                        curve=curve_server(Path(paths.config_dir)), tag=b"tcp:",
+                    )
+                    self.tcp.bind()
+                    log.info("listening on tcp://%s (CURVE; allowed client keys in %s)",
+                             self.settings.tcp_listen, Path(paths.config_dir) / "authorized_clients")
                 loop = asyncio.get_running_loop()
                 for sig in (signal.SIGTERM, signal.SIGINT):
                     loop.add_signal_handler(sig, self.request_stop, signal.Signals(sig).name)
                 log.info("listening on %s (pid %d%s)", paths.endpoint, os.getpid(),
                          ", EMULATOR" if self.emulator_url else "")
                 try:
-                    await self.transport.serve(self._stop)
+                    await asyncio.gather(self.transport.serve(self._stop),
+                                         *([self.tcp.serve(self._stop)] if self.tcp else []))
                 finally:
                     await self.turns.stop()
                     self.transport.close()
+                    if self.tcp is not None:
+                        self.tcp.close()
                     await self.routing.aclose()
         finally:
             self.store.close()

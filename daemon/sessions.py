@@ -34,7 +34,7 @@ from duologue.protocol.jsonrpc import encode_event, encode_notification
 from .catalog import Catalog
 from .hub import Hub, Subscriber
 from .ids import new_id
-from .store import Change, Store, encode_cursor
+from .store import Change, ImportMarks, Store, encode_cursor
 
 
 def utcnow() -> datetime:
@@ -54,6 +54,8 @@ class Draft:
         self.summaries: list[ContextSummary] = []
         self.tasks: TaskList | None = None
         self.added_messages = 0
+        self.import_marks: ImportMarks | None = None
+        """Set by an import: its batch record, written in the same transaction."""
 
     def next_seq(self) -> int:
         self.seq += 1
@@ -105,6 +107,7 @@ class Sessions:
             switches=draft.switches,
             tasks=draft.tasks,
             summaries=draft.summaries,
+            import_marks=draft.import_marks,
         ))
         self.hub.publish(session.id, frames)
         return session

@@ -12,6 +12,7 @@ import os
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Annotated
 
 import msgspec
 
@@ -66,6 +67,8 @@ class Settings:
     emulator: bool = False
     client_queue_bytes: int = 64 * 1024 * 1024
     turn_queue_limit: int = 32
+    tcp_listen: str | None = None
+    """``host:port`` of the opt-in TCP endpoint (CURVE-authenticated); None: no TCP."""
 
     @property
     def home(self) -> Path:
@@ -79,11 +82,17 @@ class _ProviderConfig(msgspec.Struct, forbid_unknown_fields=True):
     max_retries: int = 2
 
 
+class _TcpConfig(msgspec.Struct, forbid_unknown_fields=True):
+    listen: str | None = None
+
+
 class _ConfigFile(msgspec.Struct, forbid_unknown_fields=True):
     default_model: str | None = None
     summary_model: str | None = None
+    client_queue_bytes: Annotated[int, msgspec.Meta(ge=4096)] = 64 * 1024 * 1024
     providers: dict[str, _ProviderConfig] = {}
     models: list[ModelInfo] = []
+    tcp: _TcpConfig = msgspec.field(default_factory=_TcpConfig)
 
 
 _ENV_KEYS = {
@@ -133,7 +142,20 @@ def load_settings(environ: dict[str, str] | None = None, *, emulator: bool = Fal
         default_model=config.default_model,
         summary_model=config.summary_model,
         emulator=emulator or env.get("DUOLOGUE_EMULATOR") == "1",
+        client_queue_bytes=config.client_queue_bytes,
+        tcp_listen=_tcp_listen(config.tcp.listen, paths.config_file),
     )
+
+
+def _tcp_listen(value: str | None, config_file: object) -> str | None:
+    """``host:port`` checked, or None. TCP is opt-in: nothing listens unless it is set."""
+    if value is None:
+        return None
+    host, sep, port = value.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ConfigError(f'{config_file}: tcp.listen must be "host:port" (e.g. "127.0.0.1:7777"), '
+                          f"got {value!r}")
+    return f"{host}:{int(port)}"
 
 
 def ensure_private_dirs(paths: Paths) -> None:

@@ -17,6 +17,13 @@ Databases:
   switches    sid NUL seq(8) -> ModelSwitch
   tasks       sid -> TaskList
   summaries   sid NUL seq(8) -> ContextSummary
+  import_ids       key(20) -> sid NUL batch        (an imported message's external id)
+  import_sessions  key(20) -> sid NUL batch        (an imported session's external id)
+  import_batches   batch -> header; batch NUL sid -> that session's entry (bytes the
+                   import module encodes; the store only keeps and drops them)
+
+key(20) is a BLAKE2b digest of the external id, so any length fits LMDB's key limit.
+The schema version is upgraded by the steps in ``migrations`` when the store opens.
 """
 
 from __future__ import annotations
@@ -28,16 +35,19 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Callable, TypeVar
+from typing import Any, Callable, Sequence, TypeVar
 
 import lmdb
 import msgspec
 
-from duologue.protocol.entities import ContextSummary, Message, ModelSwitch, Session, TaskList
+from duologue.protocol.entities import ContextSummary, Message, ModelSwitch, Session, TaskList, ToolResultBlock
+
+from .migrations import MIGRATIONS, Migration, MigrationContext, upgrade
 
 log = logging.getLogger(__name__)
 
 SCHEMA_VERSION = 1
+"""The version this code writes; ``migrations.MIGRATIONS`` upgrades older stores to it."""
 _U64 = struct.Struct(">Q")
 _T = TypeVar("_T")
 
@@ -48,6 +58,24 @@ class StoreError(Exception):
 
 class StoreVersionError(StoreError):
     pass
+
+
+class StoreMigrationError(StoreError):
+    """A migration step failed; its transaction was aborted, so the store is still
+    at the version before that step."""
+
+
+@dataclass
+class ImportMarks:
+    """What an import writes beside the session, in the same transaction: the batch's
+    header and this session's entry in it, and the external ids now taken."""
+
+    batch_id: str
+    header: bytes
+    entry: bytes
+    session_key: str | None
+    """Set when this batch created the session: its external id now names it."""
+    message_keys: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -66,6 +94,7 @@ class Change:
     switches: list[ModelSwitch] = field(default_factory=list)
     tasks: TaskList | None = None
     summaries: list[ContextSummary] = field(default_factory=list)
+    import_marks: ImportMarks | None = None
 
 
 def _u64(n: int) -> bytes:
@@ -82,6 +111,10 @@ def _seq_key(sid: str, seq: int) -> bytes:
 
 def _project_hash(project_id: str | None) -> bytes:
     return hashlib.blake2b((project_id or "").encode(), digest_size=16).digest()
+
+
+def _import_key(external_id: str) -> bytes:
+    return hashlib.blake2b(external_id.encode(), digest_size=20).digest()
 
 
 def encode_cursor(session: Session) -> str:
@@ -102,9 +135,17 @@ class Store:
 
     INITIAL_MAP = 64 * 1024 * 1024
 
-    def __init__(self, path: Path, *, map_size: int | None = None):
+    def __init__(self, path: Path, *, map_size: int | None = None,
+                 migrations: Sequence[Migration] | None = None, target_version: int = SCHEMA_VERSION,
+                 backups_dir: Path | None = None):
+        """``migrations`` (default: ``migrations.MIGRATIONS``) upgrade an older store to
+        ``target_version`` when it opens, each step after a compacted copy of the store
+        in ``backups_dir`` (default: ``backups`` beside the store)."""
         path.mkdir(parents=True, exist_ok=True)
         self.path = path
+        self.backups_dir = backups_dir or path.parent / "backups"
+        self.target_version = target_version
+        self._migrations = MIGRATIONS if migrations is None else list(migrations)
         self._env = lmdb.open(
             str(path),
             map_size=map_size or self.INITIAL_MAP,
@@ -115,7 +156,8 @@ class Store:
             lock=True,
         )
         names = ["meta", "sessions", "recency", "by_project", "events", "messages",
-                 "message_ids", "switches", "tasks", "summaries"]
+                 "message_ids", "switches", "tasks", "summaries",
+                 "import_ids", "import_sessions", "import_batches"]
         self._db = {n: self._env.open_db(n.encode()) for n in names}
         self._enc = msgspec.msgpack.Encoder()
         self._session_dec = msgspec.msgpack.Decoder(Session)
@@ -137,16 +179,36 @@ class Store:
 
     def _check_version(self) -> None:
         found = self.schema_version()
+        target = self.target_version
         if found is None:
-            self._write(lambda txn: txn.put(b"schema_version", str(SCHEMA_VERSION).encode(),
+            self._write(lambda txn: txn.put(b"schema_version", str(target).encode(),
                                             db=self._db["meta"]))
-        elif found > SCHEMA_VERSION:
+        elif found > target:
             self._env.close()
             raise StoreVersionError(
                 f"the store at {self.path} has schema version {found}, but this duologue "
-                f"knows versions up to {SCHEMA_VERSION}; upgrade duologue to open it "
+                f"knows versions up to {target}; upgrade duologue to open it "
                 f"(the store was left unchanged)"
             )
+        elif found < target:
+            try:
+                upgrade(self, found, target, self._migrations)
+            except StoreError:
+                self._env.close()
+                raise
+
+    def run_migration_step(self, step: Migration) -> None:
+        """Run one step and record its version in the same write transaction: either
+        both happen or neither does (a failure or a kill leaves the old version)."""
+        def write(txn: lmdb.Transaction) -> None:
+            step.apply(MigrationContext(txn, self._env, self._db))
+            txn.put(b"schema_version", str(step.version).encode(), db=self._db["meta"])
+
+        self._write(write)
+
+    def copy_to(self, directory: Path) -> None:
+        """A compacted copy of the whole environment (LMDB's consistent hot copy)."""
+        self._env.copy(str(directory), compact=True)
 
     # --- the write path -----------------------------------------------------------------
 
@@ -194,7 +256,10 @@ class Store:
                 txn.put(sid, tasks, db=self._db["tasks"])
             for x, raw in summaries:
                 txn.put(_seq_key(s.id, x.seq), raw, db=self._db["summaries"])
+            if marks is not None:
+                self._write_import_marks(txn, s.id, marks)
 
+        marks = change.import_marks
         self._write(write)
 
     def delete_session(self, session: Session) -> None:
@@ -309,6 +374,127 @@ class Store:
                 if msg.status == "streaming":
                     out.append(msg)
         return out
+
+    def open_turns(self) -> list[Message]:
+        """The turns a stop left open, each by its last message: a reply still
+        streaming, or a prompt nothing answered (the turn was queued or about to
+        call the provider). Tool results are not counted: they are only ever last
+        when a turn used up its tool rounds, which is an ending."""
+        last: dict[str, Message] = {}
+        with self._env.begin(db=self._db["messages"]) as txn:
+            for _, raw in txn.cursor():  # (session, seq) order: a turn's later messages win
+                msg = self._message_dec.decode(raw)
+                if msg.turn_id:
+                    last[msg.turn_id] = msg
+        return [msg for msg in last.values()
+                if msg.status == "streaming"
+                or (msg.role == "user" and not all(isinstance(b, ToolResultBlock) for b in msg.content))]
+
+    # --- imports ------------------------------------------------------------------------
+
+    def _write_import_marks(self, txn: lmdb.Transaction, sid: str, marks: ImportMarks) -> None:
+        value = sid.encode() + b"\0" + marks.batch_id.encode()
+        batch = marks.batch_id.encode()
+        txn.put(batch, marks.header, db=self._db["import_batches"])
+        txn.put(batch + b"\0" + sid.encode(), marks.entry, db=self._db["import_batches"])
+        if marks.session_key is not None:
+            txn.put(_import_key(marks.session_key), value, db=self._db["import_sessions"])
+        for key in marks.message_keys:
+            txn.put(_import_key(key), value, db=self._db["import_ids"])
+
+    def imported_session(self, external_id: str) -> str | None:
+        """The id of the session an import created for this external id, if any."""
+        with self._env.begin(db=self._db["import_sessions"]) as txn:
+            raw = txn.get(_import_key(external_id))
+        return None if raw is None else raw.split(b"\0", 1)[0].decode()
+
+    def imported_messages(self, external_ids: list[str]) -> dict[str, str]:
+        """External message id -> session id, for the ids imported before."""
+        out = {}
+        with self._env.begin(db=self._db["import_ids"]) as txn:
+            for ext in external_ids:
+                raw = txn.get(_import_key(ext))
+                if raw is not None:
+                    out[ext] = raw.split(b"\0", 1)[0].decode()
+        return out
+
+    def import_batch(self, batch_id: str) -> tuple[bytes, list[bytes]] | None:
+        """A batch's header and its per-session entries, or None."""
+        batch = batch_id.encode()
+        with self._env.begin(db=self._db["import_batches"]) as txn:
+            header = txn.get(batch)
+            if header is None:
+                return None
+            entries = []
+            cur = txn.cursor()
+            prefix = batch + b"\0"
+            if cur.set_range(prefix):
+                for key, value in cur:
+                    if not key.startswith(prefix):
+                        break
+                    entries.append(bytes(value))
+        return bytes(header), entries
+
+    def import_batch_entry(self, batch_id: str, sid: str) -> bytes | None:
+        with self._env.begin(db=self._db["import_batches"]) as txn:
+            return txn.get(batch_id.encode() + b"\0" + sid.encode())
+
+    def import_batches(self) -> list[bytes]:
+        """Every batch header, in batch id order (ids sort by creation time)."""
+        with self._env.begin(db=self._db["import_batches"]) as txn:
+            return [bytes(v) for k, v in txn.cursor() if b"\0" not in k]
+
+    def forget_import_batch(self, batch_id: str) -> None:
+        """Drop the batch record and every external id it took, in one transaction."""
+        batch = batch_id.encode()
+        suffix = b"\0" + batch
+
+        def write(txn: lmdb.Transaction) -> None:
+            for name in ("import_ids", "import_sessions"):
+                db = self._db[name]
+                doomed = [bytes(k) for k, v in txn.cursor(db=db) if v.endswith(suffix)]
+                for key in doomed:
+                    txn.delete(key, db=db)
+            cur = txn.cursor(db=self._db["import_batches"])
+            txn.delete(batch, db=self._db["import_batches"])
+            prefix = batch + b"\0"
+            if cur.set_range(prefix):
+                while cur.key().startswith(prefix):
+                    if not cur.delete():
+                        break
+
+        self._write(write)
+
+    def truncate_session(self, before: Session, current: Session) -> int:
+        """Cut a session back to ``before``: every event and record with a later seq
+        goes, and the session record is restored. Returns the messages removed."""
+        sid = current.id.encode()
+        start = _seq_key(current.id, before.last_seq + 1)
+        prefix = sid + b"\0"
+
+        def write(txn: lmdb.Transaction) -> int:
+            count = 0
+            for name in ("events", "switches", "summaries", "messages"):
+                cur = txn.cursor(db=self._db[name])
+                if not cur.set_range(start):
+                    continue
+                while cur.key().startswith(prefix):
+                    if name == "messages":
+                        msg = self._message_dec.decode(cur.value())
+                        txn.delete(msg.id.encode(), db=self._db["message_ids"])
+                        count += 1
+                    if not cur.delete():
+                        break
+            txn.delete(_u64(_ms(current.updated_at)) + sid, db=self._db["recency"])
+            txn.delete(_project_hash(current.project_id) + _u64(_ms(current.updated_at)) + sid,
+                       db=self._db["by_project"])
+            txn.put(sid, self._enc.encode(before), db=self._db["sessions"])
+            txn.put(_u64(_ms(before.updated_at)) + sid, b"", db=self._db["recency"])
+            txn.put(_project_hash(before.project_id) + _u64(_ms(before.updated_at)) + sid, b"",
+                    db=self._db["by_project"])
+            return count
+
+        return self._write(write)
 
     def info(self) -> dict[str, Any]:
         info = self._env.info()

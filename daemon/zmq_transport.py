@@ -11,6 +11,16 @@ disconnected (EHOSTUNREACH under ROUTER_MANDATORY) is forgotten.
 ``MAXMSGSIZE`` bounds what a client may send: ZeroMQ closes the connection of a
 peer that sends a larger message, so an oversized frame is never buffered.
 
+``SNDHWM`` is kept small on purpose: ZeroMQ counts messages, not bytes, so its pipe
+to a peer is only a short staging area and the byte-counted outbox is where a slow
+client's backlog accumulates (and is bounded).
+
+The ipc endpoint is protected by its 0700 directory. An opt-in TCP endpoint is a
+second transport on its own ROUTER socket, with CURVE on (the server key pair and
+the allow-list of client public keys come from :class:`CurveServer`, enforced by a
+ZAP authenticator thread): CURVE options are per socket, so the ipc socket stays
+plain. Peers of the two transports never share a key (``tag`` prefixes it).
+
 The socket is a plain (synchronous) one watched with ``loop.add_reader``. Its file
 descriptor is edge-triggered: any operation on the socket, a send included, may
 consume the wake-up that says a message arrived. So every send re-checks
@@ -27,9 +37,12 @@ import logging
 import os
 import time
 from collections import deque
+from dataclasses import dataclass
 from pathlib import Path
 
 import zmq
+import zmq.auth
+from zmq.auth.thread import ThreadAuthenticator
 
 from duologue.protocol.errors import ErrorCode, RpcError
 from duologue.protocol.jsonrpc import encode_error, encode_notification
@@ -42,13 +55,51 @@ log = logging.getLogger(__name__)
 
 FLUSH_INTERVAL_S = 0.005
 IDLE_PEER_S = 600.0
+CLOSE_LINGER_MS = 1000
+"""How long a stopping daemon keeps trying to deliver frames it already sent."""
+ACTIVE_PEER_S = 60.0
+SEND_HWM = 1000
+
+
+@dataclass(frozen=True)
+class CurveServer:
+    """The TCP endpoint's CURVE identity and the directory of allowed client keys
+    (``*.key`` public certificates as ``zmq.auth.create_certificates`` writes them)."""
+
+    public_key: bytes
+    secret_key: bytes
+    authorized_dir: Path
+
+
+def curve_server(config_dir: Path) -> CurveServer:
+    """The daemon's CURVE key pair (made on first use, the secret file 0600) and its
+    allow-list directory: ``<config>/keys/server.key`` (public, give it to clients),
+    ``<config>/keys/server.key_secret`` and ``<config>/authorized_clients/*.key``."""
+    keys = config_dir / "keys"
+    allowed = config_dir / "authorized_clients"
+    for d in (keys, allowed):
+        d.mkdir(mode=0o700, parents=True, exist_ok=True)
+    secret_file = keys / "server.key_secret"
+    if not secret_file.exists():
+        old_umask = os.umask(0o077)
+        try:
+            zmq.auth.create_certificates(str(keys), "server")
+        finally:
+            os.umask(old_umask)
+    os.chmod(secret_file, 0o600)
+    public, secret = zmq.auth.load_certificate(str(secret_file))
+    if not secret:
+        raise ValueError(f"{secret_file} holds no secret key")
+    return CurveServer(public_key=public, secret_key=secret, authorized_dir=allowed)
 
 
 class Peer:
-    """One connected client, known by its ROUTER identity."""
+    """One connected client, known by its ROUTER identity (``routing_id``); ``key``
+    is that identity prefixed by the transport's tag, unique across transports."""
 
-    def __init__(self, key: bytes, transport: ZmqTransport):
-        self.key = key
+    def __init__(self, routing_id: bytes, transport: ZmqTransport):
+        self.routing_id = routing_id
+        self.key = transport.tag + routing_id
         self._transport = transport
         self.outbox: deque[bytes] = deque()
         self.outbox_bytes = 0
@@ -63,16 +114,22 @@ class Peer:
 
 class ZmqTransport:
     def __init__(self, endpoint: str, dispatcher: Dispatcher, hub: Hub, *,
-                 max_frame_bytes: int, queue_limit_bytes: int):
+                 max_frame_bytes: int, queue_limit_bytes: int,
+                 curve: CurveServer | None = None, tag: bytes = b""):
+        if endpoint.startswith("tcp://") and curve is None:
+            raise ValueError("a TCP endpoint requires CURVE")
         self.endpoint = endpoint
+        self.tag = tag
         self._dispatcher = dispatcher
         self._hub = hub
         self._queue_limit = queue_limit_bytes
+        self._curve = curve
+        self._auth: ThreadAuthenticator | None = None
         self._ctx = zmq.Context()
         self._sock = self._ctx.socket(zmq.ROUTER)
         self._sock.setsockopt(zmq.MAXMSGSIZE, max_frame_bytes)
         self._sock.setsockopt(zmq.ROUTER_MANDATORY, 1)
-        self._sock.setsockopt(zmq.SNDHWM, 10_000)
+        self._sock.setsockopt(zmq.SNDHWM, SEND_HWM)
         self._sock.setsockopt(zmq.RCVHWM, 10_000)
         self._sock.setsockopt(zmq.LINGER, 0)
         self._peers: dict[bytes, Peer] = {}
@@ -82,9 +139,23 @@ class ZmqTransport:
 
     @property
     def client_count(self) -> int:
-        return len(self._peers)
+        """Clients attached to a session or heard from in the last minute. ZeroMQ does
+        not tell a ROUTER when a peer leaves, so a silent, unattached one ages out."""
+        recent = time.monotonic() - ACTIVE_PEER_S
+        return sum(1 for p in self._peers.values() if p.last_seen >= recent or self._hub.sessions_of(p))
 
     def bind(self) -> None:
+        if self._curve is not None:
+            self._auth = ThreadAuthenticator(self._ctx, log=log)
+            self._auth.start()
+            # Only the public keys in the allow-list may connect (read once, at start).
+            self._auth.configure_curve(domain="*", location=str(self._curve.authorized_dir))
+            self._sock.curve_server = True
+            self._sock.curve_publickey = self._curve.public_key
+            self._sock.curve_secretkey = self._curve.secret_key
+        if not self.endpoint.startswith("ipc://"):
+            self._sock.bind(self.endpoint)
+            return
         path = Path(self.endpoint.removeprefix("ipc://"))
         if path.exists():
             path.unlink()  # stale: we hold the daemon lock, so nobody else serves it
@@ -120,14 +191,29 @@ class ZmqTransport:
             await asyncio.gather(flusher, stopping, return_exceptions=True)
 
     def close(self) -> None:
-        self._sock.close(linger=0)
+        """Deliver what was already answered, close the socket and remove its file.
+
+        Linger is bounded but not zero: with zero, libzmq discards frames still in
+        its pipes, so the answer to ``daemon/shutdown`` itself could be lost and the
+        client would see a dropped connection instead. libzmq leaves an ipc file
+        behind on close, and a clean stop should not look like a crash; we still
+        hold the daemon lock here, so the file cannot be another daemon's."""
+        for key in list(self._backlogged):
+            peer = self._peers.get(key)
+            if peer is not None:
+                self._flush(peer)
+        self._sock.close(linger=CLOSE_LINGER_MS)
+        if self._auth is not None:
+            self._auth.stop()
         self._ctx.term()
+        if self.endpoint.startswith("ipc://"):
+            Path(self.endpoint.removeprefix("ipc://")).unlink(missing_ok=True)
 
     async def _on_message(self, parts: list[bytes]) -> None:
-        key = parts[0]
-        peer = self._peers.get(key)
+        routing_id = parts[0]
+        peer = self._peers.get(routing_id)
         if peer is None:
-            peer = self._peers[key] = Peer(key, self)
+            peer = self._peers[routing_id] = Peer(routing_id, self)
             self._forget_idle_peers()
         peer.last_seen = time.monotonic()
         if len(parts) != 2:
@@ -143,13 +229,13 @@ class ZmqTransport:
     # --- sending ------------------------------------------------------------------------
 
     def send(self, peer: Peer, frame: bytes) -> None:
-        if peer.key not in self._peers:
+        if peer.routing_id not in self._peers:
             return
         if peer.outbox:
             self._enqueue(peer, frame)
             return
         try:
-            self._sock.send_multipart((peer.key, frame), flags=zmq.NOBLOCK)
+            self._sock.send_multipart((peer.routing_id, frame), flags=zmq.NOBLOCK)
         except zmq.Again:
             self._enqueue(peer, frame)
         except zmq.ZMQError as exc:
@@ -166,7 +252,7 @@ class ZmqTransport:
     def _enqueue(self, peer: Peer, frame: bytes) -> None:
         peer.outbox.append(frame)
         peer.outbox_bytes += len(frame)
-        self._backlogged.add(peer.key)
+        self._backlogged.add(peer.routing_id)
         self._flush_wakeup.set()
         if peer.outbox_bytes > self._queue_limit:
             self._drop(peer)
@@ -184,8 +270,8 @@ class ZmqTransport:
 
     def _forget(self, peer: Peer) -> None:
         self._hub.detach_everywhere(peer)
-        self._peers.pop(peer.key, None)
-        self._backlogged.discard(peer.key)
+        self._peers.pop(peer.routing_id, None)
+        self._backlogged.discard(peer.routing_id)
 
     def _forget_idle_peers(self) -> None:
         """Clients that left without a word and hold nothing are forgotten after a while."""
@@ -211,7 +297,7 @@ class ZmqTransport:
         while peer.outbox:
             frame = peer.outbox[0]
             try:
-                self._sock.send_multipart((peer.key, frame), flags=zmq.NOBLOCK)
+                self._sock.send_multipart((peer.routing_id, frame), flags=zmq.NOBLOCK)
             except zmq.Again:
                 return False
             except zmq.ZMQError as exc:

@@ -46,6 +46,11 @@ class ErrorCode(enum.IntEnum):
     """A task list broke a rule beyond its types (e.g. duplicate ids)."""
     QUEUE_FULL = -32010
     """Too many turns are queued in that session; retry after one completes."""
+    UNKNOWN_BATCH = -32011
+    """No import batch has that id (see import/list)."""
+    IMPORT_CONFLICT = -32012
+    """A session of the import batch changed after the import; undo would remove more
+    than the batch created. ``data.session_ids`` lists them."""
 
 
 class RpcError(Exception):

@@ -115,7 +115,11 @@ def _parse_item(raw: bytes) -> Call | Invalid:
     try:
         env = _envelope_decoder.decode(raw)
     except msgspec.ValidationError as exc:
-        return Invalid(_salvage_id(raw), _invalid(f"not a JSON-RPC 2.0 request: {exc}"))
+        try:  # a wrong type is reported before trailing junk: is it JSON at all?
+            value = _any_decoder.decode(raw)
+        except msgspec.DecodeError as bad:
+            return Invalid(None, RpcError(ErrorCode.PARSE_ERROR, f"not valid JSON: {bad}"))
+        return Invalid(_id_of(value), _invalid(f"not a JSON-RPC 2.0 request: {exc}"))
     except msgspec.DecodeError as exc:
         return Invalid(None, RpcError(ErrorCode.PARSE_ERROR, f"not valid JSON: {exc}"))
     req_id = None if env.id is msgspec.UNSET else env.id
@@ -128,11 +132,8 @@ def _parse_item(raw: bytes) -> Call | Invalid:
     return Call(req_id, env.method, env.params)
 
 
-def _salvage_id(raw: bytes) -> RequestId | None:
-    try:
-        value = _any_decoder.decode(raw)
-    except msgspec.DecodeError:
-        return None
+def _id_of(value: Any) -> RequestId | None:
+    """The id of an invalid request, when it can be read."""
     if isinstance(value, dict) and isinstance(value.get("id"), (int, str)) and not isinstance(value.get("id"), bool):
         return value["id"]
     return None
@@ -153,7 +154,8 @@ def decode_params(call: Call) -> Any:
         )
     raw = bytes(call.params)
     if raw[:1] == b"[":
-        raise RpcError(ErrorCode.INVALID_PARAMS, f"{call.method} takes params by name (an object)")
+        raise RpcError(ErrorCode.INVALID_PARAMS, f"{call.method} takes params by name (an object)",
+                       {"path": "$"})
     try:
         return decoder.decode(raw)
     except msgspec.ValidationError as exc:

@@ -16,14 +16,18 @@ import msgspec
 from .entities import (
     Timestamp,
     CodeContextBlock,
+    ContentBlock,
     ContextSummary,
     Message,
+    MessageStatus,
     ModelInfo,
     ModelSwitch,
+    Role,
     Session,
     Task,
     TaskList,
     TaskStatus,
+    Usage,
 )
 
 PROTOCOL_VERSION = "1.0"
@@ -282,6 +286,123 @@ class TasksResult(Result):
     tasks: TaskList
 
 
+# --- import and export ----------------------------------------------------------------
+
+ImportSource = Literal["claude-code", "gemini-cli", "duologue"]
+ExternalId = Annotated[str, msgspec.Meta(min_length=1, max_length=512)]
+BatchId = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+
+
+class ImportMessage(Params):
+    """One message of another tool's history, as the client parsed it."""
+
+    external_id: ExternalId
+    """Names the message across imports (source, its session id and its own id), so
+    a message imported once is never imported again."""
+    role: Role
+    content: list[ContentBlock]
+    created_at: Timestamp
+    """The time the source recorded, kept."""
+    model: str | None = None
+    """The model that wrote it, as the source named it (kept even if not in the catalog)."""
+    usage: Usage | None = None
+    status: MessageStatus = "complete"
+
+
+class ImportSession(Params):
+    """A session of another tool (or several, merged), with its messages in order."""
+
+    external_id: ExternalId
+    """Names the session across imports; a later import with the same id appends only
+    the messages not imported yet."""
+    sources: Annotated[list[ImportSource], msgspec.Meta(min_length=1)]
+    title: Title
+    created_at: Timestamp
+    project_id: Annotated[str, msgspec.Meta(max_length=4096)] | None = None
+    system_prompt: str | None = None
+    metadata: dict[str, str] = {}
+    messages: list[ImportMessage] = []
+
+
+class ImportParams(Params):
+    sessions: Annotated[list[ImportSession], msgspec.Meta(max_length=10_000)]
+    dry_run: bool = False
+    """Report what would be created and change nothing."""
+    batch_id: BatchId | None = None
+    """Continue a batch this daemon began (a large import is sent in several requests);
+    None begins a new batch."""
+
+
+class ImportedSession(Result):
+    external_id: str
+    title: str
+    action: Literal["create", "append", "skip"]
+    """``create`` a new session, ``append`` new messages to the session an earlier
+    import made, or ``skip`` (every message was imported before)."""
+    session_id: str | None = None
+    """None when a dry run would create the session."""
+    messages: int = 0
+    """Messages created (or, on a dry run, that would be)."""
+    skipped_messages: int = 0
+    """Messages already imported."""
+
+
+class ImportResult(Result):
+    dry_run: bool
+    batch_id: str | None = None
+    """The batch to pass to import/undo; None on a dry run."""
+    sessions: list[ImportedSession] = []
+    created_sessions: int = 0
+    appended_sessions: int = 0
+    skipped_sessions: int = 0
+    created_messages: int = 0
+    skipped_messages: int = 0
+
+
+class ImportBatch(Result):
+    """What one import run created, as import/list shows it."""
+
+    id: str
+    created_at: Timestamp
+    sources: list[str] = []
+    created_sessions: list[str] = []
+    appended_sessions: list[str] = []
+    messages: int = 0
+
+
+class ImportListResult(Result):
+    batches: list[ImportBatch]
+
+
+class UndoParams(Params):
+    batch_id: BatchId
+
+
+class UndoResult(Result):
+    batch_id: str
+    deleted_sessions: list[str] = []
+    """Sessions the batch created, now deleted."""
+    truncated_sessions: list[str] = []
+    """Sessions the batch appended to, cut back to what they held before."""
+    removed_messages: int = 0
+    already_gone: list[str] = []
+    """Sessions of the batch deleted before the undo (nothing left to remove)."""
+
+
+class ExportDocument(Result):
+    """A whole session as one JSON document (``duologue export --format json``)."""
+
+    format: Literal["duologue-export"]
+    version: int
+    """1. A reader refuses a version it does not know."""
+    exported_at: Timestamp
+    session: Session
+    messages: list[Message]
+    switches: list[ModelSwitch]
+    tasks: TaskList
+    summaries: list[ContextSummary]
+
+
 # --- notifications --------------------------------------------------------------------
 
 
@@ -424,6 +545,13 @@ METHODS: dict[str, Method] = _table(
     Method("tasks/update", TasksUpdateParams, TasksResult,
            "Replace the session's task list."),
     Method("tasks/list", SessionRef, TasksResult, "The session's task list."),
+    Method("import/run", ImportParams, ImportResult,
+           "Create sessions from another tool's history as one batch; idempotent."),
+    Method("import/undo", UndoParams, UndoResult,
+           "Remove exactly what one import batch created."),
+    Method("import/list", Empty, ImportListResult, "The import batches, oldest first."),
+    Method("session/export", SessionRef, ExportDocument,
+           "The whole session as one document: messages, switches, tasks, summaries."),
 )
 
 

@@ -14,6 +14,13 @@ import pytest
 from support import DaemonProcess
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    # Declared here, not in tests/reliability/conftest.py: pytest only takes options
+    # from the conftests it loads at startup, and that one is not among them.
+    parser.addoption("--long", action="store_true", default=False,
+                     help="tests/reliability: run the bigger numbers (also DUOLOGUE_LONG=1)")
+
+
 @pytest.fixture
 def home(tmp_path: Path) -> Path:
     h = tmp_path / "home"

@@ -112,7 +112,10 @@ async def test_list_is_newest_first_and_pages_with_next_cursor(client: AsyncClie
         if cursor is None:
             break
     assert [len(p) for p in pages] == [3, 3, 1]
-    assert sum(pages, []) == [s.id for s in reversed(created)]
+    # Newest first; sessions updated in the same millisecond sort by id.
+    expected = sorted(created, key=lambda s: (s.updated_at.replace(microsecond=s.updated_at.microsecond // 1000 * 1000), s.id),
+                      reverse=True)
+    assert sum(pages, []) == [s.id for s in expected]
 
 
 async def test_list_with_an_exact_page_has_no_next_cursor(client: AsyncClient):

@@ -1,0 +1,121 @@
+"""Finding the other tools' files, telling their formats apart, and parsing them.
+
+Each file is read once and recognised by its content, not only its name, so a
+directory of mixed files (or a file copied elsewhere) imports right. A file that
+cannot be read, or is not valid JSON where a whole document is expected, is a
+problem in the report; the other files are parsed all the same.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from duologue.protocol import methods as m
+
+from . import claude_code, exported, gemini_cli
+from .records import ParseReport
+
+SOURCES = ("claude-code", "gemini-cli", "duologue")
+SUFFIXES = (".jsonl", ".json")
+
+
+def default_paths(source: str | None, environ: dict[str, str] | None = None) -> list[Path]:
+    """Where the tools keep their history for this user."""
+    env = os.environ if environ is None else environ
+    home = Path(env.get("HOME") or Path.home())
+    claude = Path(env.get("CLAUDE_CONFIG_DIR") or home / ".claude") / "projects"
+    gemini = home / ".gemini" / "tmp"
+    return {"claude-code": [claude], "gemini-cli": [gemini]}.get(source or "", [claude, gemini])
+
+
+def find_files(root: Path) -> list[Path]:
+    if root.is_file():
+        return [root]
+    return sorted(p for p in root.rglob("*") if p.suffix in SUFFIXES and p.is_file())
+
+
+def detect(path: Path, data: bytes) -> tuple[str | None, Any]:
+    """The format of a file ("claude-code", "gemini-jsonl", "gemini-session",
+    "gemini-checkpoint", "duologue") and, for a JSON document, its parsed value."""
+    if path.suffix == ".jsonl":
+        for raw in data.splitlines()[:50]:
+            try:
+                rec = json.loads(raw)
+            except (ValueError, UnicodeDecodeError):
+                continue
+            if not isinstance(rec, dict):
+                continue
+            if "projectHash" in rec or "$set" in rec or "$rewindTo" in rec or rec.get("type") == "gemini":
+                return "gemini-jsonl", None
+            if "type" in rec or "uuid" in rec or "parentUuid" in rec or "sessionId" in rec:
+                return "claude-code", None
+        return None, None
+    doc = json.loads(data)  # ValueError: the caller reports the file as broken
+    if isinstance(doc, dict) and doc.get("format") == "duologue-export":
+        return "duologue", doc
+    if isinstance(doc, dict) and isinstance(doc.get("messages"), list) and "sessionId" in doc:
+        return "gemini-session", doc
+    if isinstance(doc, dict) and isinstance(doc.get("history"), list):
+        return "gemini-checkpoint", doc
+    if isinstance(doc, list) and doc and all(isinstance(c, dict) and "role" in c and "parts" in c for c in doc):
+        return "gemini-checkpoint", doc
+    return None, doc
+
+
+def _source_of(kind: str) -> str:
+    return "gemini-cli" if kind.startswith("gemini") else kind
+
+
+def load(roots: list[Path], report: ParseReport, *, source: str | None = None,
+         project_of: Callable[[str], str] = lambda p: p,
+         known_projects: list[str] = ()) -> list[m.ImportSession]:
+    """Every session found under ``roots`` (files or directories), Claude Code first,
+    so the project directories it names let Gemini's project hashes be resolved."""
+    found: list[tuple[str, Path, bytes, Any]] = []
+    for root in roots:
+        if not root.exists():
+            report.broken(root, None, "no such file or directory")
+            continue
+        for path in find_files(root):
+            try:
+                data = path.read_bytes()
+                kind, doc = detect(path, data)
+            except OSError as exc:
+                report.broken(path, None, f"unreadable: {exc.strerror or exc}")
+                continue
+            except (ValueError, UnicodeDecodeError) as exc:
+                report.broken(path, None, f"not valid JSON ({str(exc)[:80]})")
+                continue
+            report.files += 1
+            if kind is None:
+                report.skip("file of no known format")
+            elif source is not None and _source_of(kind) != source:
+                report.skip(f"file from {_source_of(kind)} (importing {source} only)")
+            else:
+                found.append((kind, path, data, doc))
+    out: list[m.ImportSession] = []
+    cwds: list[str] = list(known_projects)
+    for kind, path, data, doc in found:
+        if kind == "claude-code":
+            sessions = claude_code.parse(path, data, report, project_of)
+            cwds += [s.metadata["cwd"] for s in sessions if "cwd" in s.metadata]
+            out += sessions
+        elif kind == "duologue":
+            out += exported.parse(path, data, report)
+    hashes = {}
+    for p in cwds:
+        hashes[hashlib.sha256(p.encode()).hexdigest()] = project_of(p)
+    resolve = lambda h: None if h is None else hashes.get(h)  # noqa: E731
+    for kind, path, data, doc in found:
+        if kind == "gemini-jsonl":
+            out += gemini_cli.parse_session_jsonl(path, data, report, resolve)
+        elif kind == "gemini-session":
+            out += gemini_cli.parse_session_json(path, doc, report, resolve)
+        elif kind == "gemini-checkpoint":
+            out += gemini_cli.parse_checkpoint(path, doc, gemini_cli.file_time(path), report, resolve)
+    return out

@@ -1,0 +1,370 @@
+"""`duologue chat` on a terminal: a Textual app attached to the daemon like any client.
+
+The screen, top to bottom: a red banner when the daemon answers from the emulator;
+the session title and the compact model selector; the transcript (replies labelled
+with their model, a marker at every switch) beside the collapsible task panel; the
+progress line; the prompt; the keys. Everything shown comes from session events, so
+what another attached client sends or switches appears here as it happens.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from datetime import datetime, timezone
+from pathlib import PurePath
+from typing import Any
+
+import msgspec
+from rich.text import Text
+from textual.app import App, ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal
+from textual.widgets import Footer, Input, Static
+
+from duologue.protocol import methods as m
+from duologue.protocol.entities import AUTO, ModelInfo, Session, TaskList
+from duologue.protocol.errors import ErrorCode, RpcError
+
+from ..connection import AsyncClient, DaemonUnavailable
+from ..follow import ContextArgError
+from .commands import run_command
+from .feed import SessionFeed
+from .model_selector import ModelSelector
+from .picker import NEW, SessionPicker
+from .progress import ProgressLine, TaskPanel, TurnState
+from .transcript import Transcript
+
+EMULATOR_BANNER = "⚠ EMULATOR · replies are simulated offline, not by a real model · /help"
+HISTORY_SHOWN = 200
+"""Messages drawn when a session opens; `duologue show` prints them all."""
+
+Clock = Callable[[], datetime]
+
+
+def _utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class ChatApp(App[None]):
+    TITLE = "duologue"
+    ENABLE_COMMAND_PALETTE = False
+    CSS = """
+    #banner { background: $error; color: $text; text-style: bold; height: 1; padding: 0 1; display: none;
+              text-wrap: nowrap; text-overflow: ellipsis; }
+    #banner.on { display: block; }
+    #header { height: 1; background: $panel; }
+    #title { width: 1fr; height: 1; padding: 0 1; text-wrap: nowrap; text-overflow: ellipsis; }
+    #model-info { height: 1; padding: 0 1; background: $boost; display: none; text-wrap: nowrap;
+                  text-overflow: ellipsis; }
+    #model-info.on { display: block; }
+    #body { height: 1fr; }
+    #transcript { width: 1fr; }
+    #progress { background: $panel; }
+    #prompt { border: tall $primary 40%; }
+    """
+    BINDINGS = [
+        Binding("ctrl+n", "new_session", "New"),
+        Binding("ctrl+o", "pick_session", "Sessions"),
+        Binding("f2,ctrl+s", "focus_models", "Model"),
+        Binding("escape", "cancel(True)", "Cancel"),
+        Binding("ctrl+c", "cancel", "Cancel", show=False, priority=True),
+        Binding("ctrl+t", "toggle_tasks", "Tasks"),
+        Binding("ctrl+q", "quit", "Quit", priority=True),
+    ]
+
+    def __init__(self, client: AsyncClient, *, session: str | None = None, project: str = "",
+                 clock: Clock = _utcnow) -> None:
+        super().__init__()
+        self.client = client
+        self.initial_session = session
+        self.project = project
+        self.clock = clock
+        self.session: Session | None = None
+        self.models: dict[str, ModelInfo] = {}
+        self.tasks = TaskList()
+        self.turn = TurnState()
+        self.running: set[str] = set()
+        self.tasks_open: bool | None = None
+        """None follows the tasks (open when there are some); ctrl+t makes it explicit."""
+        self.emulator = False
+        self.ready = False
+        self._inflight: list[str] = []
+        self.feed = SessionFeed(client, self)
+
+    # --- layout -------------------------------------------------------------------------
+
+    def compose(self) -> ComposeResult:
+        yield Static(EMULATOR_BANNER, id="banner")
+        with Horizontal(id="header"):
+            yield Static("", id="title")
+            yield ModelSelector(id="models")
+        yield Static("", id="model-info")
+        with Horizontal(id="body"):
+            yield Transcript(id="transcript")
+            yield TaskPanel(id="tasks")
+        yield ProgressLine(id="progress")
+        yield Input(placeholder="Message…", id="prompt")
+        yield Footer()
+
+    @property
+    def transcript(self) -> Transcript:
+        return self.query_one(Transcript)
+
+    @property
+    def selector(self) -> ModelSelector:
+        return self.query_one(ModelSelector)
+
+    def short(self, model: str | None) -> str:
+        info = self.models.get(model or "")
+        return info.short_name if info else (model or "-")
+
+    def long(self, model: str | None) -> str:
+        info = self.models.get(model or "")
+        return f"{info.short_name} · {info.display_name}" if info else (model or "assistant")
+
+    async def on_mount(self) -> None:
+        self.transcript.label, self.transcript.short = self.long, self.short
+        self.query_one("#prompt", Input).focus()
+        self.run_worker(self.feed.run(), name="feed", group="feed")
+        self._spawn(self._start(), "cannot start")
+
+    async def _start(self) -> None:
+        hello = self.client.hello_result
+        self.emulator = hello.emulator if hello else (await self.client.status()).emulator
+        self.query_one("#banner").set_class(self.emulator, "on")
+        catalog = await self.client.list_models()
+        self.models = {info.id: info for info in catalog.models}
+        self.selector.set_models(catalog.models)
+        await self.open_session(self.initial_session)
+
+    def _spawn(self, work: Awaitable[Any], what: str) -> None:
+        """Run a request in the background; its failure becomes a red line, not a crash."""
+        async def guarded() -> None:
+            try:
+                await work
+            except RpcError as exc:
+                self.error_line(f"{what}: {exc.message}")
+            except (DaemonUnavailable, ContextArgError, TimeoutError) as exc:
+                self.error_line(f"{what}: {exc or type(exc).__name__}")
+        self.run_worker(guarded(), group="requests")
+
+    def error_line(self, text: str) -> None:
+        self.transcript.notice(f"✗ {text}", style="bold red")
+
+    # --- sessions -----------------------------------------------------------------------
+
+    async def open_session(self, session_id: str | None) -> None:
+        c = self.client
+        if session_id is None:
+            page = await c.list_sessions(project_id=self.project or None, limit=1)
+            session_id = page.sessions[0].id if page.sessions else None
+        if session_id is None:
+            session_id = (await c.create_session(project_id=self.project or None)).id
+        old = self.session.id if self.session else None
+        got = await c.get_session(session_id)
+        self.feed.follow(got.session.id, got.session.last_seq)
+        self.session, self.tasks = got.session, got.tasks
+        self.running.clear()
+        self.turn = TurnState(model=got.session.current_model)
+        self.transcript.load(got.messages[-HISTORY_SHOWN:], got.switches,
+                             hidden=max(len(got.messages) - HISTORY_SHOWN, 0))
+        self._show_session()
+        self._show_tasks()
+        if old and old != session_id:
+            await c.detach(old)
+        await c.attach(session_id, since_seq=got.session.last_seq)
+        self.ready = True
+
+    def _show_session(self) -> None:
+        s = self.session
+        if s is None:
+            return
+        where = PurePath(s.project_id).name if s.project_id else ""
+        self.query_one("#title", Static).update(
+            Text.assemble((s.title, "bold"), (f"  {where}" if where else "", "dim")))
+        self.selector.chosen, self.selector.current = s.model, s.current_model
+        self.query_one("#prompt", Input).placeholder = (
+            f"Message {'auto' if s.model == AUTO else self.short(s.current_model)}… "
+            "(enter sends, /help)")
+        self._show_progress()
+
+    def _show_progress(self) -> None:
+        self.turn.running = bool(self.running)
+        self.query_one(ProgressLine).show(self.turn, self.tasks, self.short(self.turn.model))
+
+    def _show_tasks(self) -> None:
+        self.query_one(TaskPanel).show(self.tasks)
+        is_open = self.tasks_open if self.tasks_open is not None else bool(self.tasks.tasks)
+        self.query_one(TaskPanel).set_class(is_open, "open")
+        self._show_progress()
+
+    async def _new_session(self, title: str | None = None) -> None:
+        s = await self.client.create_session(project_id=self.project or None, title=title)
+        await self.open_session(s.id)
+
+    async def _pick(self) -> None:
+        page = await self.client.list_sessions(limit=500)
+        choice = await self.push_screen_wait(SessionPicker(
+            page.sessions, self.project, self.session.id if self.session else "", self.short, self.clock()))
+        if choice == NEW:
+            await self._new_session()
+        elif choice:
+            await self.open_session(choice)
+        self.query_one("#prompt", Input).focus()
+
+    # --- events from the daemon ---------------------------------------------------------
+
+    def session_event(self, event: Any) -> None:
+        t = self.transcript
+        if isinstance(event, m.MessageCreated):
+            msg = event.message
+            if msg.role == "user":
+                mine = msg.text in self._inflight
+                if mine:
+                    self._inflight.remove(msg.text)
+                t.message_created(msg, via=None if mine else "from another client")
+            else:
+                t.message_created(msg)
+                self.turn.model = msg.model or self.turn.model
+        elif isinstance(event, m.MessageDelta):
+            t.delta(event.message_id, event.text)
+        elif isinstance(event, m.MessageCompleted):
+            msg = event.message
+            t.message_completed(msg)
+            if msg.role == "assistant":
+                self.turn.outcome, self.turn.error = msg.status, msg.error
+                self.turn.model = msg.model or self.turn.model
+                if msg.usage:
+                    self.turn.output_tokens = msg.usage.output_tokens
+        elif isinstance(event, m.ModelSwitched):
+            t.switched(event.switch)
+            if self.session:
+                self.session = msgspec.structs.replace(self.session, current_model=event.switch.to_model)
+                self._show_session()
+                self._spawn(self._refresh_session(), "cannot refresh the session")
+        elif isinstance(event, m.TasksChanged):
+            self.tasks = event.tasks
+            self._show_tasks()
+        elif isinstance(event, m.SessionRenamed) and self.session:
+            self.session = msgspec.structs.replace(self.session, title=event.title)
+            self._show_session()
+        elif isinstance(event, m.SessionDeleted):
+            t.notice("This session was deleted; ctrl+o opens another, ctrl+n starts one.", style="bold red")
+        elif isinstance(event, m.Progress):
+            self._progress(event)
+        self._show_progress()
+
+    def _progress(self, p: m.Progress) -> None:
+        if p.kind == "end":
+            self.running.discard(p.turn_id)
+            if p.outcome and self.turn.outcome is None:
+                self.turn.outcome = p.outcome
+            return
+        if p.kind == "begin":
+            self.turn = TurnState(model=p.model)
+        self.running.add(p.turn_id)
+        self.turn.model, self.turn.output_tokens, self.turn.estimated_s = p.model, p.output_tokens, p.estimated_s
+
+    def connection_changed(self, up: bool) -> None:
+        # the reconnect callback runs in the client's task, outside the app's context:
+        # hand the drawing to the app's own message loop
+        self.call_later(self._show_connection, up)
+
+    def _show_connection(self, up: bool) -> None:
+        self.transcript.notice("reconnected to the daemon" if up else
+                               "the daemon connection was lost; waiting for it to come back",
+                               style="green" if up else "bold red")
+
+    async def _refresh_session(self) -> None:
+        if self.session:
+            got = await self.client.get_session(self.session.id, since_seq=self.session.last_seq, limit=1)
+            self.session = got.session
+            self._show_session()
+
+    # --- what the user does -------------------------------------------------------------
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        text = event.value.strip()
+        event.input.value = ""
+        if not text or self.session is None:
+            return
+        if text.startswith("/"):
+            self.command(text)
+            return
+        self.send(text)
+
+    def send(self, text: str, **kwargs: Any) -> None:
+        sid = self.session.id if self.session else ""
+        self._inflight.append(text)
+        self.transcript.scroll_end(animate=False)
+
+        async def send() -> None:
+            try:
+                await self.client.send(sid, text, **kwargs)
+            except BaseException:
+                if text in self._inflight:
+                    self._inflight.remove(text)
+                raise
+        self._spawn(send(), "not sent")
+
+    def command(self, line: str) -> None:
+        run_command(self, line)
+
+    def switch(self, model: str) -> None:
+        if self.session is None:
+            return
+        sid = self.session.id
+
+        async def switch() -> None:
+            result = await self.client.switch_model(sid, model)
+            if self.session and self.session.id == sid:
+                self.session = result.session
+                self._show_session()
+            if result.switch is None:
+                self.notify(f"already on {self.short(result.session.current_model)}")
+        self._spawn(switch(), f"cannot switch to {model}")
+
+    def on_model_selector_picked(self, event: ModelSelector.Picked) -> None:
+        self.switch(event.model_id)
+        self.query_one("#prompt", Input).focus()
+
+    def on_model_selector_highlighted(self, event: ModelSelector.Highlighted) -> None:
+        info = self.query_one("#model-info", Static)
+        info.update(Text(event.text or ""))
+        info.set_class(event.text is not None, "on")
+
+    def action_focus_models(self) -> None:
+        self.selector.focus()
+
+    def action_cancel(self, quiet: bool = False) -> None:
+        if self.session is None:
+            return
+        if not self.running:
+            if not quiet:
+                self.notify("nothing is running · ctrl+q quits")
+            return
+        sid = self.session.id
+
+        async def cancel() -> None:
+            try:
+                await self.client.cancel(sid)
+            except RpcError as exc:
+                if exc.code != ErrorCode.NOTHING_TO_CANCEL:
+                    raise
+        self._spawn(cancel(), "cannot cancel")
+
+    def action_toggle_tasks(self) -> None:
+        self.tasks_open = not self.query_one(TaskPanel).has_class("open")
+        self._show_tasks()
+
+    def action_new_session(self, title: str | None = None) -> None:
+        self._spawn(self._new_session(title), "cannot create a session")
+
+    def action_pick_session(self) -> None:
+        self._spawn(self._pick(), "cannot list sessions")
+
+
+async def run_tui(client: AsyncClient, session: str | None, project: str) -> int:
+    """Run the app until the user quits (the daemon and the session stay)."""
+    await ChatApp(client, session=session, project=project).run_async()
+    return 0

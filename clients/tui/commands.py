@@ -1,0 +1,47 @@
+"""The prompt's slash commands, for what a key does not cover (or a person prefers
+to type): ``/switch MODEL``, ``/new [TITLE]``, ``/context FILE[:A-B] TEXT`` …"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from ..follow import ContextArgError, parse_context_arg
+
+if TYPE_CHECKING:
+    from .app import ChatApp
+
+HELP = ("keys: ctrl+n new session · ctrl+o sessions · F2/ctrl+s model (then 1-9 or ←→ enter) · "
+        "esc/ctrl+c cancel the reply · ctrl+t tasks · ctrl+q quit.  commands: /switch MODEL · "
+        "/new [TITLE] · /context FILE[:A-B] TEXT · /sessions · /tasks · /cancel · /quit")
+EMULATOR_HELP = ("The daemon answers from its offline provider emulator because no API key is "
+                 "configured. Set ANTHROPIC_API_KEY or GEMINI_API_KEY and restart the daemon "
+                 "(`duologue daemon stop`) for real replies.")
+
+
+def run_command(app: ChatApp, line: str) -> None:
+    word, _, rest = line.partition(" ")
+    rest = rest.strip()
+    if word in ("/quit", "/q", "/exit"):
+        app.exit()
+    elif word == "/switch" and rest:
+        app.switch(rest)
+    elif word == "/new":
+        app.action_new_session(rest or None)
+    elif word in ("/sessions", "/open"):
+        app.action_pick_session()
+    elif word == "/tasks":
+        app.action_toggle_tasks()
+    elif word == "/cancel":
+        app.action_cancel()
+    elif word == "/context" and rest:
+        spec, _, text = rest.partition(" ")
+        try:
+            block = parse_context_arg(spec)
+        except ContextArgError as exc:
+            app.error_line(str(exc))
+            return
+        app.send(text or f"(see {spec})", context=[block])
+    elif word == "/help":
+        app.transcript.notice(HELP + ("\n\n" + EMULATOR_HELP if app.emulator else ""))
+    else:
+        app.error_line(f"unknown command {word!r}; /help lists them")

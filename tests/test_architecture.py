@@ -1,0 +1,99 @@
+"""The dependency rules of DESIGN.md, checked: clients -> protocol <- daemon.
+
+``lint-imports`` (import-linter) checks every import, including those inside
+functions, against the contracts below. Its default ``root_package = "duologue"``
+sees nothing here: ``duologue`` is a namespace package whose editable install has
+no directory to scan. Naming the three mapped packages as roots works, and external
+packages are then named by their top level (``google``, not ``google.genai``).
+The AST scan says the same in plain Python, so neither check can be turned off
+silently by the other's configuration.
+"""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+LINT_IMPORTS = Path(sys.executable).with_name("lint-imports")
+
+PROTOCOL_FORBIDDEN = ("duologue.daemon", "duologue.clients", "zmq", "lmdb", "asyncio",
+                      "anthropic", "google.genai", "socket")
+CLIENTS_FORBIDDEN = ("duologue.daemon", "anthropic", "google.genai", "lmdb")
+
+IMPORT_CONTRACTS = """
+[tool.importlinter]
+root_packages = ["duologue.protocol", "duologue.daemon", "duologue.clients"]
+include_external_packages = true
+
+[[tool.importlinter.contracts]]
+name = "protocol is pure: it imports neither the daemon, the clients nor any I/O library"
+type = "forbidden"
+source_modules = ["duologue.protocol"]
+forbidden_modules = ["duologue.daemon", "duologue.clients", "zmq", "lmdb", "anthropic", "google",
+                     "asyncio", "socket"]
+
+[[tool.importlinter.contracts]]
+name = "clients never import the daemon, a provider SDK or the store library"
+type = "forbidden"
+source_modules = ["duologue.clients"]
+forbidden_modules = ["duologue.daemon", "anthropic", "google", "lmdb"]
+"""
+
+
+def test_import_linter_contracts_are_kept(tmp_path: Path):
+    assert LINT_IMPORTS.exists(), "import-linter is a test dependency: pip install -e '.[test]'"
+    config = tmp_path / "importlinter.toml"
+    config.write_text(IMPORT_CONTRACTS)
+    r = subprocess.run([str(LINT_IMPORTS), str(config)], cwd=ROOT, capture_output=True, text=True,
+                       timeout=120)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "2 kept, 0 broken" in r.stdout, r.stdout
+
+
+def imported_modules(path: Path, package: str) -> list[tuple[int, str]]:
+    """Every module a file imports, relative imports resolved against ``package``."""
+    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found += [(node.lineno, alias.name) for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                parts = package.split(".")
+                base = ".".join(parts[: len(parts) - node.level + 1])
+                module = f"{base}.{node.module}" if node.module else base
+            else:
+                module = node.module or ""
+            found.append((node.lineno, module))
+            found += [(node.lineno, f"{module}.{alias.name}") for alias in node.names]
+    return found
+
+
+def violations(folder: str, forbidden: tuple[str, ...]) -> list[str]:
+    out = []
+    for path in sorted((ROOT / folder).rglob("*.py")):
+        rel = path.relative_to(ROOT / folder).with_suffix("")
+        package = ".".join(("duologue", folder, *rel.parts[:-1]))
+        for line, module in imported_modules(path, package):
+            if any(module == f or module.startswith(f + ".") for f in forbidden):
+                out.append(f"{path.relative_to(ROOT)}:{line} imports {module}")
+    return out
+
+
+@pytest.mark.parametrize("folder, forbidden", [("protocol", PROTOCOL_FORBIDDEN),
+                                               ("clients", CLIENTS_FORBIDDEN)])
+def test_no_file_imports_across_the_boundary(folder: str, forbidden: tuple[str, ...]):
+    assert list((ROOT / folder).rglob("*.py")), f"no Python files under {folder}/"
+    assert violations(folder, forbidden) == []
+
+
+def test_the_scan_catches_a_forbidden_import(tmp_path: Path):
+    bad = tmp_path / "bad.py"
+    bad.write_text("def f():\n    from ..daemon import store\n    import zmq.asyncio\n")
+    found = [m for _, m in imported_modules(bad, "duologue.protocol")]
+    assert "duologue.daemon" in found and "zmq.asyncio" in found
