@@ -64,6 +64,11 @@ class ConnectionLost(DaemonUnavailable):
 HELLO_TIMEOUT_S = 5.0
 
 
+def _expire(future: asyncio.Future[Any], method: str, timeout: float) -> None:
+    if not future.done():
+        future.set_exception(asyncio.TimeoutError(f"{method}: no answer within {timeout:g} s"))
+
+
 class AsyncClient:
     """``emulator`` decides how a daemon this client starts answers: the default,
     "if-no-key", uses the offline emulator only when no provider key is configured
@@ -87,6 +92,8 @@ class AsyncClient:
         self.hello_result: m.HelloResult | None = None
         self._ctx = zmq.asyncio.Context.instance()
         self._sock: zmq.asyncio.Socket | None = None
+        self._raw: zmq.Socket | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._ids = itertools.count(1)
         self._pending: dict[int, tuple[str, asyncio.Future[Any]]] = {}
         self._events: asyncio.Queue[Any] = asyncio.Queue()
@@ -121,9 +128,9 @@ class AsyncClient:
             sock.curve_secretkey = self.curve.secret
         sock.connect(self.endpoint)
         self._sock = sock
+        self._start_reading(sock)
         monitor = sock.get_monitor_socket(zmq.EVENT_CONNECTED | zmq.EVENT_DISCONNECTED)
-        self._tasks = [asyncio.create_task(self._read_loop(sock)),
-                       asyncio.create_task(self._watch(monitor))]
+        self._tasks = [asyncio.create_task(self._watch(monitor))]
         try:
             self.hello_result = await asyncio.wait_for(
                 self.call("daemon/hello", m.HelloParams(protocol_version=m.PROTOCOL_VERSION,
@@ -145,6 +152,7 @@ class AsyncClient:
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks = []
         self._fail_pending(ConnectionLost("the client was closed"))
+        self._stop_reading()
         if self._sock is not None:
             self._sock.disable_monitor()
             self._sock.close(linger=0)
@@ -176,19 +184,41 @@ class AsyncClient:
                 future.set_exception(exc)
         self._pending.clear()
 
-    async def _read_loop(self, sock: zmq.asyncio.Socket) -> None:
-        # After each awaited frame, drain what is already queued through a blocking
-        # shadow with NOBLOCK: a replay of thousands of events then costs one
-        # event-loop wake-up, not one per frame.
-        raw = zmq.Socket.shadow(sock.underlying)
+    # Frames are read and written through a blocking shadow of the socket with NOBLOCK,
+    # driven by the loop's reader on ZeroMQ's notification fd: a round trip then costs
+    # no future or task switch of zmq.asyncio's, and a replay of thousands of events
+    # one wake-up. ZeroMQ's fd is edge-triggered and a send may consume its edge, so
+    # every send is followed by a drain.
+
+    def _start_reading(self, sock: zmq.asyncio.Socket) -> None:
+        self._raw = zmq.Socket.shadow(sock.underlying)
+        self._loop = asyncio.get_running_loop()
+        self._loop.add_reader(self._raw.getsockopt(zmq.FD), self._drain)
+        self._loop.call_soon(self._drain)
+
+    def _stop_reading(self) -> None:
+        if self._raw is not None and self._loop is not None:
+            self._loop.remove_reader(self._raw.getsockopt(zmq.FD))
+        self._raw = None
+
+    def _drain(self) -> None:
+        raw = self._raw
+        while raw is not None and raw.getsockopt(zmq.EVENTS) & zmq.POLLIN:
+            self._dispatch(raw.recv(zmq.NOBLOCK))
+            raw = self._raw
+
+    async def _send(self, frame: bytes) -> None:
+        """Send without waiting; when ZeroMQ's queue to the daemon is full (it is not
+        reading), retry until it takes the frame."""
         while True:
-            self._dispatch(await sock.recv())
-            while True:
-                try:
-                    frame = raw.recv(zmq.NOBLOCK)
-                except zmq.Again:
-                    break
-                self._dispatch(frame)
+            if self._raw is None:
+                raise DaemonUnavailable("not connected; call connect() first")
+            try:
+                self._raw.send(frame, zmq.NOBLOCK)
+                break
+            except zmq.Again:
+                await asyncio.sleep(0.005)
+        self._loop.call_soon(self._drain)
 
     def _dispatch(self, frame: bytes) -> None:
         for item in parse_replies(frame):
@@ -220,18 +250,20 @@ class AsyncClient:
         if self._sock is None:
             raise DaemonUnavailable("not connected; call connect() first")
         req_id = next(self._ids)
-        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Any] = loop.create_future()
         self._pending[req_id] = (method, future)
-        await self._sock.send(encode_request(req_id, method, params if params is not None else {}))
+        timer = loop.call_later(self.timeout, _expire, future, method, self.timeout)
         try:
-            return await asyncio.wait_for(future, self.timeout)
+            await self._send(encode_request(req_id, method, params if params is not None else {}))
+            return await future
         finally:
+            timer.cancel()
             self._pending.pop(req_id, None)
 
     async def send_raw(self, frame: bytes) -> None:
         """Send bytes as they are (tests and tools that probe the daemon)."""
-        assert self._sock is not None
-        await self._sock.send(frame)
+        await self._send(frame)
 
     async def events(self) -> AsyncIterator[Any]:
         """Notifications of attached sessions, in the order the daemon sent them."""

@@ -135,7 +135,7 @@ class ZmqTransport:
         self._peers: dict[bytes, Peer] = {}
         self._backlogged: set[bytes] = set()
         self._flush_wakeup = asyncio.Event()
-        self._readable = asyncio.Event()
+        self._waiter: asyncio.Future[None] | None = None
 
     @property
     def client_count(self) -> int:
@@ -169,26 +169,35 @@ class ZmqTransport:
     async def serve(self, stop: asyncio.Event) -> None:
         loop = asyncio.get_running_loop()
         fd = self._sock.getsockopt(zmq.FD)
-        loop.add_reader(fd, self._readable.set)
+        loop.add_reader(fd, self._wake)
         flusher = asyncio.create_task(self._flush_loop(stop), name="zmq-flusher")
         stopping = asyncio.ensure_future(stop.wait())
+        stopping.add_done_callback(lambda _: self._wake())
         try:
             while not stop.is_set():
-                self._readable.clear()
-                while not stop.is_set() and self._sock.getsockopt(zmq.EVENTS) & zmq.POLLIN:
+                # One plain future per idle wait, resolved by the fd's reader or by a
+                # send that consumed the edge: no task is made per request.
+                self._waiter = loop.create_future()
+                while self._sock.getsockopt(zmq.EVENTS) & zmq.POLLIN:
                     await self._on_message(self._sock.recv_multipart(zmq.NOBLOCK))
-                    await asyncio.sleep(0)  # a flood of requests must not starve running turns
+                    if stop.is_set():
+                        break
+                    if self._sock.getsockopt(zmq.EVENTS) & zmq.POLLIN:
+                        await asyncio.sleep(0)  # a flood of requests must not starve running turns
                 if stop.is_set():
                     break
-                # No await since EVENTS showed nothing: no send can have hidden a wake-up.
-                readable = asyncio.ensure_future(self._readable.wait())
-                await asyncio.wait({readable, stopping}, return_when=asyncio.FIRST_COMPLETED)
-                readable.cancel()
+                # EVENTS showed nothing since the waiter was made, and a later edge or
+                # send resolves it, so no wake-up can be lost.
+                await self._waiter
         finally:
             loop.remove_reader(fd)
             stopping.cancel()
             flusher.cancel()
             await asyncio.gather(flusher, stopping, return_exceptions=True)
+
+    def _wake(self) -> None:
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_result(None)
 
     def close(self) -> None:
         """Deliver what was already answered, close the socket and remove its file.
@@ -247,7 +256,7 @@ class ZmqTransport:
     def _wake_reader_if_pending(self) -> None:
         """A send may have consumed the edge that announced an incoming message."""
         if self._sock.getsockopt(zmq.EVENTS) & zmq.POLLIN:
-            self._readable.set()
+            self._wake()
 
     def _enqueue(self, peer: Peer, frame: bytes) -> None:
         peer.outbox.append(frame)
