@@ -344,3 +344,11 @@ def test_a_newer_schema_version_is_refused_and_the_file_is_left_unchanged(tmp_pa
     assert "upgrade" in message_
     assert (path / "data.mdb").read_bytes() == data_before
     assert _read_version(path) == str(newer).encode()
+
+
+def test_ids_made_in_the_same_millisecond_sort_in_the_order_they_were_made():
+    from duologue.daemon.ids import new_id
+
+    made = [new_id(1_800_000_000_000) for _ in range(1_000)]
+    assert sorted(made) == made and len(set(made)) == len(made)
+    assert new_id(1_800_000_000_001) > made[-1]
