@@ -199,12 +199,17 @@ class Store:
 
     def run_migration_step(self, step: Migration) -> None:
         """Run one step and record its version in the same write transaction: either
-        both happen or neither does (a failure or a kill leaves the old version)."""
-        def write(txn: lmdb.Transaction) -> None:
-            step.apply(MigrationContext(txn, self._env, self._db))
-            txn.put(b"schema_version", str(step.version).encode(), db=self._db["meta"])
+        both happen or neither does (a failure or a kill leaves the old version).
 
-        self._write(write)
+        A database the step opens is kept only once the transaction commits: a handle
+        opened in an aborted attempt (the map was full, ``_write`` retries) is invalid."""
+        def write(txn: lmdb.Transaction) -> dict[str, Any]:
+            dbs = dict(self._db)
+            step.apply(MigrationContext(txn, self._env, dbs))
+            txn.put(b"schema_version", str(step.version).encode(), db=self._db["meta"])
+            return dbs
+
+        self._db = self._write(write)
 
     def copy_to(self, directory: Path) -> None:
         """A compacted copy of the whole environment (LMDB's consistent hot copy)."""
