@@ -7,7 +7,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup run test schemas bench clean
+.PHONY: setup run test schemas bench bench-quick clean
 
 setup: $(STAMP)
 
@@ -32,6 +32,11 @@ schemas: setup
 bench: setup
 	$(PY) -m pip install --quiet -e '.[bench]'
 	$(PY) -m bench
+
+# A few iterations of each benchmark: proves they still run; never rewrites RESULTS.md.
+bench-quick: setup
+	$(PY) -m pip install --quiet -e '.[bench]'
+	$(PY) -m bench --quick
 
 clean:
 	rm -rf $(VENV) build *.egg-info

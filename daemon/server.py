@@ -95,8 +95,7 @@ class Daemon:
                     paths.endpoint, dispatcher, self.hub,
                     max_frame_bytes=m.MAX_FRAME_BYTES, queue_limit_bytes=self.settings.client_queue_bytes,
                 )
-                self.transport.bind()
-                if self.settings.tcp_listen:
+                if self.settings.tcp_listen:  # before the ipc socket, whose file says "ready"
                     self.tcp = ZmqTransport(
                         f"tcp://{self.settings.tcp_listen}", dispatcher, self.hub,
                         max_frame_bytes=m.MAX_FRAME_BYTES, queue_limit_bytes=self.settings.client_queue_bytes,
@@ -105,6 +104,7 @@ class Daemon:
                     self.tcp.bind()
                     log.info("listening on tcp://%s (CURVE; allowed client keys in %s)",
                              self.settings.tcp_listen, Path(paths.config_dir) / "authorized_clients")
+                self.transport.bind()
                 loop = asyncio.get_running_loop()
                 for sig in (signal.SIGTERM, signal.SIGINT):
                     loop.add_signal_handler(sig, self.request_stop, signal.Signals(sig).name)

@@ -121,8 +121,8 @@ def test_runtime_dir_is_private_and_socket_is_owner_only(daemon: DaemonProcess):
 def test_the_log_file_is_in_the_state_dir(daemon: DaemonProcess):
     log = Path(daemon.paths.log_file)
     assert log.parent == Path(daemon.paths.state_dir) == daemon.home / "state"
-    assert log.exists()
-    assert "listening on" in log.read_text()
+    # The socket appears before the line that reports it is written.
+    wait_until(lambda: log.exists() and "listening on" in log.read_text())
     assert stat.S_IMODE(log.stat().st_mode) == 0o600
 
 

@@ -103,7 +103,15 @@ async def _round(d: DaemonProcess, emulator: Emulator, ledger: Ledger, rng: rand
 
     tasks = [asyncio.create_task(reader(c)) for c in clients]
     tasks += [asyncio.create_task(sender(c, i)) for i, c in enumerate(clients)]
-    await asyncio.sleep(rng.uniform(0.02, 0.9))  # the random moment of the kill
+    if n % 2:
+        # Odd rounds aim inside a reply: wait until one streams, then a random moment
+        # within its first half. A loaded machine would otherwise rarely land there.
+        deadline = time.monotonic() + 3.0
+        while not streaming and time.monotonic() < deadline:
+            await asyncio.sleep(0.002)
+        await asyncio.sleep(rng.uniform(0.0, CHUNK_DELAY_S * CHUNKS / 2))
+    else:
+        await asyncio.sleep(rng.uniform(0.02, 0.9))  # anywhere: before, between, during turns
     d.kill9()
     mid_stream = bool(streaming)
     for t in tasks:

@@ -61,9 +61,11 @@ def _kill_writer_after(path: Path, acks: int) -> list[int]:
             assert line, f"writer died early: {proc.stderr.read() if proc.stderr else ''}"
             acked.append(int(line))
         proc.send_signal(signal.SIGKILL)
-        rest, _ = proc.communicate(timeout=10)
+        # Read through the same buffered pipe as readline: communicate() would read the
+        # raw fd and miss lines readline had already buffered.
+        rest = proc.stdout.read()
         acked += [int(x) for x in rest.split()]
-        assert proc.returncode == -signal.SIGKILL
+        assert proc.wait(timeout=10) == -signal.SIGKILL
         return acked
     finally:
         if proc.poll() is None:
