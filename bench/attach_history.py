@@ -37,7 +37,7 @@ from duologue.protocol.jsonrpc import Incoming, decode_notification, parse_repli
 from duologue.protocol.paths import locate
 
 from .fixtures import Daemon, home_env, temp_home
-from .harness import Row, latency_row, ms, now_ns, progress, time_async_calls, time_calls
+from .harness import Row, latency_row, progress, time_async_calls, time_calls
 
 
 @contextlib.contextmanager

@@ -27,7 +27,6 @@ import gc
 import math
 import os
 import platform
-import statistics
 import sys
 import time
 from collections.abc import Callable, Iterable

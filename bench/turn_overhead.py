@@ -18,7 +18,6 @@ Reported as p50/p99 for both and the difference of medians in ms (target < 2 ms)
 from __future__ import annotations
 
 import asyncio
-from typing import Any
 
 from duologue.daemon.emulator import Emulator, Reply
 from duologue.daemon.providers import anthropic as anthropic_adapter

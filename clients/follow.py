@@ -10,7 +10,7 @@ from typing import Any
 import msgspec
 
 from duologue.protocol import methods as m
-from duologue.protocol.entities import CodeContextBlock, LineRange, Message
+from duologue.protocol.entities import CodeContextBlock, LineRange, Message, ToolCallBlock
 
 from . import render
 from .connection import AsyncClient, DaemonUnavailable, Disconnected
@@ -84,8 +84,11 @@ class _Printer:
         elif isinstance(event, m.MessageDelta):
             _write(event.text)
         elif isinstance(event, m.MessageCompleted):
-            self._end_reply()
             msg = event.message
+            calls = [b.name for b in msg.content if isinstance(b, ToolCallBlock)]
+            if calls and self._open_reply == msg.id:
+                _write("".join(f"\n[calls {name}]" for name in calls))
+            self._end_reply()
             if msg.status != "complete":
                 _write(f"[{msg.status}{': ' + msg.error if msg.error else ''}]\n")
         elif isinstance(event, m.ModelSwitched):

@@ -5,7 +5,18 @@ from __future__ import annotations
 from datetime import datetime, timezone
 
 from duologue.protocol import methods as m
-from duologue.protocol.entities import CodeContextBlock, ContextSummary, Message, ModelInfo, ModelSwitch, Session, TaskList, TextBlock
+from duologue.protocol.entities import (
+    CodeContextBlock,
+    ContextSummary,
+    Message,
+    ModelInfo,
+    ModelSwitch,
+    Session,
+    TaskList,
+    TextBlock,
+    ToolCallBlock,
+    ToolResultBlock,
+)
 
 _STATUS_MARK = {"pending": "[ ]", "in_progress": "[~]", "completed": "[x]"}
 
@@ -37,8 +48,17 @@ def switch_line(w: ModelSwitch) -> str:
     return f"── switched {w.from_model or '-'} → {w.to_model} ({w.kind}: {w.reason}) ──"
 
 
+def _cut(text: str, width: int = 100) -> str:
+    line = text.strip().splitlines()[0] if text.strip() else ""
+    return line if len(line) <= width else line[: width - 1] + "…"
+
+
 def message_block(msg: Message) -> str:
-    who = "you" if msg.role == "user" else (msg.model or "assistant")
+    """A message as a person reads it. A tool round is shown in one line each way
+    (the call and its result), and a message holding only tool results is the
+    tool's, not "you"."""
+    tool_only = bool(msg.content) and all(isinstance(b, ToolResultBlock) for b in msg.content)
+    who = "tool" if tool_only else "you" if msg.role == "user" else (msg.model or "assistant")
     marks = []
     if msg.pinned:
         marks.append("pinned")
@@ -52,6 +72,10 @@ def message_block(msg: Message) -> str:
         elif isinstance(block, CodeContextBlock):
             where = block.path + (f":{block.range.start}-{block.range.end}" if block.range else "")
             parts.append(f"[context {where}]")
+        elif isinstance(block, ToolCallBlock):
+            parts.append(f"[calls {block.name}]")
+        elif isinstance(block, ToolResultBlock):
+            parts.append(f"[{block.name} {'failed' if block.is_error else 'answered'}: {_cut(block.content)}]")
     if msg.error:
         parts.append(f"! {msg.error}")
     return head + "\n" + "\n".join(parts)

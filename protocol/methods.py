@@ -24,7 +24,6 @@ from .entities import (
     ModelSwitch,
     Role,
     Session,
-    Task,
     TaskList,
     TaskStatus,
     Usage,

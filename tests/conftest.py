@@ -11,7 +11,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from conversation_support import provider_daemon
 from support import DaemonProcess
+
+from duologue.daemon.emulator import Emulator
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -47,3 +50,21 @@ async def client(daemon: DaemonProcess):
 async def client2(daemon: DaemonProcess):
     async with daemon.client("second") as c:
         yield c
+
+
+@pytest.fixture
+def emulator() -> Iterator[Emulator]:
+    """The provider emulator, scripted by the test; real HTTP on loopback."""
+    with Emulator() as emu:
+        yield emu
+
+
+@pytest.fixture
+def live(home: Path, emulator: Emulator) -> Iterator[DaemonProcess]:
+    """A daemon whose providers are configured (fake keys, base URLs) to reach
+    ``emulator``, as a user's would reach the real APIs."""
+    d = provider_daemon(home, emulator).start()
+    try:
+        yield d
+    finally:
+        d.stop()

@@ -15,7 +15,6 @@ the other provider instead of sleeping.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import AsyncIterator
 from typing import Any

@@ -2,32 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
-from conversation_support import provider_daemon
 from support import DaemonProcess
 
-from duologue.daemon.emulator import Emulator
-
-
-@pytest.fixture
-def emulator() -> Iterator[Emulator]:
-    emu = Emulator().start()
-    try:
-        yield emu
-    finally:
-        emu.stop()
-
-
-@pytest.fixture
-def live(home: Path, emulator: Emulator) -> Iterator[DaemonProcess]:
-    d = provider_daemon(home, emulator).start()
-    try:
-        yield d
-    finally:
-        d.stop()
 
 
 @pytest.fixture

@@ -280,10 +280,9 @@ async def test_an_attached_client_receives_every_event_with_gap_free_seqs(client
                                                                          client2: AsyncClient):
     s = await client.create_session()
     await client2.attach(s.id)
-    last = s
     for i in range(5):
-        last = await client.rename_session(s.id, f"title {i}")
-        last = (await client.switch_model(s.id, "flash" if i % 2 == 0 else "sonnet")).session
+        await client.rename_session(s.id, f"title {i}")
+        await client.switch_model(s.id, "flash" if i % 2 == 0 else "sonnet")
     await client.update_tasks(s.id, [m.TaskInput(content="one")])
     final = (await client.get_session(s.id)).session
     events = await events_until(client2, final.last_seq)

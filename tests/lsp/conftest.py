@@ -5,15 +5,13 @@ their real stdio with LSP framing, against a real daemon (the ``daemon`` fixture
 from __future__ import annotations
 
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import pytest
-from conversation_support import provider_daemon
 from support import DaemonProcess
 
 from duologue.clients.lsp.stdio_client import LspClient
-from duologue.daemon.emulator import Emulator
 
 LSP_ARGV = [sys.executable, "-m", "duologue.clients.cli", "lsp"]
 
@@ -56,24 +54,6 @@ async def start_lsp(daemon: DaemonProcess, project: Path) -> AsyncIterator[Start
     """Start ``duologue lsp`` processes on the ``daemon`` fixture's home."""
     async for start in _servers(daemon.env, project):
         yield start
-
-
-@pytest.fixture
-def emulator() -> Iterator[Emulator]:
-    emu = Emulator().start()
-    try:
-        yield emu
-    finally:
-        emu.stop()
-
-
-@pytest.fixture
-def live(home: Path, emulator: Emulator) -> Iterator[DaemonProcess]:
-    d = provider_daemon(home, emulator).start()
-    try:
-        yield d
-    finally:
-        d.stop()
 
 
 @pytest.fixture

@@ -10,7 +10,6 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Any
 
-import msgspec
 import msgspec.inspect as mi
 import pytest
 

@@ -11,14 +11,12 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from duologue.daemon.emulator import Emulator
 
 HERE = Path(__file__).parent
 _FIGURES: dict[str, Any] = {}
@@ -74,11 +72,3 @@ def figures() -> dict[str, Any]:
     """Record a measured figure: ``figures["crash"] = {...}``."""
     return _FIGURES
 
-
-@pytest.fixture
-def emulator() -> Iterator[Emulator]:
-    emu = Emulator().start()
-    try:
-        yield emu
-    finally:
-        emu.stop()
