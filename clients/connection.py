@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,6 +46,8 @@ from .launcher import (
     spawn_daemon,
     wait_for_socket,
 )
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -147,6 +150,11 @@ class AsyncClient:
         await asyncio.to_thread(wait_for_socket, self.paths, proc, START_TIMEOUT_S)
 
     async def close(self) -> None:
+        # The monitor is stopped before its PAIR socket is closed (by the watcher's
+        # cancellation): libzmq's I/O thread would otherwise block for ever sending a
+        # disconnect event nobody reads, and disable_monitor would wait on it.
+        if self._sock is not None:
+            self._sock.disable_monitor()
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -154,7 +162,6 @@ class AsyncClient:
         self._fail_pending(ConnectionLost("the client was closed"))
         self._stop_reading()
         if self._sock is not None:
-            self._sock.disable_monitor()
             self._sock.close(linger=0)
             self._sock = None
 
@@ -173,7 +180,10 @@ class AsyncClient:
                 elif event["event"] == zmq.EVENT_CONNECTED:
                     if connected_once:
                         for callback in self._reconnect_callbacks:
-                            await callback()
+                            try:
+                                await callback()
+                            except Exception:  # the watcher must outlive a failed callback
+                                log.exception("a reconnect callback failed")
                     connected_once = True
         finally:
             monitor.close(linger=0)
