@@ -7,6 +7,7 @@ Cost is estimated from the catalog's prices and the usage the provider reported.
 
 from __future__ import annotations
 
+import statistics
 from collections import defaultdict, deque
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -15,6 +16,8 @@ from duologue.protocol.entities import MessageStatus, ModelInfo, Usage
 from duologue.protocol.methods import MetricsResult, ModelMetrics, Percentiles
 
 WINDOW = 1000
+RECENT_TURNS = 50
+"""How many recent replies the duration estimate learns their length from."""
 
 
 def _percentiles(samples: deque[float]) -> Percentiles:
@@ -42,6 +45,7 @@ class _Counters:
     switches_to: int = 0
     failovers_from: int = 0
     stream_seconds: float = 0.0
+    recent_outputs: deque[int] = field(default_factory=lambda: deque(maxlen=RECENT_TURNS))
 
     def view(self, name: str) -> ModelMetrics:
         failed = sum(self.errors.values())
@@ -95,6 +99,8 @@ class Metrics:
                                + usage.output_tokens * model.pricing.output_per_mtok) / 1e6
                 if ttft_ms is not None:
                     c.stream_seconds += max(latency_ms - ttft_ms, 1.0) / 1000
+                if status == "complete":
+                    c.recent_outputs.append(usage.output_tokens)
 
     def record_switch(self, to_model: str) -> None:
         for c in self._both(to_model):
@@ -104,10 +110,16 @@ class Metrics:
         for c in self._both(from_model):
             c.failovers_from += 1
 
-    def throughput(self, model_id: str) -> float | None:
-        """Measured output tokens a second for this model, once there is a sample."""
+    def estimate_s(self, model_id: str) -> float | None:
+        """Seconds a reply of this model may take: its typical wait for the first
+        token plus its typical reply length at its measured throughput. None until
+        a reply has been measured; it follows the model as more replies come in."""
         c = self._models.get(model_id)
-        return c.view(model_id).output_tokens_per_s if c else None
+        rate = c.view(model_id).output_tokens_per_s if c else None
+        if c is None or not rate or not c.recent_outputs:
+            return None
+        first_token_s = statistics.median(c.ttft) / 1000 if c.ttft else 0.0
+        return round(first_token_s + statistics.median(c.recent_outputs) / rate, 2)
 
     def snapshot(self, model_id: str | None = None) -> MetricsResult:
         models = {k: v for k, v in self._models.items() if model_id in (None, k)}

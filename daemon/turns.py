@@ -67,6 +67,8 @@ class Turn:
     output_tokens: int = 0
     task: asyncio.Task[None] | None = None
     stop_status: MessageStatus = "cancelled"
+    expected_end: float | None = None
+    """monotonic() time the reply is expected to end, from the estimate at begin."""
 
 
 @dataclass
@@ -225,7 +227,9 @@ class Turns:
         except RpcError as exc:
             self._fail_without_call(turn, None, exc.message)
             return
-        self._progress(turn, "begin", model.id, estimated_s=self._estimate(model))
+        estimate = self.metrics.estimate_s(model.id)
+        turn.expected_end = time.monotonic() + estimate if estimate is not None else None
+        self._progress(turn, "begin", model.id, estimated_s=estimate)
         outcome = _Outcome("failed")
         try:
             for attempt in range(MAX_ATTEMPTS):
@@ -254,15 +258,12 @@ class Turns:
         finally:
             self._progress(turn, "end", turn.model or model.id, outcome=outcome.status)
 
-    def _estimate(self, model: ModelInfo) -> float | None:
-        """Seconds this reply may take, from the model's measured throughput."""
-        rate = self.metrics.throughput(model.id)
-        return round(600 / rate, 1) if rate else None
-
     def _progress(self, turn: Turn, kind: str, model: str, **extra: Any) -> None:
         session = self.sessions.store.get_session(turn.session_id)
         if session is None:
             return
+        if kind == "report" and turn.expected_end is not None:
+            extra.setdefault("estimated_s", round(max(turn.expected_end - time.monotonic(), 0.0), 1))
         tasks = self.sessions.store.tasks(session.id).tasks
         active = next((t.active_form or t.content for t in tasks if t.status == "in_progress"), None)
         self.sessions.announce(session.id, "progress", m.Progress(

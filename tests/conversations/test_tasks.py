@@ -90,14 +90,34 @@ async def test_progress_begins_reports_and_ends_in_order_and_is_coalesced(c1, em
     assert len(reports) <= 12
 
 
-async def test_estimate_appears_once_the_model_has_measured_throughput(c1):
+async def test_the_estimate_appears_once_measured_and_follows_the_models_replies(c1, emulator):
+    def begin_and_reply(events: list) -> tuple[m.Progress, m.MessageCompleted]:
+        begin = next(e for e in events if isinstance(e, m.Progress) and e.kind == "begin")
+        done = [e for e in events if isinstance(e, m.MessageCompleted) and e.message.role == "assistant"]
+        return begin, done[-1]
+
+    def script(chunks: int, turns: int) -> None:
+        emulator.script("anthropic", *[Reply(chunks=[f"w{i} " for i in range(chunks)], chunk_delay=0.01)
+                                       for _ in range(turns)])
+
     s = await c1.create_session(model="haiku")
     await c1.attach(s.id, since_seq=s.last_seq)
-    first = await send_and_wait(c1, s.id, "one")
-    second = await send_and_wait(c1, s.id, "two")
-    begin = [e for e in first if isinstance(e, m.Progress) and e.kind == "begin"][0]
-    assert begin.estimated_s is None
-    begin2 = [e for e in second if isinstance(e, m.Progress) and e.kind == "begin"][0]
-    assert begin2.estimated_s is not None and begin2.estimated_s > 0
-    status = await c1.status()
-    assert status.running_turns == []
+    script(30, 3)
+    estimates, durations = [], []
+    for k in range(3):
+        begin, done = begin_and_reply(await send_and_wait(c1, s.id, f"short {k}"))
+        estimates.append(begin.estimated_s)
+        durations.append(done.message.latency_ms / 1000)
+    assert estimates[0] is None  # nothing measured yet for this model
+    assert all(e is not None and e > 0 for e in estimates[1:])
+    # Once measured, the estimate is of the order of what the replies took.
+    assert durations[-1] / 3 <= estimates[-1] <= durations[-1] * 3, (estimates, durations)
+
+    script(120, 4)
+    for k in range(4):
+        await send_and_wait(c1, s.id, f"long {k}")
+    script(120, 1)
+    begin, done = begin_and_reply(await send_and_wait(c1, s.id, "one more"))
+    # The model's replies got four times longer; so did what it expects.
+    assert begin.estimated_s > estimates[-1] * 1.5, (begin.estimated_s, estimates)
+    assert (await c1.status()).running_turns == []
