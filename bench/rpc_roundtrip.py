@@ -1,8 +1,7 @@
 """Figure 1: RPC round trip (``daemon/status``) over our ZeroMQ transport.
 
-Ours, three ways: the sync client (``duologue.clients.sync_client.Client``, which
-runs the async client on a private loop thread), the async client in the caller's
-loop, and a bare pyzmq DEALER sending the same request bytes without any client
+Ours, three ways: the sync client (``duologue.clients.sync_client.Client``, a
+blocking DEALER read by the calling thread), the async client in the caller's loop, and a bare pyzmq DEALER sending the same request bytes without any client
 library (the daemon's share of the cost alone).
 
 Floor: a raw pyzmq DEALER/ROUTER echo over ipc, the ROUTER in its own process,

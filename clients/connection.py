@@ -16,7 +16,6 @@ import itertools
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import msgspec
@@ -41,9 +40,8 @@ from .launcher import (
     START_TIMEOUT_S,
     DaemonUnavailable,
     EmulatorMode,
-    pid_alive,
-    read_pid,
-    spawn_daemon,
+    daemon_running,
+    spawn_if_absent,
     wait_for_socket,
 )
 
@@ -58,6 +56,20 @@ class CurveKeys:
     server_public: bytes
     public: bytes
     secret: bytes
+
+
+def open_dealer(ctx: zmq.Context[Any], endpoint: str, curve: CurveKeys | None) -> Any:
+    """The client's DEALER socket, connected: no linger on close, no receive limit
+    (the daemon bounds what it queues), CURVE when the endpoint needs it."""
+    sock = ctx.socket(zmq.DEALER)
+    sock.setsockopt(zmq.LINGER, 0)
+    sock.setsockopt(zmq.RCVHWM, 0)
+    if curve is not None:
+        sock.curve_serverkey = curve.server_public
+        sock.curve_publickey = curve.public
+        sock.curve_secretkey = curve.secret
+    sock.connect(endpoint)
+    return sock
 
 
 class ConnectionLost(DaemonUnavailable):
@@ -114,22 +126,15 @@ class AsyncClient:
         await self.close()
 
     def daemon_running(self) -> bool:
-        return Path(self.paths.socket_path).exists() and pid_alive(read_pid(self.paths))
+        return daemon_running(self.paths)
 
     async def connect(self) -> None:
-        if not self.remote and not self.daemon_running():
-            if not self.autostart:
-                raise DaemonUnavailable(
-                    "no duologue daemon is running; start one with `duologue daemon start`")
-            await self._start_daemon()
-        sock = self._ctx.socket(zmq.DEALER)
-        sock.setsockopt(zmq.LINGER, 0)
-        sock.setsockopt(zmq.RCVHWM, 0)
-        if self.curve is not None:
-            sock.curve_serverkey = self.curve.server_public
-            sock.curve_publickey = self.curve.public
-            sock.curve_secretkey = self.curve.secret
-        sock.connect(self.endpoint)
+        if not self.remote:
+            proc = spawn_if_absent(self.paths, autostart=self.autostart, emulator=self.emulator)
+            if proc is not None:
+                self.started_daemon = True
+                await asyncio.to_thread(wait_for_socket, self.paths, proc, START_TIMEOUT_S)
+        sock = open_dealer(self._ctx, self.endpoint, self.curve)
         self._sock = sock
         self._start_reading(sock)
         monitor = sock.get_monitor_socket(zmq.EVENT_CONNECTED | zmq.EVENT_DISCONNECTED)
@@ -143,11 +148,6 @@ class AsyncClient:
             await self.close()
             raise DaemonUnavailable(
                 f"the daemon at {self.endpoint} does not answer; see {self.paths.log_file}") from None
-
-    async def _start_daemon(self) -> None:
-        proc = spawn_daemon(self.paths, emulator=self.emulator)
-        self.started_daemon = True
-        await asyncio.to_thread(wait_for_socket, self.paths, proc, START_TIMEOUT_S)
 
     async def close(self) -> None:
         # The monitor is stopped before its PAIR socket is closed (by the watcher's

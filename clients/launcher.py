@@ -77,3 +77,18 @@ def wait_for_socket(paths: Paths, proc: subprocess.Popen[bytes] | None, timeout:
                 f"the daemon exited with code {proc.returncode}; see {paths.log_file}")
         time.sleep(0.02)
     raise DaemonUnavailable(f"the daemon did not start within {timeout:.0f}s; see {paths.log_file}")
+
+
+def daemon_running(paths: Paths) -> bool:
+    return Path(paths.socket_path).exists() and pid_alive(read_pid(paths))
+
+
+def spawn_if_absent(paths: Paths, *, autostart: bool,
+                    emulator: EmulatorMode) -> subprocess.Popen[bytes] | None:
+    """The daemon process started for a client that found none (None when one runs).
+    Without ``autostart`` a missing daemon is an error that says how to start one."""
+    if daemon_running(paths):
+        return None
+    if not autostart:
+        raise DaemonUnavailable("no duologue daemon is running; start one with `duologue daemon start`")
+    return spawn_daemon(paths, emulator=emulator)

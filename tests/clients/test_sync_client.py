@@ -1,0 +1,178 @@
+"""The blocking client against a real daemon process over the real ipc socket:
+typed results, errors, events in order, a daemon that dies or stalls, autostart."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+from duologue.clients.connection import ConnectionLost, Disconnected
+from duologue.clients.launcher import DaemonUnavailable, read_pid
+from duologue.clients.sync_client import Client
+from duologue.protocol import methods as m
+from duologue.protocol.entities import Session
+from duologue.protocol.errors import ErrorCode, RpcError
+from support import DaemonProcess, wait_until
+
+EVENT_TIMEOUT = 10.0
+UNKNOWN_SID = "01ARZ3NDEKTSV4RRFFQ69G5FAV"
+
+
+def client(d: DaemonProcess, name: str = "sync-test", timeout: float = 20.0) -> Client:
+    return Client(d.paths, autostart=False, client_name=name, timeout=timeout)
+
+
+@contextmanager
+def stalled(d: DaemonProcess) -> Iterator[None]:
+    """The daemon process is stopped (SIGSTOP): connected, but it answers nothing."""
+    os.kill(d.pid, signal.SIGSTOP)
+    try:
+        yield
+    finally:
+        os.kill(d.pid, signal.SIGCONT)
+
+
+def events_until_completed(c: Client) -> list[m.Event]:
+    """Every stored-event notification up to the first message/completed."""
+    out: list[m.Event] = []
+    while not out or not isinstance(out[-1], m.MessageCompleted):
+        event = c.next_event(EVENT_TIMEOUT)
+        if isinstance(event, m.Event):
+            out.append(event)
+    return out
+
+
+def test_results_are_typed(daemon: DaemonProcess):
+    with client(daemon) as c:
+        assert c.hello_result is not None and c.hello_result.protocol_version == m.PROTOCOL_VERSION
+        status = c.status()
+        assert isinstance(status, m.StatusResult) and status.sessions == 0
+        s = c.create_session(title="typed", project_id="/typed")
+        assert isinstance(s, Session) and s.title == "typed"
+        listed = c.list_sessions(project_id="/typed")
+        assert isinstance(listed, m.ListResult) and [x.id for x in listed.sessions] == [s.id]
+        assert isinstance(c.get_session(s.id), m.GetResult)
+        assert isinstance(c.call("daemon/status"), m.StatusResult)
+        assert c.list_imports() == []
+        assert c.delete_session(s.id) is None
+
+
+def test_errors_are_rpc_errors_with_their_code(daemon: DaemonProcess):
+    with client(daemon) as c:
+        with pytest.raises(RpcError) as info:
+            c.get_session(UNKNOWN_SID)
+        assert info.value.code == ErrorCode.UNKNOWN_SESSION
+        with pytest.raises(RpcError) as info:
+            c.call("no/such_method")
+        assert info.value.code == ErrorCode.METHOD_NOT_FOUND
+        with pytest.raises(RpcError) as info:
+            c.call("session/get", {"session_id": 7})
+        assert info.value.code == ErrorCode.INVALID_PARAMS
+        assert c.status().sessions == 0  # the client is still usable
+
+
+def test_events_that_arrive_during_a_call_are_kept_for_next_event(daemon: DaemonProcess):
+    with client(daemon, "watcher") as w, client(daemon, "writer") as c:
+        s = c.create_session(title="before")
+        w.attach(s.id)
+        c.rename_session(s.id, "after")
+        # The daemon publishes before it answers, so the rename's notification reaches
+        # the watcher ahead of the answer to its next call: it is queued by that call.
+        w.status()
+        renamed = w.next_event(0)
+        assert isinstance(renamed, m.SessionRenamed)
+        assert (renamed.title, renamed.seq) == ("after", s.last_seq + 1)
+        with pytest.raises(TimeoutError):
+            w.next_event(0.05)
+
+
+def test_a_turns_events_arrive_in_seq_order_while_calls_go_on(daemon: DaemonProcess):
+    with client(daemon) as c:
+        s = c.create_session(title="turn")
+        c.attach(s.id)
+        c.send(s.id, "tell me something")
+        for _ in range(20):  # calls while the reply streams: its events queue up meanwhile
+            c.status()
+        events = events_until_completed(c)
+        seqs = [e.seq for e in events]
+        assert seqs == list(range(s.last_seq + 1, s.last_seq + 1 + len(seqs)))
+        assert isinstance(events[0], m.MessageCreated)
+        assert c.get_session(s.id).session.last_seq >= seqs[-1]
+
+
+def test_a_call_raises_connection_lost_when_the_daemon_dies(daemon: DaemonProcess):
+    with client(daemon) as c:
+        c.status()
+        os.kill(daemon.pid, signal.SIGSTOP)  # the request is taken but never answered
+        killer = threading.Timer(0.3, daemon.kill9)
+        killer.start()
+        started = time.monotonic()
+        try:
+            with pytest.raises(ConnectionLost):
+                c.status()
+        finally:
+            killer.join()
+        assert time.monotonic() - started < 5.0  # not the 20 s timeout
+        assert isinstance(c.next_event(EVENT_TIMEOUT), Disconnected)
+
+
+def test_a_drop_while_idle_is_an_event_and_calls_work_after_a_restart(daemon: DaemonProcess):
+    with client(daemon) as c:
+        s = c.create_session(title="survives")
+        daemon.kill9()
+        assert isinstance(c.next_event(EVENT_TIMEOUT), Disconnected)
+        daemon.start()
+        # The DEALER reconnects by itself; the old drop does not fail the new call.
+        assert c.get_session(s.id).session.title == "survives"
+
+
+def test_a_call_without_an_answer_times_out_naming_the_method(daemon: DaemonProcess):
+    with client(daemon, timeout=0.3) as c:
+        with stalled(daemon):
+            started = time.monotonic()
+            with pytest.raises(TimeoutError, match="daemon/status"):
+                c.status()
+            assert time.monotonic() - started < 5.0
+        # The late answer to the timed-out call is ignored; the next call gets its own.
+        assert isinstance(c.list_models(), m.ModelsResult)
+
+
+def test_a_daemon_that_does_not_say_hello_is_unavailable(daemon: DaemonProcess):
+    with stalled(daemon):
+        with pytest.raises(DaemonUnavailable, match="does not answer"):
+            client(daemon, timeout=0.3)
+
+
+def test_without_autostart_a_missing_daemon_is_unavailable(home: Path):
+    with pytest.raises(DaemonUnavailable, match="no duologue daemon is running"):
+        Client(DaemonProcess(home).paths, autostart=False)
+
+
+def test_autostart_starts_a_daemon_when_none_runs(home: Path, monkeypatch: pytest.MonkeyPatch):
+    # The spawned daemon inherits the environment: it must find this home, not the user's.
+    monkeypatch.setenv("DUOLOGUE_HOME", str(home))
+    for key in ("ANTHROPIC_API_KEY", "GEMINI_API_KEY", "GOOGLE_API_KEY"):
+        monkeypatch.delenv(key, raising=False)
+    paths = DaemonProcess(home).paths
+    assert not Path(paths.socket_path).exists()
+    try:
+        with Client(paths, autostart=True, client_name="auto", timeout=20.0, emulator=True) as c:
+            assert c.started_daemon
+            status = c.status()
+            assert status.emulator and status.home == str(home)
+            c.shutdown()
+    finally:
+        wait_until(lambda: read_pid(paths) is None, timeout=15)
+    try:
+        os.waitpid(status.pid, 0)  # reap it if it is our zombie
+    except ChildProcessError:
+        pass
+    with pytest.raises(ProcessLookupError):
+        os.kill(status.pid, 0)
