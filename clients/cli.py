@@ -13,17 +13,21 @@ import asyncio
 import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, get_args
 
 import msgspec
 
+from duologue.protocol import methods as m
 from duologue.protocol.errors import RpcError
 from duologue.protocol.paths import locate
 
-from . import importers, markdown, render
+from . import render
 from .connection import AsyncClient, DaemonUnavailable
 from .launcher import EmulatorMode, daemon_args
 from .follow import ContextArgError, follow_session, follow_turn, parse_context_arg
+
+if TYPE_CHECKING:
+    from . import importers
 
 EXIT_ERROR, EXIT_USAGE, EXIT_NO_DAEMON = 1, 2, 3
 
@@ -186,6 +190,8 @@ async def cmd_import(c: AsyncClient, a: argparse.Namespace) -> Any:
     if a.list:
         batches = await c.list_imports()
         return {"batches": batches}, lambda: "\n".join(render_batch(b) for b in batches) or "no import batches"
+    from . import importers  # only `import` reads other tools' files; the rest starts faster
+
     report = importers.ParseReport()
     sessions = importers.load(_import_roots(a), report, source=a.source, project_of=project_of,
                               known_projects=[os.getcwd(), project_of(None)])
@@ -209,6 +215,8 @@ def _import_roots(a: argparse.Namespace) -> list[Path]:
         if missing:
             raise UsageError(f"no such file or directory: {', '.join(missing)}")
         return roots
+    from . import importers
+
     defaults = importers.default_paths(a.source)
     roots = [r for r in defaults if r.exists()]
     if not roots:
@@ -270,7 +278,9 @@ async def cmd_export(c: AsyncClient, a: argparse.Namespace) -> Any:
     if a.json or a.format == "json":
         text = msgspec.json.format(msgspec.json.encode(doc)).decode() + "\n"
     else:
-        text = markdown.export_markdown(doc)
+        from .markdown import export_markdown
+
+        text = export_markdown(doc)
     if a.output:
         Path(a.output).write_text(text, encoding="utf-8")
         return None, lambda: f"wrote {a.output}"
@@ -358,7 +368,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp = add("import", cmd_import, "import sessions from Claude Code, Gemini CLI or a duologue export")
     sp.add_argument("paths", nargs="*", metavar="PATH",
                     help="files or directories (default: ~/.claude/projects and ~/.gemini/tmp)")
-    sp.add_argument("--from", dest="source", choices=importers.SOURCES, help="only this tool's files")
+    sp.add_argument("--from", dest="source", choices=get_args(m.ImportSource), help="only this tool's files")
     sp.add_argument("--dry-run", action="store_true", help="report what would be created; change nothing")
     sp.add_argument("--merge", action="store_true",
                     help="make one session of everything found (work done partly in each tool)")
