@@ -283,7 +283,7 @@ async def cmd_export(c: AsyncClient, a: argparse.Namespace) -> Any:
         text = export_markdown(doc)
     if a.output:
         Path(a.output).write_text(text, encoding="utf-8")
-        return None, lambda: f"wrote {a.output}"
+        return {"wrote": a.output}, lambda: f"wrote {a.output}"
     sys.stdout.write(text)
     return None, None
 

@@ -37,12 +37,11 @@ from duologue.protocol.jsonrpc import (
 from duologue.protocol.paths import Paths, locate
 
 from .launcher import (
-    START_TIMEOUT_S,
     DaemonUnavailable,
     EmulatorMode,
     daemon_running,
     spawn_if_absent,
-    wait_for_socket,
+    start_daemon,
 )
 
 log = logging.getLogger(__name__)
@@ -133,7 +132,7 @@ class AsyncClient:
             proc = spawn_if_absent(self.paths, autostart=self.autostart, emulator=self.emulator)
             if proc is not None:
                 self.started_daemon = True
-                await asyncio.to_thread(wait_for_socket, self.paths, proc, START_TIMEOUT_S)
+                await asyncio.to_thread(start_daemon, proc, self.paths)
         sock = open_dealer(self._ctx, self.endpoint, self.curve)
         self._sock = sock
         self._start_reading(sock)

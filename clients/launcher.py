@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -92,3 +93,10 @@ def spawn_if_absent(paths: Paths, *, autostart: bool,
     if not autostart:
         raise DaemonUnavailable("no duologue daemon is running; start one with `duologue daemon start`")
     return spawn_daemon(paths, emulator=emulator)
+
+
+def start_daemon(proc: subprocess.Popen[bytes], paths: Paths) -> None:
+    """Wait until the daemon a client spawned serves, then reap it in the background
+    when it exits, so a long-lived client (the chat, an editor) never keeps a zombie."""
+    wait_for_socket(paths, proc, START_TIMEOUT_S)
+    threading.Thread(target=proc.wait, name="duologue-daemon-reaper", daemon=True).start()

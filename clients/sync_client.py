@@ -46,7 +46,7 @@ from duologue.protocol.jsonrpc import (
 from duologue.protocol.paths import Paths, locate
 
 from .connection import HELLO_TIMEOUT_S, AsyncClient, ConnectionLost, CurveKeys, Disconnected, open_dealer
-from .launcher import START_TIMEOUT_S, DaemonUnavailable, EmulatorMode, daemon_running, spawn_if_absent, wait_for_socket
+from .launcher import DaemonUnavailable, EmulatorMode, daemon_running, spawn_if_absent, start_daemon
 
 WATCH_INTERVAL_S = 0.1
 """How long a receive blocks before the monitor is looked at: the longest a call
@@ -133,7 +133,7 @@ class Client:
             proc = spawn_if_absent(self.paths, autostart=self.autostart, emulator=self.emulator)
             if proc is not None:
                 self.started_daemon = True
-                wait_for_socket(self.paths, proc, START_TIMEOUT_S)
+                start_daemon(proc, self.paths)
         sock = open_dealer(zmq.Context.instance(), self.endpoint, self.curve)
         self._sock = sock
         self._recv_timeout_ms = -1

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import threading
 from typing import Any, Protocol
 
 import msgspec
@@ -30,7 +29,7 @@ from duologue.protocol.jsonrpc import Incoming
 from duologue.protocol.paths import Paths
 
 from ..connection import AsyncClient, ConnectionLost, Disconnected
-from ..launcher import START_TIMEOUT_S, DaemonUnavailable, EmulatorMode, spawn_daemon, wait_for_socket
+from ..launcher import DaemonUnavailable, EmulatorMode, spawn_if_absent, start_daemon
 
 log = logging.getLogger("duologue.lsp")
 
@@ -122,12 +121,10 @@ class Bridge:
     async def _start_daemon_if_absent(self) -> None:
         """Start a detached daemon, and reap it when it exits (no zombie while the
         editor runs). Two editors racing are safe: the daemon's lock lets one run."""
-        if self.client.daemon_running():
-            return
-        log.info("no daemon is running; starting one")
-        proc = spawn_daemon(self.paths, emulator=self.emulator)
-        await asyncio.to_thread(wait_for_socket, self.paths, proc, START_TIMEOUT_S)
-        threading.Thread(target=proc.wait, name="duologue-daemon-reaper", daemon=True).start()
+        proc = spawn_if_absent(self.paths, autostart=True, emulator=self.emulator)
+        if proc is not None:
+            log.info("no daemon was running; started one")
+            await asyncio.to_thread(start_daemon, proc, self.paths)
 
     @property
     def online(self) -> bool:

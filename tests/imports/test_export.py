@@ -83,6 +83,8 @@ async def test_markdown_goes_to_a_file_with_o_and_format_md_is_the_default(daemo
 
     assert said.strip() == f"wrote {out}"
     assert out.read_text(encoding="utf-8") == ok(daemon.env, "export", sid)
+    # For scripts, --json says the same as JSON.
+    assert json.loads(ok(daemon.env, "export", sid, "-o", str(out), "--json")) == {"wrote": str(out)}
 
 
 # --- JSON -----------------------------------------------------------------------------
