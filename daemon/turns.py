@@ -257,6 +257,10 @@ class Turns:
                 model, kind = target, "failover"
         finally:
             self._progress(turn, "end", turn.model or model.id, outcome=outcome.status)
+            took = (self.sessions.clock() - turn.started_at).total_seconds() if turn.started_at else 0.0
+            log.info("turn %s in session %s: %s %s in %.2f s, %d tokens out%s", turn.id, turn.session_id,
+                     turn.model or model.id, outcome.status, took, turn.output_tokens,
+                     f" ({outcome.error.kind})" if outcome.error else "")
 
     def _progress(self, turn: Turn, kind: str, model: str, **extra: Any) -> None:
         session = self.sessions.store.get_session(turn.session_id)
