@@ -83,10 +83,11 @@ def _expire(future: asyncio.Future[Any], method: str, timeout: float) -> None:
         future.set_exception(asyncio.TimeoutError(f"{method}: no answer within {timeout:g} s"))
 
 
-class AsyncClient:
-    """``emulator`` decides how a daemon this client starts answers: the default,
-    "if-no-key", uses the offline emulator only when no provider key is configured
-    (the daemon labels itself as such in daemon/status and every reply says so).
+class ClientSettings:
+    """What both clients are made with. ``emulator`` decides how a daemon the client
+    starts answers: the default, "if-no-key", uses the offline emulator only when no
+    provider key is configured (the daemon labels itself as such in daemon/status and
+    every reply says so).
 
     ``endpoint`` connects elsewhere than the local ipc socket (a daemon's opt-in
     ``tcp://`` endpoint, which needs ``curve``); such a daemon is never started."""
@@ -104,6 +105,21 @@ class AsyncClient:
         self.timeout = timeout
         self.emulator = emulator
         self.hello_result: m.HelloResult | None = None
+        self.started_daemon = False
+        self._init_state()
+
+    def _init_state(self) -> None:
+        """The client's own state, made at the end of construction."""
+
+    def daemon_running(self) -> bool:
+        return daemon_running(self.paths)
+
+
+class AsyncClient(ClientSettings):
+    """The client library on asyncio: every method of the protocol, typed; the
+    notifications of attached sessions through :meth:`events`."""
+
+    def _init_state(self) -> None:
         self._ctx = zmq.asyncio.Context.instance()
         self._sock: zmq.asyncio.Socket | None = None
         self._raw: zmq.Socket | None = None
@@ -113,7 +129,6 @@ class AsyncClient:
         self._events: asyncio.Queue[Any] = asyncio.Queue()
         self._tasks: list[asyncio.Task[None]] = []
         self._reconnect_callbacks: list[Callable[[], Awaitable[None]]] = []
-        self.started_daemon = False
 
     # --- connection ---------------------------------------------------------------------
 
@@ -123,9 +138,6 @@ class AsyncClient:
 
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
-
-    def daemon_running(self) -> bool:
-        return daemon_running(self.paths)
 
     async def connect(self) -> None:
         if not self.remote:

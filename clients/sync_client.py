@@ -43,10 +43,9 @@ from duologue.protocol.jsonrpc import (
     encode_request,
     parse_replies,
 )
-from duologue.protocol.paths import Paths, locate
 
-from .connection import HELLO_TIMEOUT_S, AsyncClient, ConnectionLost, CurveKeys, Disconnected, open_dealer
-from .launcher import DaemonUnavailable, EmulatorMode, daemon_running, spawn_if_absent, start_daemon
+from .connection import HELLO_TIMEOUT_S, AsyncClient, ClientSettings, ConnectionLost, Disconnected, open_dealer
+from .launcher import DaemonUnavailable, spawn_if_absent, start_daemon
 
 WATCH_INTERVAL_S = 0.1
 """How long a receive blocks before the monitor is looked at: the longest a call
@@ -84,24 +83,12 @@ def _blocking(method: Callable[Concatenate[Any, P], Coroutine[Any, Any, T]]) -> 
     return run
 
 
-class Client:
+class Client(ClientSettings):
     """The blocking twin of :class:`AsyncClient`: same constructor, same methods, and
     it connects (starting the daemon when ``autostart`` allows) as it is made."""
 
-    def __init__(self, paths: Paths | None = None, *, autostart: bool = True,
-                 client_name: str = "python", timeout: float = 60.0,
-                 emulator: EmulatorMode = "if-no-key", endpoint: str | None = None,
-                 curve: CurveKeys | None = None):
-        self.paths = paths or locate()
-        self.endpoint = endpoint or self.paths.endpoint
-        self.remote = endpoint is not None
-        self.curve = curve
-        self.autostart = autostart
-        self.client_name = client_name
-        self.timeout = timeout
-        self.emulator = emulator
-        self.hello_result: m.HelloResult | None = None
-        self.started_daemon = False
+    def _init_state(self) -> None:
+        """The socket state, then the connection: a Client is connected once made."""
         self._sock: zmq.Socket | None = None
         self._monitor: zmq.Socket | None = None
         self._recv_timeout_ms = -1
@@ -121,9 +108,6 @@ class Client:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-    def daemon_running(self) -> bool:
-        return daemon_running(self.paths)
 
     def connect(self) -> None:
         """Find the daemon (start it if allowed) and say hello; a no-op when connected."""
