@@ -463,6 +463,11 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_NO_DAEMON
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # The reader went away (`duologue attach | head`): stop quietly, and keep
+        # Python from reporting the same broken pipe again when it flushes at exit.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_ERROR
 
 
 if __name__ == "__main__":

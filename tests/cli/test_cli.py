@@ -185,3 +185,19 @@ def test_importing_the_cli_imports_no_sdk_and_not_the_daemon():
     r = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip() == ""
+
+
+def test_a_reader_that_goes_away_ends_attach_quietly(env: dict[str, str], daemon: DaemonProcess):
+    sid = ok_json(env, "new", "--title", "piped")["id"]
+    for i in range(3):
+        ok(env, "rename", sid, f"title {i}")
+    # Like `duologue attach SID --since 0 | head -1`: the pipe closes after one line.
+    proc = subprocess.Popen([str(SCRIPT), "attach", sid, "--since", "0"], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    assert proc.stdout is not None
+    proc.stdout.readline()
+    proc.stdout.close()
+    ok(env, "rename", sid, "one more, so attach writes into the closed pipe")
+    _, err = proc.communicate(timeout=20)
+    assert b"Traceback" not in err, err.decode()
+    assert proc.returncode == 1
