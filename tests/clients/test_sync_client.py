@@ -3,6 +3,7 @@ typed results, errors, events in order, a daemon that dies or stalls, autostart.
 
 from __future__ import annotations
 
+import inspect
 import os
 import signal
 import threading
@@ -13,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from duologue.clients.connection import ConnectionLost, Disconnected
+from duologue.clients.connection import AsyncClient, ConnectionLost, Disconnected
 from duologue.clients.launcher import DaemonUnavailable, read_pid
 from duologue.clients.sync_client import Client
 from duologue.protocol import methods as m
@@ -176,3 +177,10 @@ def test_autostart_starts_a_daemon_when_none_runs(home: Path, monkeypatch: pytes
         pass
     with pytest.raises(ProcessLookupError):
         os.kill(status.pid, 0)
+
+
+def test_every_typed_method_of_the_async_client_is_offered_blocking():
+    typed = {name for name, fn in inspect.getmembers(AsyncClient, inspect.iscoroutinefunction)
+             if not name.startswith("_") and name not in {"connect", "close", "send_raw", "next_event"}}
+    missing = sorted(name for name in typed if not callable(getattr(Client, name, None)))
+    assert typed and not missing, f"sync_client.Client lacks {missing}"
