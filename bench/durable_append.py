@@ -30,27 +30,34 @@ from .harness import Row, latency_row, progress, time_calls
 TEXT = "Why does this borrow outlive the function? " * 4
 
 
-def _message(sid: str, seq: int, at: datetime) -> Message:
-    return Message(id=f"msg-{seq:08d}", session_id=sid, seq=seq, role="user",
-                   content=[TextBlock(text=TEXT)], created_at=at)
+def _first_session() -> Session:
+    t0 = datetime.now(timezone.utc)
+    return Session(id="01JBENCHSESSION0000000000", title="bench", created_at=t0, updated_at=t0,
+                   model="claude-sonnet-5-5", current_model="claude-sonnet-5-5", last_seq=0)
+
+
+def _append_to(prev: Session) -> tuple[Session, Message, bytes]:
+    """The session after one more user message, that message, and its event frame:
+    the same bytes for both stores."""
+    seq = prev.last_seq + 1
+    at = prev.updated_at + timedelta(milliseconds=1)
+    msg = Message(id=f"msg-{seq:08d}", session_id=prev.id, seq=seq, role="user",
+                  content=[TextBlock(text=TEXT)], created_at=at)
+    frame = encode_event(m.MessageCreated(session_id=prev.id, seq=seq, message=msg))
+    new = msgspec.structs.replace(prev, last_seq=seq, updated_at=at, message_count=prev.message_count + 1)
+    return new, msg, frame
 
 
 def _ours(path: Path, n: int, warmup: int) -> list[float]:
     store = Store(path)
-    t0 = datetime.now(timezone.utc)
-    session = Session(id="01JBENCHSESSION0000000000", title="bench", created_at=t0, updated_at=t0,
-                      model="claude-sonnet-5-5", current_model="claude-sonnet-5-5", last_seq=0)
+    session = _first_session()
     store.apply(Change(session=session, previous=None))
     state = {"session": session}
 
     def append() -> None:
         prev = state["session"]
-        seq = prev.last_seq + 1
-        at = prev.updated_at + timedelta(milliseconds=1)
-        msg = _message(prev.id, seq, at)
-        frame = encode_event(m.MessageCreated(session_id=prev.id, seq=seq, message=msg))
-        new = msgspec.structs.replace(prev, last_seq=seq, updated_at=at, message_count=prev.message_count + 1)
-        store.apply(Change(session=new, previous=prev, events=[(seq, frame)], messages=[msg]))
+        new, msg, frame = _append_to(prev)
+        store.apply(Change(session=new, previous=prev, events=[(new.last_seq, frame)], messages=[msg]))
         state["session"] = new
 
     try:
@@ -71,19 +78,13 @@ def _sqlite(path: Path, n: int, warmup: int) -> list[float]:
                                PRIMARY KEY (session_id, seq));
     """)
     enc = msgspec.msgpack.Encoder()
-    t0 = datetime.now(timezone.utc)
-    session = Session(id="01JBENCHSESSION0000000000", title="bench", created_at=t0, updated_at=t0,
-                      model="claude-sonnet-5-5", current_model="claude-sonnet-5-5", last_seq=0)
+    session = _first_session()
     db.execute("INSERT INTO sessions VALUES (?, ?, ?)", (session.id, 0, enc.encode(session)))
     state = {"session": session}
 
     def append() -> None:
-        prev = state["session"]
-        seq = prev.last_seq + 1
-        at = prev.updated_at + timedelta(milliseconds=1)
-        msg = _message(prev.id, seq, at)
-        frame = encode_event(m.MessageCreated(session_id=prev.id, seq=seq, message=msg))
-        new = msgspec.structs.replace(prev, last_seq=seq, updated_at=at, message_count=prev.message_count + 1)
+        new, msg, frame = _append_to(state["session"])
+        seq, at = new.last_seq, new.updated_at
         body, raw = enc.encode(new), enc.encode(msg)
         db.execute("BEGIN")
         db.execute("UPDATE sessions SET updated_ms = ?, body = ? WHERE id = ?",

@@ -18,6 +18,7 @@ Reported as p50/p99 for both and the difference of medians in ms (target < 2 ms)
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 
 from duologue.daemon.emulator import Emulator, Reply
 from duologue.daemon.providers import anthropic as anthropic_adapter
@@ -53,12 +54,33 @@ def _request(model_id: str) -> TurnRequest:
 # --- ours ------------------------------------------------------------------------------
 
 
-async def _daemon_turns(d: Daemon, emu: Emulator, provider: str, n: int) -> tuple[list[float], list[float]]:
-    short, _ = MODELS[provider]
+WARMUP = 2
+"""Turns or calls not counted: the provider client is built and connected on first use."""
+
+Timed = tuple[int, int | None, int]
+"""One streamed reply: when it was asked for, its first text and its end (ns)."""
+
+
+async def _timed(label: str, n: int, one: Callable[[], Awaitable[Timed]]) -> tuple[list[float], list[float]]:
+    """Time to first text and total of ``n`` replies, after the warm-ups."""
     ttft: list[float] = []
     total: list[float] = []
+    for i in range(n + WARMUP):
+        t0, first, end = await one()
+        if i >= WARMUP:
+            assert first is not None
+            ttft.append(ms(first - t0))
+            total.append(ms(end - t0))
+        if (i + 1) % max(1, (n + WARMUP) // 4) == 0:
+            progress(f"{label}: {i + 1}/{n + WARMUP}")
+    return ttft, total
+
+
+async def _daemon_turns(d: Daemon, emu: Emulator, provider: str, n: int) -> tuple[list[float], list[float]]:
+    short, _ = MODELS[provider]
     async with d.client("bench-turns") as c:
-        for i in range(n + 2):  # two warm-up turns: the provider client is built on first use
+
+        async def one() -> Timed:
             s = await c.create_session(model=short)
             await c.attach(s.id, since_seq=s.last_seq)
             emu.script(provider, _reply())
@@ -79,13 +101,9 @@ async def _daemon_turns(d: Daemon, emu: Emulator, provider: str, n: int) -> tupl
                     await c.next_event(0.05)
                 except asyncio.TimeoutError:
                     break
-            if i >= 2:
-                assert first is not None
-                ttft.append(ms(first - t0))
-                total.append(ms(done - t0))
-            if (i + 1) % max(1, (n + 2) // 4) == 0:
-                progress(f"ours ({provider}): {i + 1}/{n + 2} turns")
-    return ttft, total
+            return t0, first, done
+
+        return await _timed(f"ours ({provider}) turns", n, one)
 
 
 # --- the SDKs directly -----------------------------------------------------------------
@@ -96,27 +114,21 @@ async def _anthropic_direct(url: str, emu: Emulator, n: int) -> tuple[list[float
 
     client = anthropic.AsyncAnthropic(api_key=BENCH_KEY_ANTHROPIC, base_url=url, max_retries=0, timeout=10)
     params = anthropic_adapter.build_params(_request(MODELS["anthropic"][1]))
-    ttft: list[float] = []
-    total: list[float] = []
+
+    async def one() -> Timed:
+        emu.script("anthropic", _reply())
+        first = None
+        t0 = now_ns()
+        async with client.messages.stream(**params) as stream:
+            async for event in stream:
+                if event.type == "text" and event.text and first is None:
+                    first = now_ns()
+        return t0, first, now_ns()
+
     try:
-        for i in range(n + 2):
-            emu.script("anthropic", _reply())
-            first = None
-            t0 = now_ns()
-            async with client.messages.stream(**params) as stream:
-                async for event in stream:
-                    if event.type == "text" and event.text and first is None:
-                        first = now_ns()
-            end = now_ns()
-            if i >= 2:
-                assert first is not None
-                ttft.append(ms(first - t0))
-                total.append(ms(end - t0))
-            if (i + 1) % max(1, (n + 2) // 4) == 0:
-                progress(f"SDK direct (anthropic): {i + 1}/{n + 2} calls")
+        return await _timed("SDK direct (anthropic) calls", n, one)
     finally:
         await client.close()
-    return ttft, total
 
 
 async def _gemini_direct(url: str, emu: Emulator, n: int) -> tuple[list[float], list[float]]:
@@ -127,28 +139,22 @@ async def _gemini_direct(url: str, emu: Emulator, n: int) -> tuple[list[float], 
                           http_options=types.HttpOptions(base_url=url, api_version="v1beta", timeout=10_000))
     req = _request(MODELS["gemini"][1])
     contents, config = gemini_adapter.build_contents(req), gemini_adapter.build_config(req)
-    ttft: list[float] = []
-    total: list[float] = []
+
+    async def one() -> Timed:
+        emu.script("gemini", _reply())
+        first = None
+        t0 = now_ns()
+        chunks = await client.aio.models.generate_content_stream(
+            model=req.model, contents=contents, config=config)  # type: ignore[arg-type]
+        async for chunk in chunks:
+            if first is None and chunk.text:
+                first = now_ns()
+        return t0, first, now_ns()
+
     try:
-        for i in range(n + 2):
-            emu.script("gemini", _reply())
-            first = None
-            t0 = now_ns()
-            chunks = await client.aio.models.generate_content_stream(
-                model=req.model, contents=contents, config=config)  # type: ignore[arg-type]
-            async for chunk in chunks:
-                if first is None and chunk.text:
-                    first = now_ns()
-            end = now_ns()
-            if i >= 2:
-                assert first is not None
-                ttft.append(ms(first - t0))
-                total.append(ms(end - t0))
-            if (i + 1) % max(1, (n + 2) // 4) == 0:
-                progress(f"SDK direct (gemini): {i + 1}/{n + 2} calls")
+        return await _timed("SDK direct (gemini) calls", n, one)
     finally:
         await client.aio.aclose()
-    return ttft, total
 
 
 def run(quick: bool) -> list[Row]:

@@ -66,22 +66,21 @@ def spawn_daemon(paths: Paths, *, emulator: EmulatorMode = "if-no-key") -> subpr
     )
 
 
+def daemon_running(paths: Paths) -> bool:
+    return Path(paths.socket_path).exists() and pid_alive(read_pid(paths))
+
+
 def wait_for_socket(paths: Paths, proc: subprocess.Popen[bytes] | None, timeout: float) -> None:
     """Wait until the socket file appears (the daemon binds after its store opens)."""
     deadline = time.monotonic() + timeout
-    sock = Path(paths.socket_path)
     while time.monotonic() < deadline:
-        if sock.exists() and pid_alive(read_pid(paths)):
+        if daemon_running(paths):
             return
         if proc is not None and proc.poll() not in (None, 3):
             raise DaemonUnavailable(
                 f"the daemon exited with code {proc.returncode}; see {paths.log_file}")
         time.sleep(0.02)
     raise DaemonUnavailable(f"the daemon did not start within {timeout:.0f}s; see {paths.log_file}")
-
-
-def daemon_running(paths: Paths) -> bool:
-    return Path(paths.socket_path).exists() and pid_alive(read_pid(paths))
 
 
 def spawn_if_absent(paths: Paths, *, autostart: bool,

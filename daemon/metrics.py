@@ -63,9 +63,12 @@ class _Counters:
             cost_usd=round(self.cost_usd, 6),
             switches_to=self.switches_to,
             failovers_from=self.failovers_from,
-            output_tokens_per_s=(round(self.output_tokens / self.stream_seconds, 1)
-                                 if self.stream_seconds > 0 and self.output_tokens else None),
+            output_tokens_per_s=round(rate, 1) if (rate := self.rate()) else None,
         )
+
+    def rate(self) -> float | None:
+        """Output tokens a second while streaming, once there is a sample."""
+        return self.output_tokens / self.stream_seconds if self.stream_seconds > 0 and self.output_tokens else None
 
 
 class Metrics:
@@ -115,7 +118,7 @@ class Metrics:
         token plus its typical reply length at its measured throughput. None until
         a reply has been measured; it follows the model as more replies come in."""
         c = self._models.get(model_id)
-        rate = c.view(model_id).output_tokens_per_s if c else None
+        rate = c.rate() if c else None  # at every turn's begin: not the whole view, whose percentiles sort
         if c is None or not rate or not c.recent_outputs:
             return None
         first_token_s = statistics.median(c.ttft) / 1000 if c.ttft else 0.0

@@ -16,7 +16,8 @@ import io
 import os
 import re
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -53,6 +54,16 @@ async def until(pilot: Pilot, predicate: Callable[[], object], timeout: float = 
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout}s waiting for {what}")
         await pilot.pause(0.02)
+
+
+@asynccontextmanager
+async def open_app(make_app: Callable[..., App], client: object, *, size: tuple[int, int] = (80, 24),
+                   **kwargs: object) -> AsyncIterator[tuple[App, Pilot]]:
+    """The chat app on ``client``, running headless at ``size``, once its session is open."""
+    app = make_app(client, **kwargs)
+    async with app.run_test(size=size) as pilot:
+        await until(pilot, lambda: app.ready, what="the session to open")
+        yield app, pilot
 
 
 async def settle(pilot: Pilot) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tui_support import PROJECT, replies, screen_text, settle, until
+from tui_support import PROJECT, open_app, replies, screen_text, settle, until
 from tui_support import turn_done as done
 
 from duologue.clients.tui.transcript import SwitchMarker
@@ -13,9 +13,7 @@ from duologue.protocol import methods as m
 async def test_send_streams_the_reply_labelled_with_its_model(live, emulator, make_app):
     emulator.script("anthropic", Reply(chunks=[f"word{i} " for i in range(30)], chunk_delay=0.03))
     async with live.client("tui") as c:
-        app = make_app(c)
-        async with app.run_test(size=(80, 24)) as pilot:
-            await until(pilot, lambda: app.ready, what="the session to open")
+        async with open_app(make_app, c, size=(80, 24)) as (app, pilot):
             await pilot.press(*"count please", "enter")
             await until(pilot, lambda: replies(app) and app.running and "word3" in replies(app)[0].text,
                         what="the reply to start streaming")
@@ -38,9 +36,7 @@ async def test_send_streams_the_reply_labelled_with_its_model(live, emulator, ma
 
 async def test_switching_model_with_one_key_marks_the_switch(daemon, make_app):
     async with daemon.client("tui") as c:
-        app = make_app(c)
-        async with app.run_test(size=(80, 24)) as pilot:
-            await until(pilot, lambda: app.ready, what="the session to open")
+        async with open_app(make_app, c, size=(80, 24)) as (app, pilot):
             await pilot.press("f2")
             assert app.selector.has_focus
             info = app.query_one("#model-info")
@@ -68,9 +64,7 @@ async def test_switching_model_with_one_key_marks_the_switch(daemon, make_app):
 async def test_cancel_keeps_the_partial_reply_marked_cancelled(live, emulator, make_app):
     emulator.script("anthropic", Reply(chunks=[f"w{i} " for i in range(400)], chunk_delay=0.02))
     async with live.client("tui") as c:
-        app = make_app(c)
-        async with app.run_test(size=(80, 24)) as pilot:
-            await until(pilot, lambda: app.ready, what="the session to open")
+        async with open_app(make_app, c, size=(80, 24)) as (app, pilot):
             await pilot.press(*"talk a lot", "enter")
             await until(pilot, lambda: replies(app) and "w5 " in replies(app)[0].text, what="some streamed text")
             await pilot.press("escape")
@@ -89,9 +83,7 @@ async def test_cancel_keeps_the_partial_reply_marked_cancelled(live, emulator, m
 async def test_ctrl_c_cancels_too(live, emulator, make_app):
     emulator.script("anthropic", Reply(chunks=[f"w{i} " for i in range(400)], chunk_delay=0.02))
     async with live.client("tui") as c:
-        app = make_app(c)
-        async with app.run_test(size=(80, 24)) as pilot:
-            await until(pilot, lambda: app.ready, what="the session to open")
+        async with open_app(make_app, c, size=(80, 24)) as (app, pilot):
             await pilot.press(*"talk", "enter")
             await until(pilot, lambda: replies(app) and replies(app)[0].text, what="streamed text")
             await pilot.press("ctrl+c")
@@ -102,9 +94,7 @@ async def test_ctrl_c_cancels_too(live, emulator, make_app):
 async def test_a_failed_turn_shows_a_clear_line(live, emulator, make_app):
     emulator.script("anthropic", Failure(status=400, message="messages: roles must alternate"))
     async with live.client("tui") as c:
-        app = make_app(c)
-        async with app.run_test(size=(80, 24)) as pilot:
-            await until(pilot, lambda: app.ready, what="the session to open")
+        async with open_app(make_app, c, size=(80, 24)) as (app, pilot):
             await pilot.press(*"this will fail", "enter")
             await until(pilot, done(app), what="the failed turn to end")
             view = replies(app)[0]
@@ -117,9 +107,7 @@ async def test_a_failed_turn_shows_a_clear_line(live, emulator, make_app):
 
 async def test_task_panel_follows_tasks_written_by_another_client(daemon, make_app):
     async with daemon.client("tui") as c, daemon.client("second") as other:
-        app = make_app(c)
-        async with app.run_test(size=(80, 24)) as pilot:
-            await until(pilot, lambda: app.ready, what="the session to open")
+        async with open_app(make_app, c, size=(80, 24)) as (app, pilot):
             panel = app.query_one("#tasks")
             assert not panel.display  # no tasks: collapsed
             await other.update_tasks(app.session.id, [
@@ -148,9 +136,7 @@ async def test_task_panel_follows_tasks_written_by_another_client(daemon, make_a
 
 async def test_what_another_client_sends_appears_with_its_reply(daemon, make_app):
     async with daemon.client("tui") as c, daemon.client("editor") as editor:
-        app = make_app(c)
-        async with app.run_test(size=(80, 24)) as pilot:
-            await until(pilot, lambda: app.ready, what="the session to open")
+        async with open_app(make_app, c, size=(80, 24)) as (app, pilot):
             await editor.switch_model(app.session.id, "haiku", reason="cheaper")
             await editor.send(app.session.id, "sent from the editor")
             await until(pilot, done(app), what="the reply to the editor's message")
@@ -172,21 +158,15 @@ async def test_no_argument_opens_the_most_recent_session_of_this_project(daemon,
         older = await c.create_session(project_id=PROJECT, title="older")
         newest = await c.create_session(project_id=PROJECT, title="newest here")
         await c.create_session(project_id="/elsewhere", title="newer but elsewhere")
-        app = make_app(c)
-        async with app.run_test(size=(80, 24)) as pilot:
-            await until(pilot, lambda: app.ready, what="the session to open")
+        async with open_app(make_app, c, size=(80, 24)) as (app, pilot):
             assert app.session.id == newest.id
-        app = make_app(c, session=older.id)
-        async with app.run_test(size=(80, 24)) as pilot:
-            await until(pilot, lambda: app.ready, what="the session to open")
+        async with open_app(make_app, c, session=older.id, size=(80, 24)) as (app, pilot):
             assert app.session.id == older.id
 
 
 async def test_a_project_without_sessions_gets_a_new_one(daemon, make_app):
     async with daemon.client("tui") as c:
-        app = make_app(c, project="/brand/new")
-        async with app.run_test(size=(80, 24)) as pilot:
-            await until(pilot, lambda: app.ready, what="the session to open")
+        async with open_app(make_app, c, project="/brand/new", size=(80, 24)) as (app, pilot):
             assert app.session.project_id == "/brand/new"
             first = app.session.id
             await pilot.press("ctrl+n")
@@ -199,9 +179,7 @@ async def test_picker_lists_sessions_by_project_and_opens_one(daemon, make_app):
     async with daemon.client("tui") as c:
         other = await c.create_session(project_id="/home/ada/src/other", title="elsewhere")
         here = await c.create_session(project_id=PROJECT, title="here")
-        app = make_app(c)
-        async with app.run_test(size=(80, 24)) as pilot:
-            await until(pilot, lambda: app.ready, what="the session to open")
+        async with open_app(make_app, c, size=(80, 24)) as (app, pilot):
             assert app.session.id == here.id
             await pilot.press("ctrl+o")
             await until(pilot, lambda: app.screen.id != "_default" and app.screen.query("#picker-list"),
@@ -228,9 +206,7 @@ async def test_history_shows_switch_markers_where_they_happened(daemon, make_app
         await c.switch_model(s.id, "flash", reason="long read")
         await send_and_wait(c, s.id, "second")
     async with daemon.client("tui") as c:
-        app = make_app(c)
-        async with app.run_test(size=(120, 40)) as pilot:
-            await until(pilot, lambda: app.ready, what="the session to open")
+        async with open_app(make_app, c, size=(120, 40)) as (app, pilot):
             plain = app.transcript.plain()
             assert plain.index("first") < plain.index("sonnet → flash · manual: long read") < plain.index("second")
             assert [v.label for v in replies(app)] == ["sonnet · Claude Sonnet 5.5", "flash · Gemini 3.8 Flash"]
@@ -238,9 +214,7 @@ async def test_history_shows_switch_markers_where_they_happened(daemon, make_app
 
 async def test_emulator_banner_is_loud(daemon, make_app):
     async with daemon.client("tui") as c:
-        app = make_app(c)
-        async with app.run_test(size=(80, 24)) as pilot:
-            await until(pilot, lambda: app.ready, what="the session to open")
+        async with open_app(make_app, c, size=(80, 24)) as (app, pilot):
             banner = app.query_one("#banner")
             assert banner.display and "EMULATOR" in screen_text(app).splitlines()[0]
             await pilot.press(*"/help", "enter")
@@ -250,17 +224,13 @@ async def test_emulator_banner_is_loud(daemon, make_app):
 
 async def test_no_banner_with_real_providers(live, make_app):
     async with live.client("tui") as c:
-        app = make_app(c)
-        async with app.run_test(size=(80, 24)) as pilot:
-            await until(pilot, lambda: app.ready, what="the session to open")
+        async with open_app(make_app, c, size=(80, 24)) as (app, pilot):
             assert not app.query_one("#banner").display
 
 
 async def test_selector_fits_80_columns_focused_or_not(daemon, make_app):
     async with daemon.client("tui") as c:
-        app = make_app(c)
-        async with app.run_test(size=(80, 24)) as pilot:
-            await until(pilot, lambda: app.ready, what="the session to open")
+        async with open_app(make_app, c, size=(80, 24)) as (app, pilot):
             for focus in (False, True):
                 if focus:
                     await pilot.press("f2")
@@ -274,9 +244,7 @@ async def test_selector_fits_80_columns_focused_or_not(daemon, make_app):
 async def test_failover_is_marked_with_its_reason(live, emulator, make_app):
     emulator.script("anthropic", Failure(status=529))
     async with live.client("tui") as c:
-        app = make_app(c)
-        async with app.run_test(size=(80, 24)) as pilot:
-            await until(pilot, lambda: app.ready, what="the session to open")
+        async with open_app(make_app, c, size=(80, 24)) as (app, pilot):
             await pilot.press(*"hello", "enter")
             await until(pilot, lambda: any(v.message.status == "complete" for v in replies(app))
                         and not app.running, what="the reply after failover")
@@ -289,9 +257,7 @@ async def test_failover_is_marked_with_its_reason(live, emulator, make_app):
 
 async def test_the_app_follows_the_session_across_a_daemon_restart(daemon, make_app):
     async with daemon.client("tui") as c:
-        app = make_app(c)
-        async with app.run_test(size=(80, 24)) as pilot:
-            await until(pilot, lambda: app.ready, what="the session to open")
+        async with open_app(make_app, c, size=(80, 24)) as (app, pilot):
             sid = app.session.id
             daemon.restart()
             await until(pilot, lambda: "reconnected" in app.transcript.plain(), timeout=30,
@@ -307,9 +273,7 @@ async def test_slash_commands_switch_attach_context_and_report_mistakes(daemon, 
     source = tmp_path / "lib.rs"
     source.write_text("fn a() {}\nfn b() {}\nfn c() {}\n")
     async with daemon.client("tui") as c:
-        app = make_app(c)
-        async with app.run_test(size=(80, 24)) as pilot:
-            await until(pilot, lambda: app.ready, what="the session to open")
+        async with open_app(make_app, c, size=(80, 24)) as (app, pilot):
             await pilot.press(*"/switch lite", "enter")
             await until(pilot, lambda: app.transcript.switches, what="the switch")
             assert app.session.current_model == "gemini-3.5-flash-lite"

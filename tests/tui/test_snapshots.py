@@ -9,7 +9,7 @@ then review the .txt (and .svg) diff.
 from __future__ import annotations
 
 import pytest
-from tui_support import assert_snapshot, settle, turn_done, until
+from tui_support import assert_snapshot, open_app, settle, turn_done, until
 
 from duologue.protocol import methods as m
 
@@ -24,9 +24,7 @@ TASKS = [
 @pytest.mark.parametrize("size", [(80, 24), (120, 40)], ids=["80x24", "120x40"])
 async def test_chat_screen(daemon, make_app, size):
     async with daemon.client("tui") as c, daemon.client("editor") as editor:
-        app = make_app(c)
-        async with app.run_test(size=size) as pilot:
-            await until(pilot, lambda: app.ready, what="the session to open")
+        async with open_app(make_app, c, size=size) as (app, pilot):
             sid = app.session.id
             await editor.update_tasks(sid, TASKS)
             await until(pilot, lambda: app.tasks.tasks, what="the tasks")
@@ -42,9 +40,7 @@ async def test_chat_screen(daemon, make_app, size):
 
 async def test_model_selector_focused_at_80_columns(daemon, make_app):
     async with daemon.client("tui") as c:
-        app = make_app(c)
-        async with app.run_test(size=(80, 24)) as pilot:
-            await until(pilot, lambda: app.ready, what="the session to open")
+        async with open_app(make_app, c, size=(80, 24)) as (app, pilot):
             await pilot.press("f2", "right", "right")
             await until(pilot, lambda: app.query_one("#model-info").display, what="the model description")
             await settle(pilot)
@@ -57,9 +53,7 @@ async def test_session_picker_at_80_columns(daemon, make_app):
         await c.create_session(project_id="/home/ada/src/cache", title="Cache eviction design",
                                model="flash")
         await c.create_session(project_id="/home/ada/src/cache", title="Why does this not compile?")
-        app = make_app(c)
-        async with app.run_test(size=(80, 24)) as pilot:
-            await until(pilot, lambda: app.ready, what="the session to open")
+        async with open_app(make_app, c, size=(80, 24)) as (app, pilot):
             await pilot.press("ctrl+o")
             await until(pilot, lambda: app.screen.query("#picker-list"), what="the picker")
             await settle(pilot)
