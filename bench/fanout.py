@@ -151,7 +151,7 @@ async def _turns(d: Daemon, emu: Emulator, log: list[tuple[int, bytes]], watcher
             watchers = Watchers(d.paths.endpoint, s.id, watchers_n)
             try:
                 log.clear()
-                emu.script("anthropic", Reply(chunks=[f"w{turn}x{i} " for i in range(chunks)], chunk_delay=CADENCE_S))
+                emu.script("anthropic", Reply(chunks=[f"w{turn}x{i} " for i in range(chunks)], chunk_delay=CADENCE_S, thinking=""))
                 sent = await c.send(s.id, "stream to everyone")
                 await wait_turn(c, sent.turn_id)
                 await asyncio.sleep(0.1)  # the last frames reach the watchers
@@ -180,7 +180,7 @@ async def _sdk_direct(emu: Emulator, log: list[tuple[int, bytes]], turns: int, c
     try:
         for turn in range(turns):
             log.clear()
-            emu.script("anthropic", Reply(chunks=[f"w{turn}x{i} " for i in range(chunks)], chunk_delay=CADENCE_S))
+            emu.script("anthropic", Reply(chunks=[f"w{turn}x{i} " for i in range(chunks)], chunk_delay=CADENCE_S, thinking=""))
             seen: list[tuple[int, int]] = []
             total = 0
             async with client.messages.stream(model="claude-sonnet-5-5", max_tokens=1024,

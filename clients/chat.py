@@ -36,6 +36,10 @@ EMULATOR_BANNER = ("*** EMULATOR: no API key is configured, so replies come from
                    "and restart the daemon (`duologue daemon stop`) for real replies. ***")
 
 
+def _say(text: str) -> None:
+    print(render.terminal_safe(text))
+
+
 class Chat:
     def __init__(self, client: AsyncClient, project: str):
         self.client = client
@@ -64,8 +68,8 @@ class Chat:
         tail = m.GetResult(session=got.session, messages=got.messages[-10:], switches=[
             w for w in got.switches if not got.messages[-10:] or w.seq >= got.messages[-10:][0].seq],
             tasks=got.tasks)
-        print(render.transcript(tail))
-        print("(type /help for commands)")
+        _say(render.transcript(tail))
+        _say("(type /help for commands)")
         self.printer = _Printer()
         self.printer.last_seq = got.session.last_seq
         await self.client.attach(self.session_id, since_seq=got.session.last_seq)
@@ -80,14 +84,14 @@ class Chat:
         elif word in ("/quit", "/exit", "/q"):
             return False
         elif word == "/help":
-            print(HELP)
+            _say(HELP)
         elif word == "/switch" and rest:
             await c.switch_model(self.session_id, rest)
         elif word == "/models":
             r = await c.list_models()
-            print(render.models_table(r.models, r.default_model))
+            _say(render.models_table(r.models, r.default_model))
         elif word == "/tasks":
-            print(render.tasks_text(await c.list_tasks(self.session_id)))
+            _say(render.tasks_text(await c.list_tasks(self.session_id)))
         elif word == "/cancel":
             await c.cancel(self.session_id)
         elif word == "/context" and rest:
@@ -98,13 +102,13 @@ class Chat:
             await self.open(s.id)
         elif word == "/sessions":
             page = await c.list_sessions(project_id=self.project)
-            print("\n".join(render.session_line(s) for s in page.sessions))
+            _say("\n".join(render.session_line(s) for s in page.sessions))
         elif word == "/open" and rest:
             await self.open(rest)
         elif word == "/show":
-            print(render.transcript(await c.get_session(self.session_id)))
+            _say(render.transcript(await c.get_session(self.session_id)))
         else:
-            print(f"unknown command {line!r}; /help lists them")
+            _say(f"unknown command {line!r}; /help lists them")
         return True
 
     async def print_events(self) -> None:
@@ -118,7 +122,7 @@ class Chat:
 async def run_chat(client: AsyncClient, session: str | None, project: str) -> int:
     status = await client.status()
     if status.emulator:
-        print(EMULATOR_BANNER)
+        _say(EMULATOR_BANNER)
     chat = Chat(client, project)
     await chat.open(session)
     printer = asyncio.create_task(chat.print_events())
@@ -134,9 +138,9 @@ async def run_chat(client: AsyncClient, session: str | None, project: str) -> in
                 if not await chat.command(line):
                     break
             except RpcError as exc:
-                print(f"error: {exc.message}")
+                _say(f"error: {exc.message}")
             except ValueError as exc:
-                print(f"error: {exc}")
+                _say(f"error: {exc}")
     finally:
         printer.cancel()
         await asyncio.gather(printer, return_exceptions=True)

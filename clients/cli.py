@@ -110,8 +110,51 @@ async def cmd_rm(c: AsyncClient, a: argparse.Namespace) -> Any:
 
 
 async def cmd_models(c: AsyncClient, a: argparse.Namespace) -> Any:
-    r = await c.list_models()
-    return r, lambda: render.models_table(r.models, r.default_model)
+    if a.refresh:
+        r = await c.call("models/refresh", m.RefreshParams(provider=a.provider))
+    else:
+        r = await c.list_models()
+    return r, lambda: models_text(r)
+
+
+def models_text(r: m.ModelsResult) -> str:
+    """The catalog as a table; a model that cannot be used, is retiring or that its
+    provider did not list is marked on its row and explained below the table."""
+    rows = [f"{'SHORT':<10}{'ID':<24}{'TIER':<10}{'WINDOW':>10}{'OUT':>9}  {'$ IN/OUT/CACHE':<18}{'THINKING':<18}STATE"]
+    notes = []
+    for mi in r.models:
+        p = mi.pricing
+        cache = f"{p.cache_read_per_mtok:g}" if p.cache_read_per_mtok is not None else f"{p.input_per_mtok * 0.1:g}"
+        price = f"{p.input_per_mtok:g}/{p.output_per_mtok:g}/{cache}" + ("+" if p.tiers else "")
+        thinking = "-" if mi.thinking == "none" else f"{mi.thinking} ({mi.thinking_control})"
+        state, note = _model_state(mi, r.retires_at.get(mi.id))
+        if note:
+            notes.append(f"  {mi.id}: {note}")
+        mark = "*" if mi.id == r.default_model else " "
+        rows.append(f"{mi.short_name:<10}{mi.id:<24}{mi.tier:<10}{mi.context_window:>10,}{mi.max_output_tokens:>9,}  "
+                    f"{price:<18}{thinking:<18}{state}{mark}".rstrip())
+    rows.append("* default   $ per Mtok: input / output (thinking included) / cache read; "
+                "+ higher above a prompt size")
+    tiers = [f"  {mi.id}: above {t.above_tokens:,} prompt tokens {t.input_per_mtok:g}/{t.output_per_mtok:g}"
+             for mi in r.models for t in mi.pricing.tiers]
+    rows += tiers + notes
+    for x in r.listings:
+        when = f"listed {x.models} models at {x.fetched_at:%Y-%m-%d %H:%M} UTC" if x.fetched_at else "never listed"
+        rows.append(f"{x.provider}: {when}" + (f"; last attempt failed: {x.error}" if x.error else ""))
+    return "\n".join(rows)
+
+
+def _model_state(mi: Any, retires_at: Any) -> tuple[str, str | None]:
+    if mi.lifecycle == "retired":
+        return "retired", "retired by its provider: requests naming it fail; pick another model"
+    if mi.lifecycle == "unlisted":
+        return "unlisted", f"{mi.provider}'s models endpoint does not list it for this key"
+    if not mi.available:
+        return "unavailable", None
+    if mi.lifecycle == "deprecated":
+        when = f" on {retires_at:%Y-%m-%d}" if retires_at else ""
+        return "retiring", f"deprecated: its provider retires it{when or ' soon'}"
+    return "", None
 
 
 async def cmd_tasks(c: AsyncClient, a: argparse.Namespace) -> Any:
@@ -126,7 +169,43 @@ async def cmd_summaries(c: AsyncClient, a: argparse.Namespace) -> Any:
 
 async def cmd_stats(c: AsyncClient, a: argparse.Namespace) -> Any:
     r = await c.metrics(a.model)
-    return r, lambda: render.metrics_text(r)
+    return r, lambda: stats_text(r)
+
+
+def stats_text(r: m.MetricsResult) -> str:
+    """The metrics table, each row followed by its dollars as billed: input, output
+    (with the thinking tokens in it), cache reads and cache writes."""
+    if not r.models:
+        return "no turns yet"
+    rows = [f"{'MODEL':<26}{'REQ':>5}{'ERR%':>7}{'TTFT p50/p95 ms':>18}{'TOTAL p50/p95 ms':>19}"
+            f"{'TOK IN/OUT':>16}{'CACHE R/W':>16}{'COST $':>10}{'SW':>4}{'FO':>4}"]
+    for x in r.models + r.providers:
+        writes = x.cache_write_tokens + x.cache_write_1h_tokens
+        rows.append(f"{x.name:<26}{x.requests:>5}{x.error_rate * 100:>6.1f}%{_ms_pair(x.ttft):>18}"
+                    f"{_ms_pair(x.latency):>19}{f'{x.input_tokens}/{x.output_tokens}':>16}"
+                    f"{f'{x.cache_read_tokens}/{writes}':>16}{x.cost_usd:>10.4f}{x.switches_to:>4}{x.failovers_from:>4}")
+        if x.cost_usd or x.cache_read_tokens or writes:
+            rows.append("    " + _cost_line(x))
+        if x.errors:
+            rows.append("    errors: " + ", ".join(f"{k} {v}" for k, v in sorted(x.errors.items())))
+    return "\n".join(rows)
+
+
+def _ms_pair(p: m.Percentiles) -> str:
+    return "-" if p.p50_ms is None else f"{p.p50_ms:.0f}/{p.p95_ms:.0f}"
+
+
+def _cost_line(x: m.ModelMetrics) -> str:
+    parts = [f"input {render.format_cost(x.input_cost_usd)}",
+             f"output {render.format_cost(x.output_cost_usd)}"
+             + (f" ({x.thinking_tokens:,} thinking tok)" if x.thinking_tokens else "")]
+    if x.cache_read_tokens or x.cache_read_cost_usd:
+        parts.append(f"cache read {render.format_cost(x.cache_read_cost_usd)} ({x.cache_read_tokens:,} tok)")
+    writes = x.cache_write_tokens + x.cache_write_1h_tokens
+    if writes or x.cache_write_cost_usd:
+        split = f", {x.cache_write_1h_tokens:,} of them 1h" if x.cache_write_1h_tokens else ""
+        parts.append(f"cache write {render.format_cost(x.cache_write_cost_usd)} ({writes:,} tok{split})")
+    return f"{render.format_cost(x.cost_usd)} = " + " + ".join(parts)
 
 
 async def cmd_send(c: AsyncClient, a: argparse.Namespace) -> Any:
@@ -144,7 +223,7 @@ async def _send_and_follow(c: AsyncClient, sid: str, a: argparse.Namespace) -> A
     context = [parse_context_arg(spec) for spec in a.context]
     session = (await c.get_session(sid, limit=1)).session
     await c.attach(sid, since_seq=session.last_seq)
-    sent = await c.send(sid, a.text, context=context, model=a.model)
+    sent = await c.send(sid, a.text, context=context, model=a.model, thinking=a.thinking)
     final = await follow_turn(c, sent.turn_id, echo=not a.json)
     if a.json:
         _print_json(final)
@@ -199,11 +278,17 @@ async def cmd_import(c: AsyncClient, a: argparse.Namespace) -> Any:
         sessions = [importers.merge(sessions)]
     pieces: dict[str, list[Any]] = {}
     batch_id = None
-    for chunk in importers.requests(sessions, report):
-        r = await c.import_sessions(chunk, dry_run=a.dry_run, batch_id=batch_id)
-        batch_id = batch_id or r.batch_id
-        for x in r.sessions:
-            pieces.setdefault(x.external_id, []).append(x)
+    chunks = importers.requests(sessions, report)
+    try:
+        for i, chunk in enumerate(chunks):
+            r = await c.import_sessions(chunk, dry_run=a.dry_run, batch_id=batch_id,
+                                        more=i < len(chunks) - 1 and not a.dry_run)
+            batch_id = batch_id or r.batch_id
+            for x in r.sessions:
+                pieces.setdefault(x.external_id, []).append(x)
+    except RpcError as exc:
+        # The daemon undid the batch (a batch lands whole or not at all).
+        raise RpcError(exc.code, f"{exc.message}; nothing was imported", exc.data) from None
     result = _import_summary(a.dry_run, batch_id, pieces, report)
     return result, lambda: render_import(result)
 
@@ -339,7 +424,10 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("title")
     sp = add("rm", cmd_rm, "delete sessions")
     sp.add_argument("sessions", nargs="+")
-    add("models", cmd_models, "list the model catalog")
+    sp = add("models", cmd_models, "list the model catalog")
+    sp.add_argument("--refresh", action="store_true",
+                    help="read the providers' models endpoints now (lifecycle, limits, thinking)")
+    sp.add_argument("--provider", choices=["anthropic", "gemini"], help="with --refresh: only this provider")
     sp = add("tasks", cmd_tasks, "print a session's task list")
     sp.add_argument("session")
     sp = add("summaries", cmd_summaries, "the summaries that replaced older turns for small windows")
@@ -353,6 +441,8 @@ def build_parser() -> argparse.ArgumentParser:
             sp.add_argument("session")
         sp.add_argument("text")
         sp.add_argument("--model", help="model for this turn (id, short name or auto)")
+        sp.add_argument("--thinking", choices=["off", "low", "medium", "high", "max"],
+                        help="more or less thinking for this turn, where the model allows it")
         sp.add_argument("--context", action="append", default=[], metavar="FILE[:START-END]",
                         help="attach a file (or a line range of it) as code context")
     sp = add("chat", cmd_chat, "chat in the terminal (most recent session of this project by default)")
@@ -378,9 +468,10 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("session", help="id, unique id prefix, or 'last'")
     sp.add_argument("--format", choices=["md", "json"], default="md")
     sp.add_argument("-o", "--output", metavar="FILE", help="write here instead of stdout")
-    sp = add("db", None, "the store: status, backup, rollback [BACKUP] (rollback needs the daemon stopped)",
+    sp = add("db", None, "the store: status, check (read every page), backup, rollback [BACKUP] "
+                         "(rollback needs the daemon stopped)",
              needs_daemon=False)
-    sp.add_argument("action", choices=["status", "backup", "rollback"])
+    sp.add_argument("action", choices=["status", "check", "backup", "rollback"])
     sp.add_argument("backup", nargs="?", help="rollback: a backup name or unique prefix (default: the newest)")
     return p
 
@@ -395,7 +486,7 @@ async def _run(args: argparse.Namespace) -> int:
         if args.json and value is not None:
             _print_json(value)
         elif text is not None:
-            print(text())
+            print(render.terminal_safe(text()))
     return 0
 
 
@@ -450,7 +541,7 @@ def main(argv: list[str] | None = None) -> int:
             return serve_lsp(emulator=_emulator_mode(args))
         return asyncio.run(_run(args))
     except RpcError as exc:
-        print(f"duologue: {exc.message}", file=sys.stderr)
+        print(f"duologue: {render.terminal_safe(exc.message)}", file=sys.stderr)
         return EXIT_ERROR
     except TurnFailed as exc:
         print(f"duologue: the turn did not complete: {exc}", file=sys.stderr)

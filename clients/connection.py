@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+import subprocess
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -24,7 +25,7 @@ import zmq.asyncio
 from zmq.utils.monitor import recv_monitor_message
 
 from duologue.protocol import methods as m
-from duologue.protocol.entities import CodeContextBlock, ContextSummary, Message, Session, TaskList
+from duologue.protocol.entities import CodeContextBlock, ContextSummary, Message, Session, TaskList, ThinkingDepth
 from duologue.protocol.errors import RpcError
 from duologue.protocol.jsonrpc import (
     Incoming,
@@ -34,7 +35,7 @@ from duologue.protocol.jsonrpc import (
     encode_request,
     parse_replies,
 )
-from duologue.protocol.paths import Paths, locate
+from duologue.protocol.paths import Paths, locate, with_runtime_pointer
 
 from .launcher import (
     DaemonUnavailable,
@@ -114,6 +115,21 @@ class ClientSettings:
     def daemon_running(self) -> bool:
         return daemon_running(self.paths)
 
+    def _spawn_if_absent(self) -> subprocess.Popen[bytes] | None:
+        """The daemon process this client started, or None (one runs, or the endpoint
+        is remote). The paths are read again: the runtime dir may have moved."""
+        if self.remote:
+            return None
+        self._settle(with_runtime_pointer(self.paths))
+        proc = spawn_if_absent(self.paths, autostart=self.autostart, emulator=self.emulator)
+        self.started_daemon = proc is not None
+        return proc
+
+    def _settle(self, paths: Paths) -> None:
+        self.paths = paths
+        if not self.remote:
+            self.endpoint = paths.endpoint
+
 
 class AsyncClient(ClientSettings):
     """The client library on asyncio: every method of the protocol, typed; the
@@ -140,11 +156,9 @@ class AsyncClient(ClientSettings):
         await self.close()
 
     async def connect(self) -> None:
-        if not self.remote:
-            proc = spawn_if_absent(self.paths, autostart=self.autostart, emulator=self.emulator)
-            if proc is not None:
-                self.started_daemon = True
-                await asyncio.to_thread(start_daemon, proc, self.paths)
+        proc = self._spawn_if_absent()
+        if proc is not None:
+            self._settle(await asyncio.to_thread(start_daemon, proc, self.paths))
         sock = open_dealer(self._ctx, self.endpoint, self.curve)
         self._sock = sock
         self._start_reading(sock)
@@ -337,9 +351,10 @@ class AsyncClient(ClientSettings):
         await self.call("session/detach", m.SessionRef(session_id=session_id))
 
     async def send(self, session_id: str, text: str, *, context: list[CodeContextBlock] | None = None,
-                   model: str | None = None, pin: bool = False) -> m.SendResult:
+                   model: str | None = None, pin: bool = False,
+                   thinking: ThinkingDepth | None = None) -> m.SendResult:
         return await self.call("session/send", m.SendParams(
-            session_id=session_id, text=text, context=context or [], model=model, pin=pin))
+            session_id=session_id, text=text, context=context or [], model=model, pin=pin, thinking=thinking))
 
     async def cancel(self, session_id: str) -> m.CancelResult:
         return await self.call("session/cancel", m.SessionRef(session_id=session_id))
@@ -363,11 +378,12 @@ class AsyncClient(ClientSettings):
         return (await self.call("tasks/list", m.SessionRef(session_id=session_id))).tasks
 
     async def import_sessions(self, sessions: list[m.ImportSession], *, dry_run: bool = False,
-                              batch_id: str | None = None) -> m.ImportResult:
+                              batch_id: str | None = None, more: bool = False) -> m.ImportResult:
         """One request of an import; pass the first result's ``batch_id`` to continue
-        the same batch (``clients.importers.requests`` splits a large import)."""
+        the same batch (``clients.importers.requests`` splits a large import), and
+        ``more`` on every request but the last, so the batch lands whole or not at all."""
         return await self.call("import/run", m.ImportParams(sessions=sessions, dry_run=dry_run,
-                                                            batch_id=batch_id))
+                                                            batch_id=batch_id, more=more))
 
     async def undo_import(self, batch_id: str) -> m.UndoResult:
         return await self.call("import/undo", m.UndoParams(batch_id=batch_id))

@@ -47,7 +47,9 @@ def parse_context_arg(spec: str) -> CodeContextBlock:
 
 
 def _write(text: str) -> None:
-    sys.stdout.write(text)
+    """Print for a person: control characters the text may hold are shown escaped
+    (``--json`` lines are written as encoded, where JSON escapes them)."""
+    sys.stdout.write(render.terminal_safe(text))
     sys.stdout.flush()
 
 
@@ -59,6 +61,7 @@ class _Printer:
         self.as_json = as_json
         self.last_seq = 0
         self._open_reply: str | None = None
+        self._thinking_shown: str | None = None
 
     def show(self, event: Any) -> None:
         seq = getattr(event, "seq", None)
@@ -82,6 +85,9 @@ class _Printer:
                 _write(f"\n{msg.model}:\n")
                 self._open_reply = msg.id
         elif isinstance(event, m.MessageDelta):
+            if event.thinking and self._thinking_shown != event.message_id:
+                self._thinking_shown = event.message_id
+                _write("[thinking…]\n")  # collapsed: `duologue show` has the thought
             _write(event.text)
         elif isinstance(event, m.MessageCompleted):
             msg = event.message
@@ -89,7 +95,9 @@ class _Printer:
             if calls and self._open_reply == msg.id:
                 _write("".join(f"\n[calls {name}]" for name in calls))
             self._end_reply()
-            if msg.status != "complete":
+            if msg.status == "refused":
+                _write(f"[{render.refusal_line(msg)}]\n")
+            elif msg.status != "complete":
                 _write(f"[{msg.status}{': ' + msg.error if msg.error else ''}]\n")
         elif isinstance(event, m.ModelSwitched):
             self._end_reply()

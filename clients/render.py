@@ -1,7 +1,15 @@
-"""How the CLI shows protocol records to a person. Pure: records in, text out."""
+"""How the CLI shows protocol records to a person. Pure: records in, text out.
+
+Titles and message text come from models, other clients and imported files, so they
+may hold terminal control sequences (an ESC that clears the screen, retitles the
+window or fakes a prompt). :func:`terminal_safe` shows every control character as a
+visible escape (``\x1b``); the CLI, ``attach`` and the chat pass everything they print
+through it. ``--json`` output is not escaped: JSON escapes control characters itself.
+"""
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timezone
 
 from duologue.protocol import methods as m
@@ -20,6 +28,26 @@ from duologue.protocol.entities import (
 
 _STATUS_MARK = {"pending": "[ ]", "in_progress": "[~]", "completed": "[x]"}
 
+_CONTROLS = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+"""C0 controls but tab and newline, DEL, C1 controls, and the bidirectional overrides
+that reorder what a line shows."""
+_LINE_CONTROLS = re.compile("[\x00-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def _escape(match: re.Match[str]) -> str:
+    c = ord(match.group())
+    return f"\\x{c:02x}" if c < 0x100 else f"\\u{c:04x}"
+
+
+def terminal_safe(text: str) -> str:
+    """``text`` with every control character but newline and tab shown as an escape."""
+    return _CONTROLS.sub(_escape, text)
+
+
+def one_line(text: str) -> str:
+    """``text`` escaped for a single line: newlines and tabs are escaped too."""
+    return _LINE_CONTROLS.sub(_escape, text)
+
 
 def ago(t: datetime, now: datetime | None = None) -> str:
     seconds = int(((now or datetime.now(timezone.utc)) - t).total_seconds())
@@ -31,16 +59,17 @@ def ago(t: datetime, now: datetime | None = None) -> str:
 
 def session_line(s: Session) -> str:
     model = s.current_model if s.model == s.current_model else f"{s.model}:{s.current_model}"
-    project = f"  [{s.project_id}]" if s.project_id else ""
-    return f"{s.id}  {s.title[:40]:<40}  {model:<24} {s.message_count:>4} msgs  {ago(s.updated_at)}{project}"
+    project = f"  [{one_line(s.project_id)}]" if s.project_id else ""
+    return (f"{s.id}  {one_line(s.title)[:40]:<40}  {one_line(model):<24} {s.message_count:>4} msgs  "
+            f"{ago(s.updated_at)}{project}")
 
 
 def session_header(s: Session) -> str:
-    lines = [f"{s.title}  ({s.id})",
+    lines = [f"{one_line(s.title)}  ({s.id})",
              f"model: {s.model}" + (f" -> {s.current_model}" if s.model != s.current_model else ""),
              f"created {ago(s.created_at)}, updated {ago(s.updated_at)}, {s.message_count} messages, seq {s.last_seq}"]
     if s.project_id:
-        lines.append(f"project: {s.project_id}")
+        lines.append(f"project: {one_line(s.project_id)}")
     return "\n".join(lines)
 
 
@@ -64,8 +93,12 @@ def message_block(msg: Message) -> str:
         marks.append("pinned")
     if msg.status != "complete":
         marks.append(msg.status)
+    if msg.cost_usd:
+        marks.append(format_cost(msg.cost_usd))
     head = f"{who}" + (f" [{', '.join(marks)}]" if marks else "") + ":"
     parts = []
+    if msg.thinking:
+        parts.append(thinking_line(msg.thinking))
     for block in msg.content:
         if isinstance(block, TextBlock):
             parts.append(block.text)
@@ -76,6 +109,8 @@ def message_block(msg: Message) -> str:
             parts.append(f"[calls {block.name}]")
         elif isinstance(block, ToolResultBlock):
             parts.append(f"[{block.name} {'failed' if block.is_error else 'answered'}: {_cut(block.content)}]")
+    if msg.status == "refused":
+        parts.append(f"[{refusal_line(msg)}]")
     if msg.error:
         parts.append(f"! {msg.error}")
     return head + "\n" + "\n".join(parts)
@@ -152,3 +187,29 @@ def _pair(p: m.Percentiles) -> str:
     if p.p50_ms is None:
         return "-"
     return f"{p.p50_ms:.0f}/{p.p95_ms:.0f}"
+
+
+THINKING_PREVIEW = 72
+
+
+def thinking_line(thinking: str) -> str:
+    """A model's thinking, collapsed to one marked line that is never read as the reply."""
+    flat = " ".join(thinking.split())
+    words = len(flat.split())
+    preview = flat if len(flat) <= THINKING_PREVIEW else flat[:THINKING_PREVIEW - 1] + "…"
+    return f"[thought, {words} word{'s' if words != 1 else ''}: {preview}]"
+
+
+def refusal_line(msg: Message) -> str:
+    """Why a reply was refused, in the provider's words; left out of later requests."""
+    refusal = msg.refusal
+    if refusal is None:
+        return "refused"
+    why = f" ({refusal.category})" if refusal.category else ""
+    said = f": {refusal.explanation}" if refusal.explanation else ""
+    return f"refused by {refusal.provider}{why}{said}; left out of later turns"
+
+
+def format_cost(usd: float) -> str:
+    """Dollars with enough digits to tell one cheap reply from another."""
+    return f"${usd:.4f}" if usd < 1 else f"${usd:.2f}"

@@ -45,7 +45,7 @@ from duologue.protocol.jsonrpc import (
 )
 
 from .connection import HELLO_TIMEOUT_S, AsyncClient, ClientSettings, ConnectionLost, Disconnected, open_dealer
-from .launcher import DaemonUnavailable, spawn_if_absent, start_daemon
+from .launcher import DaemonUnavailable, start_daemon
 
 WATCH_INTERVAL_S = 0.1
 """How long a receive blocks before the monitor is looked at: the longest a call
@@ -113,11 +113,9 @@ class Client(ClientSettings):
         """Find the daemon (start it if allowed) and say hello; a no-op when connected."""
         if self._sock is not None:
             return
-        if not self.remote:
-            proc = spawn_if_absent(self.paths, autostart=self.autostart, emulator=self.emulator)
-            if proc is not None:
-                self.started_daemon = True
-                start_daemon(proc, self.paths)
+        proc = self._spawn_if_absent()
+        if proc is not None:
+            self._settle(start_daemon(proc, self.paths))
         sock = open_dealer(zmq.Context.instance(), self.endpoint, self.curve)
         self._sock = sock
         self._recv_timeout_ms = -1

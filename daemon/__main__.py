@@ -4,13 +4,16 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
+from .home import UMASK
 from .server import run_daemon
 from .settings import ConfigError, load_settings
 
 
 def main(argv: list[str] | None = None) -> int:
+    os.umask(UMASK)  # everything the daemon writes is its user's alone
     args = sys.argv[1:] if argv is None else argv
     if args[:1] == ["db"]:  # store maintenance, run by `duologue db` as a subprocess
         from .maintenance import main as db_main

@@ -9,9 +9,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+import msgspec
+
 from duologue.protocol import methods as m
 from duologue.protocol.errors import ErrorCode, RpcError
 
+from .bounds import check_blocks
 from .dispatch import Context, Handler
 from .imports import Imports
 from .sessions import tasks_from_inputs
@@ -23,6 +26,7 @@ if TYPE_CHECKING:
 def build_handlers(daemon: Daemon) -> dict[str, Handler]:
     sessions, turns = daemon.sessions, daemon.turns
     imports = Imports(sessions, turns)
+    imports.recover()  # before any client is served: no batch is seen half-imported
 
     async def hello(p: m.HelloParams, ctx: Context) -> m.HelloResult:
         ours = m.PROTOCOL_VERSION.split(".")[0]
@@ -44,9 +48,18 @@ def build_handlers(daemon: Daemon) -> dict[str, Handler]:
         daemon.request_stop("daemon/shutdown")
         return m.EmptyResult()
 
+    def catalog_result() -> m.ModelsResult:
+        # a model discovery marked unavailable (retired) stays so, whatever its provider's state
+        models = [msgspec.structs.replace(mi, available=mi.available and daemon.routing.available(mi))
+                  for mi in daemon.catalog.models]
+        return daemon.discovery.result(models, daemon.catalog.default_model)
+
     async def models_list(p: m.Empty, ctx: Context) -> m.ModelsResult:
-        return m.ModelsResult(models=daemon.routing.catalog_with_availability(),
-                              default_model=daemon.catalog.default_model)
+        return catalog_result()
+
+    async def models_refresh(p: m.RefreshParams, ctx: Context) -> m.ModelsResult:
+        await daemon.discovery.refresh_all(p.provider)
+        return catalog_result()
 
     async def create(p: m.CreateParams, ctx: Context) -> m.SessionResult:
         return m.SessionResult(session=sessions.create(p))
@@ -71,7 +84,7 @@ def build_handlers(daemon: Daemon) -> dict[str, Handler]:
 
     async def attach(p: m.AttachParams, ctx: Context) -> m.AttachResult:
         result, replay = sessions.attach(p, ctx.peer)
-        ctx.after.extend(replay)
+        ctx.after.append(replay)
         return result
 
     async def detach(p: m.SessionRef, ctx: Context) -> m.EmptyResult:
@@ -80,6 +93,7 @@ def build_handlers(daemon: Daemon) -> dict[str, Handler]:
         return m.EmptyResult()
 
     async def send(p: m.SendParams, ctx: Context) -> m.SendResult:
+        check_blocks(p.context, "$.context")
         return turns.submit(p)
 
     async def cancel(p: m.SessionRef, ctx: Context) -> m.CancelResult:
@@ -121,6 +135,7 @@ def build_handlers(daemon: Daemon) -> dict[str, Handler]:
         "daemon/status": status,
         "daemon/shutdown": shutdown,
         "models/list": models_list,
+        "models/refresh": models_refresh,
         "session/create": create,
         "session/list": list_,
         "session/get": get,

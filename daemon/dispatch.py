@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from typing import Any, Awaitable, Callable
+from typing import Any, Awaitable, Callable, Iterable
 
 from duologue.protocol.errors import ErrorCode, RpcError
 from duologue.protocol.jsonrpc import (
@@ -30,11 +30,12 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class Context:
-    """What a handler knows of its caller. Frames in ``after`` are sent to the
-    caller right after the response (attach uses it to replay missed events)."""
+    """What a handler knows of its caller. The frames of each iterable in ``after``
+    are sent to the caller after the response, in order, as its connection takes
+    them (attach uses it to replay missed events, read lazily from the store)."""
 
     peer: Subscriber
-    after: list[bytes] = field(default_factory=list)
+    after: list[Iterable[bytes]] = field(default_factory=list)
 
 
 Handler = Callable[[Any, Context], Awaitable[Any]]
@@ -49,7 +50,7 @@ class Dispatcher:
         self._handlers = handlers
         self._log_path = log_path
 
-    async def handle(self, data: bytes, peer: Subscriber) -> tuple[bytes | None, list[bytes]]:
+    async def handle(self, data: bytes, peer: Subscriber) -> tuple[bytes | None, list[Iterable[bytes]]]:
         """The response frame (None when nothing is to be answered) and the frames
         to send after it."""
         frame = parse_frame(data)

@@ -20,6 +20,8 @@ the external ids it took, so a crash never leaves an import half-recorded:
 
 from __future__ import annotations
 
+import logging
+import time
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -29,6 +31,7 @@ from duologue.protocol import methods as m
 from duologue.protocol.entities import Message, ModelSwitch, Session
 from duologue.protocol.errors import ErrorCode, RpcError
 
+from .bounds import check_import
 from .ids import new_id
 from .sessions import Draft, Sessions, utcnow
 from .store import ImportMarks
@@ -42,6 +45,9 @@ class BatchHeader(msgspec.Struct, kw_only=True):
     created_at: datetime
     sources: list[str] = []
     messages: int = 0
+    open: bool = False
+    """Written with every session of the batch, cleared once its last request is
+    done: a batch found open at start (or idle too long) is undone."""
 
 
 class BatchEntry(msgspec.Struct, kw_only=True):
@@ -53,6 +59,10 @@ class BatchEntry(msgspec.Struct, kw_only=True):
     messages: int = 0
 
 
+log = logging.getLogger(__name__)
+
+IMPORT_IDLE_S = 600.0
+"""An open batch whose client sent nothing for this long is undone (it went away)."""
 _enc = msgspec.msgpack.Encoder()
 _header_dec = msgspec.msgpack.Decoder(BatchHeader)
 _entry_dec = msgspec.msgpack.Decoder(BatchEntry)
@@ -70,32 +80,97 @@ class Imports:
         self.store = sessions.store
         self.catalog = sessions.catalog
         self.turns = turns
-        self._open_batches: set[str] = set()
-        """Batch ids handed out this run that may have written nothing yet."""
+        self._issued: set[str] = set()
+        """Batch ids handed out this run (some may have written nothing yet)."""
+        self._open_batches: dict[str, float] = {}
+        """Batch ids handed out this run and not closed yet, with the time of their
+        last request (monotonic); some may have written nothing yet."""
 
     # --- import -------------------------------------------------------------------------
 
     def run(self, p: m.ImportParams) -> m.ImportResult:
+        """One request of a batch. The batch stays open while ``p.more``; a request that
+        fails part-way undoes the whole batch, so nothing of it is left."""
         batch_id = None
         if not p.dry_run:
             batch_id = p.batch_id or new_id()
-            if p.batch_id is not None and p.batch_id not in self._open_batches \
+            if p.batch_id is not None and p.batch_id not in self._issued \
                     and self.store.import_batch(p.batch_id) is None:
                 raise _unknown_batch(p.batch_id)
-            self._open_batches.add(batch_id)
+            self._issued.add(batch_id)
+            self._open_batches[batch_id] = time.monotonic()
+        self._undo_abandoned(keep=batch_id)
         result = m.ImportResult(dry_run=p.dry_run, batch_id=batch_id)
-        for item in p.sessions:
-            done = self._one(item, batch_id)
-            result.sessions.append(done)
-            result.created_messages += done.messages
-            result.skipped_messages += done.skipped_messages
-            if done.action == "create":
-                result.created_sessions += 1
-            elif done.action == "append":
-                result.appended_sessions += 1
-            else:
-                result.skipped_sessions += 1
+        try:
+            check_import(p)
+            for item in p.sessions:
+                done = self._one(item, batch_id)
+                result.sessions.append(done)
+                result.created_messages += done.messages
+                result.skipped_messages += done.skipped_messages
+                if done.action == "create":
+                    result.created_sessions += 1
+                elif done.action == "append":
+                    result.appended_sessions += 1
+                else:
+                    result.skipped_sessions += 1
+        except BaseException:
+            if batch_id is not None:
+                try:
+                    self._undo_open(batch_id, "a request of it failed")
+                except Exception:  # left open: undone at the next start
+                    log.exception("could not undo import batch %s after a failed request", batch_id)
+            raise
+        if batch_id is not None:
+            self._open_batches[batch_id] = time.monotonic()
+            if not p.more:
+                self._close(batch_id)
         return result
+
+    def _close(self, batch_id: str) -> None:
+        """The batch's last request is done: it is no longer undone at start."""
+        self._open_batches.pop(batch_id, None)
+        found = self.store.import_batch(batch_id)
+        if found is None:
+            return  # it wrote nothing
+        header = _header_dec.decode(found[0])
+        if header.open:
+            header.open = False
+            self.store.put_import_batch_header(batch_id, _enc.encode(header))
+
+    def recover(self) -> int:
+        """At start: undo every batch a stop left open (kill -9, or a client that went
+        away between requests), so none stays half-imported. Returns how many."""
+        undone = 0
+        for raw in self.store.import_batches():
+            header = _header_dec.decode(raw)
+            if header.open:
+                self._undo_open(header.id, "it was left open by an interrupted import")
+                undone += 1
+        return undone
+
+    def _undo_abandoned(self, keep: str | None) -> None:
+        """Batches whose client has sent nothing for IMPORT_IDLE_S: it went away."""
+        cutoff = time.monotonic() - IMPORT_IDLE_S
+        for batch_id, last in list(self._open_batches.items()):
+            if batch_id != keep and last < cutoff:
+                self._open_batches.pop(batch_id, None)
+                self._undo_open(batch_id, f"its client sent nothing for {IMPORT_IDLE_S:.0f} s")
+
+    def _undo_open(self, batch_id: str, why: str) -> None:
+        found = self.store.import_batch(batch_id)
+        if found is None:
+            return
+        entries = [_entry_dec.decode(e) for e in found[1]]
+        changed = self._changed(entries)
+        if changed:
+            log.warning("import batch %s is incomplete (%s) but %d of its sessions changed since; "
+                        "kept it (undo it with `duologue import --undo %s`)", batch_id, why, len(changed), batch_id)
+            self._close(batch_id)
+            return
+        result = self._undo_entries(batch_id, entries)
+        log.warning("undid incomplete import batch %s (%s): %d sessions deleted, %d cut back",
+                    batch_id, why, len(result.deleted_sessions), len(result.truncated_sessions))
 
     def _one(self, item: m.ImportSession, batch_id: str | None) -> m.ImportedSession:
         existing = self._live_session(self.store.imported_session(item.external_id))
@@ -169,6 +244,7 @@ class Imports:
         header_raw = self.store.import_batch(batch_id)
         header = (_header_dec.decode(header_raw[0]) if header_raw
                   else BatchHeader(id=batch_id, created_at=utcnow()))
+        header.open = True
         header.sources = sorted(set(header.sources) | set(item.sources))
         header.messages += len(new)
         prior_raw = self.store.import_batch_entry(batch_id, session.id)
@@ -212,9 +288,7 @@ class Imports:
         if found is None:
             raise _unknown_batch(batch_id)
         entries = [_entry_dec.decode(e) for e in found[1]]
-        current = {e.session_id: self.store.get_session(e.session_id) for e in entries}
-        changed = [e.session_id for e in entries
-                   if current[e.session_id] is not None and current[e.session_id].last_seq != e.after_seq]
+        changed = self._changed(entries)
         if changed:
             raise RpcError(
                 ErrorCode.IMPORT_CONFLICT,
@@ -222,13 +296,27 @@ class Imports:
                 f"({', '.join(changed)}); undo would remove more than the batch created, so it "
                 "changed nothing. Delete or keep those sessions yourself (`duologue rm`), then undo again",
                 {"session_ids": changed, "batch_id": batch_id})
+        for e in entries:
+            if e.before is None:
+                await self.turns.forget_session(e.session_id)
+        return self._undo_entries(batch_id, entries)
+
+    def _changed(self, entries: list[BatchEntry]) -> list[str]:
+        """Sessions of the batch that got events after it wrote them."""
+        out = []
+        for e in entries:
+            current = self.store.get_session(e.session_id)
+            if current is not None and current.last_seq != e.after_seq:
+                out.append(e.session_id)
+        return out
+
+    def _undo_entries(self, batch_id: str, entries: list[BatchEntry]) -> m.UndoResult:
         result = m.UndoResult(batch_id=batch_id)
         for e in entries:
-            session = current[e.session_id]
+            session = self.store.get_session(e.session_id)
             if session is None:
                 result.already_gone.append(e.session_id)
             elif e.before is None:
-                await self.turns.forget_session(session.id)
                 result.removed_messages += session.message_count
                 self.sessions.delete(session.id)
                 result.deleted_sessions.append(session.id)
@@ -236,7 +324,8 @@ class Imports:
                 result.removed_messages += self.store.truncate_session(e.before, session)
                 result.truncated_sessions.append(session.id)
         self.store.forget_import_batch(batch_id)
-        self._open_batches.discard(batch_id)
+        self._open_batches.pop(batch_id, None)
+        self._issued.discard(batch_id)
         return result
 
     # --- export -------------------------------------------------------------------------

@@ -2,7 +2,8 @@
 
 Latency samples are bounded (the newest ``WINDOW`` per model), so percentiles
 describe recent behaviour and memory stays flat however long the daemon runs.
-Cost is estimated from the catalog's prices and the usage the provider reported.
+Cost is what the provider bills for the usage it reported, at the catalog's prices
+(``pricing``): cache reads and writes and thinking are counted apart as well.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from datetime import datetime, timezone
 
 from duologue.protocol.entities import MessageStatus, ModelInfo, Usage
 from duologue.protocol.methods import MetricsResult, ModelMetrics, Percentiles
+
+from .pricing import breakdown
 
 WINDOW = 1000
 RECENT_TURNS = 50
@@ -41,7 +44,14 @@ class _Counters:
     latency: deque[float] = field(default_factory=lambda: deque(maxlen=WINDOW))
     input_tokens: int = 0
     output_tokens: int = 0
-    cost_usd: float = 0.0
+    cache_read_tokens: int = 0
+    cache_write_tokens: int = 0
+    cache_write_1h_tokens: int = 0
+    thinking_tokens: int = 0
+    input_cost: float = 0.0
+    output_cost: float = 0.0
+    cache_read_cost: float = 0.0
+    cache_write_cost: float = 0.0
     switches_to: int = 0
     failovers_from: int = 0
     stream_seconds: float = 0.0
@@ -60,11 +70,36 @@ class _Counters:
             latency=_percentiles(self.latency),
             input_tokens=self.input_tokens,
             output_tokens=self.output_tokens,
+            cache_read_tokens=self.cache_read_tokens,
+            cache_write_tokens=self.cache_write_tokens,
+            cache_write_1h_tokens=self.cache_write_1h_tokens,
+            thinking_tokens=self.thinking_tokens,
             cost_usd=round(self.cost_usd, 6),
+            input_cost_usd=round(self.input_cost, 6),
+            output_cost_usd=round(self.output_cost, 6),
+            cache_read_cost_usd=round(self.cache_read_cost, 6),
+            cache_write_cost_usd=round(self.cache_write_cost, 6),
             switches_to=self.switches_to,
             failovers_from=self.failovers_from,
             output_tokens_per_s=round(rate, 1) if (rate := self.rate()) else None,
         )
+
+    @property
+    def cost_usd(self) -> float:
+        return self.input_cost + self.output_cost + self.cache_read_cost + self.cache_write_cost
+
+    def add_usage(self, model: ModelInfo, usage: Usage) -> None:
+        cost = breakdown(model, usage)
+        self.input_tokens += usage.input_tokens
+        self.output_tokens += usage.output_tokens
+        self.cache_read_tokens += usage.cache_read_tokens
+        self.cache_write_tokens += usage.cache_write_tokens
+        self.cache_write_1h_tokens += usage.cache_write_1h_tokens
+        self.thinking_tokens += usage.thinking_tokens
+        self.input_cost += cost.input
+        self.output_cost += cost.output
+        self.cache_read_cost += cost.cache_read
+        self.cache_write_cost += cost.cache_write
 
     def rate(self) -> float | None:
         """Output tokens a second while streaming, once there is a sample."""
@@ -78,15 +113,16 @@ class Metrics:
         self._providers: dict[str, _Counters] = {}
         self.since = datetime.now(timezone.utc)
 
-    def _both(self, model_id: str) -> tuple[_Counters, _Counters]:
-        provider = self._provider_of.get(model_id, "unknown")
+    def _both(self, model_id: str, provider: str | None = None) -> tuple[_Counters, _Counters]:
+        provider = provider or self._provider_of.get(model_id, "unknown")
+        self._provider_of.setdefault(model_id, provider)
         mc = self._models.setdefault(model_id, _Counters(provider))
         pc = self._providers.setdefault(provider, _Counters(provider))
         return mc, pc
 
     def record_turn(self, model: ModelInfo, status: MessageStatus, error_kind: str | None, *,
                     ttft_ms: float | None, latency_ms: float, usage: Usage | None) -> None:
-        for c in self._both(model.id):
+        for c in self._both(model.id, model.provider):
             c.requests += 1
             if status == "complete":
                 c.completed += 1
@@ -96,10 +132,7 @@ class Metrics:
             if ttft_ms is not None:
                 c.ttft.append(ttft_ms)
             if usage is not None:
-                c.input_tokens += usage.input_tokens
-                c.output_tokens += usage.output_tokens
-                c.cost_usd += (usage.input_tokens * model.pricing.input_per_mtok
-                               + usage.output_tokens * model.pricing.output_per_mtok) / 1e6
+                c.add_usage(model, usage)
                 if ttft_ms is not None:
                     c.stream_seconds += max(latency_ms - ttft_ms, 1.0) / 1000
                 if status == "complete":

@@ -10,8 +10,8 @@ restores such a copy (see ``maintenance``).
 A backup is written under a ``.partial`` name and renamed when complete, so an
 interrupted copy is never mistaken for a backup.
 
-:data:`MIGRATIONS` is the list a daemon uses. It is empty while the schema is at its
-first version; tests pass their own list to ``Store(migrations=..., target_version=...)``.
+:data:`MIGRATIONS` is the list a daemon uses, one step per schema
+version it produces; tests pass their own list to ``Store(migrations=..., target_version=...)``.
 """
 
 from __future__ import annotations
@@ -57,7 +57,19 @@ class Migration:
     apply: Callable[[MigrationContext], None]
 
 
-MIGRATIONS: list[Migration] = []
+def _provider_side_data(ctx: MigrationContext) -> None:
+    """v2: messages may hold ``thinking`` blocks and signatures, refusals and costs.
+
+    Every new field is optional and version 1 records decode unchanged, so nothing is
+    rewritten; the step exists so a store that holds them is marked version 2, which a
+    duologue of version 1 (whose decoder does not know a ``thinking`` block) refuses
+    to open instead of failing on the first such message.
+    """
+
+
+MIGRATIONS: list[Migration] = [
+    Migration(2, "provider side data: thinking blocks, signatures, refusals, cost", _provider_side_data),
+]
 
 
 def plan(found: int, target: int, steps: Sequence[Migration]) -> list[Migration]:

@@ -83,7 +83,9 @@ class Routing:
         return self.cooling_until(model.provider) > self._clock()
 
     def available(self, model: ModelInfo) -> bool:
-        return self.configured(model.provider) and self.cooling_until(model.provider) <= self._clock()
+        """Configured, not cooling down, and not retired by its provider."""
+        return (model.available and self.configured(model.provider)
+                and self.cooling_until(model.provider) <= self._clock())
 
     def provider(self, name: str) -> Any:
         """The provider adapter, built on first use (this is where an SDK loads)."""
@@ -159,6 +161,10 @@ class Routing:
                 "or start the daemon with --emulator",
                 {"model": model.id, "provider": model.provider},
             )
+        if not model.available:
+            raise RpcError(ErrorCode.MODEL_UNAVAILABLE,
+                           f"{model.id} is retired by {model.provider}; switch to another model "
+                           "(`duologue models` lists them)", {"model": model.id, "provider": model.provider})
         if not self.available(model):
             wait = int(self.cooling_until(model.provider) - self._clock()) + 1
             raise RpcError(

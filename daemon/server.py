@@ -10,9 +10,11 @@ is closed, the store is closed, the lock released.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import os
 import signal
+import sys
 import time
 from datetime import datetime, timezone
 from pathlib import Path
@@ -21,14 +23,16 @@ from duologue.protocol import methods as m
 
 from .api import build_handlers
 from .catalog import Catalog
+from .discovery import Discovery
 from .dispatch import Dispatcher
 from .hub import Hub
 from .lock import DaemonLock
 from .metrics import Metrics
 from .routing import Routing
 from .sessions import Sessions
-from .settings import Settings, ensure_private_dirs
-from .store import Store
+from .home import HomeError, prepare_home, settle_runtime_dir
+from .settings import Settings
+from .store import Store, StoreError
 from .turns import Turns
 from .zmq_transport import ZmqTransport, curve_server
 
@@ -48,9 +52,10 @@ class Daemon:
         self._stop = asyncio.Event()
         self.catalog = Catalog(settings.extra_models, settings.default_model)
         self.hub = Hub()
-        self.metrics = Metrics(self.catalog.models)
+        self.metrics = Metrics([*self.catalog.models, *self.catalog.legacy])
         self.routing = Routing(settings, self.catalog, emulator_url)
         self.store: Store | None = None
+        self.discovery: Discovery
         self.sessions: Sessions
         self.turns: Turns
         self.transport: ZmqTransport
@@ -83,10 +88,13 @@ class Daemon:
         self.store = Store(Path(paths.store_dir))
         try:
             self.sessions = Sessions(self.store, self.catalog, self.hub)
+            self.discovery = Discovery.for_daemon(self.catalog, self.store, self.settings, self.emulator_url)
             async with asyncio.TaskGroup() as tasks:
                 self.turns = Turns(self.sessions, self.routing, self.metrics, tasks.create_task,
                                    queue_limit=self.settings.turn_queue_limit,
-                                   summary_model=self.settings.summary_model)
+                                   summary_model=self.settings.summary_model,
+                                   turn_timeout_s=self.settings.turn_timeout_s)
+                self.discovery.start(tasks.create_task)  # in the background: never delays start-up
                 recovered = self.turns.recover()
                 if recovered:
                     log.info("marked %d interrupted repl%s", recovered, "y" if recovered == 1 else "ies")
@@ -114,6 +122,7 @@ class Daemon:
                     await asyncio.gather(self.transport.serve(self._stop),
                                          *([self.tcp.serve(self._stop)] if self.tcp else []))
                 finally:
+                    self.discovery.stop()
                     await self.turns.stop()
                     self.transport.close()
                     if self.tcp is not None:
@@ -128,16 +137,26 @@ def run_daemon(settings: Settings, *, emulator: bool) -> int:
     """Run in the foreground until stopped; returns the process exit code."""
     from .lock import AlreadyRunning
 
-    ensure_private_dirs(settings.paths)
-    _configure_logging(Path(settings.paths.log_file))
+    try:
+        prepare_home(settings.paths)
+        _configure_logging(Path(settings.paths.log_file))
+    except (HomeError, OSError) as exc:
+        print(f"duologue: {exc}", file=sys.stderr)
+        return 2
     lock = DaemonLock(Path(settings.paths.lock_path))
     try:
         lock.acquire()
     except AlreadyRunning as exc:
-        print(f"duologue: {exc}")
+        print(f"duologue: {exc}", file=sys.stderr)
         return 3
     emu = None
     try:
+        try:
+            settings = dataclasses.replace(settings, paths=settle_runtime_dir(settings.paths))
+        except (HomeError, OSError) as exc:
+            log.error("%s", exc)
+            print(f"duologue: {exc}", file=sys.stderr)
+            return 2
         if emulator:
             from .emulator import Emulator
 
@@ -146,9 +165,13 @@ def run_daemon(settings: Settings, *, emulator: bool) -> int:
             log.warning("EMULATOR MODE: replies come from the offline provider emulator at %s", emu.url)
         asyncio.run(Daemon(settings, emulator_url=emu.url if emu else None).run())
         return 0
+    except StoreError as exc:  # explained in its message; no trace to add
+        log.error("%s", exc)
+        print(f"duologue: {exc}", file=sys.stderr)
+        return 1
     except Exception as exc:
         log.exception("daemon failed")
-        print(f"duologue daemon: {exc}")
+        print(f"duologue daemon: {exc}", file=sys.stderr)
         return 1
     finally:
         if emu is not None:

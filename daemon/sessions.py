@@ -12,6 +12,7 @@ writer: one writer per session holds by construction.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import datetime, timezone
 from typing import Any, Callable
 
@@ -35,6 +36,9 @@ from .catalog import Catalog
 from .hub import Hub, Subscriber
 from .ids import new_id
 from .store import Change, ImportMarks, Store, encode_cursor
+
+REPLAY_PAGE = 256
+"""Stored frames read at a time while a replay is sent."""
 
 
 def utcnow() -> datetime:
@@ -225,10 +229,11 @@ class Sessions:
         """Add a switch to a draft (used by turns for auto and failover choices)."""
         return self._switch(draft, target, reason, kind)
 
-    def attach(self, p: m.AttachParams, sub: Subscriber) -> tuple[m.AttachResult, list[bytes]]:
-        """Subscribe and replay. The replayed frames are handed to ``sub`` before this
-        returns and before any later event can be published, so nothing is missed or
-        delivered twice; the caller sends the response first (see the transport)."""
+    def attach(self, p: m.AttachParams, sub: Subscriber) -> tuple[m.AttachResult, Iterator[bytes]]:
+        """Subscribe and replay. The replay covers the events up to the session's last
+        seq now; any later one is published to ``sub`` live, and the transport sends
+        it after the whole replay, so nothing is missed or delivered twice. The caller
+        sends the response first (see the transport)."""
         session = self.require(p.session_id)
         if p.since_seq is not None and p.since_seq > session.last_seq:
             raise RpcError(
@@ -236,9 +241,29 @@ class Sessions:
                 f"since_seq {p.since_seq} is beyond the session's last seq {session.last_seq}",
                 {"path": "$.since_seq"},
             )
-        replay = [] if p.since_seq is None else self.store.events(session.id, p.since_seq)
+        if p.since_seq is None:
+            replay: Iterator[bytes] = iter(())
+            count = 0
+        else:
+            replay = self._replay(session.id, p.since_seq, session.last_seq)
+            count = session.last_seq - p.since_seq  # seqs are gap-free
         self.hub.attach(session.id, sub)
-        return m.AttachResult(session=session, last_seq=session.last_seq, replayed=len(replay)), replay
+        return m.AttachResult(session=session, last_seq=session.last_seq, replayed=count), replay
+
+    def _replay(self, sid: str, since_seq: int, upto: int) -> Iterator[bytes]:
+        """The stored frames after ``since_seq`` up to ``upto``, read a page at a time as
+        the transport sends them: a long replay is neither held in memory whole nor
+        queued at once for a client that reads slowly (later events arrive live)."""
+        seq = since_seq
+        while seq < upto:
+            page = self.store.event_page(sid, seq, REPLAY_PAGE)
+            for at, frame in page:
+                if at > upto:
+                    return
+                yield frame
+                seq = at
+            if len(page) < REPLAY_PAGE:
+                return
 
     def pin(self, session_id: str, message_id: str, pinned: bool) -> Message:
         session = self.require(session_id)

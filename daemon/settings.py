@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import tomllib
+from urllib.parse import urlsplit
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated
@@ -67,6 +68,9 @@ class Settings:
     emulator: bool = False
     client_queue_bytes: int = 64 * 1024 * 1024
     turn_queue_limit: int = 32
+    turn_timeout_s: float = 600.0
+    """A turn's hard deadline, over every attempt and tool round (the read timeout
+    alone never ends a stream that only sends keepalives)."""
     tcp_listen: str | None = None
     """``host:port`` of the opt-in TCP endpoint (CURVE-authenticated); None: no TCP."""
 
@@ -78,8 +82,8 @@ class Settings:
 class _ProviderConfig(msgspec.Struct, forbid_unknown_fields=True):
     api_key: str | None = None
     base_url: str | None = None
-    timeout_s: float = 60.0
-    max_retries: int = 2
+    timeout_s: Annotated[float, msgspec.Meta(gt=0, le=3600)] = 60.0
+    max_retries: Annotated[int, msgspec.Meta(ge=0, le=20)] = 2
 
 
 class _TcpConfig(msgspec.Struct, forbid_unknown_fields=True):
@@ -90,6 +94,7 @@ class _ConfigFile(msgspec.Struct, forbid_unknown_fields=True):
     default_model: str | None = None
     summary_model: str | None = None
     client_queue_bytes: Annotated[int, msgspec.Meta(ge=4096)] = 64 * 1024 * 1024
+    turn_timeout_s: Annotated[float, msgspec.Meta(gt=0, le=86_400)] = 600.0
     providers: dict[str, _ProviderConfig] = {}
     models: list[ModelInfo] = []
     tcp: _TcpConfig = msgspec.field(default_factory=_TcpConfig)
@@ -103,15 +108,84 @@ _ENV_BASE_URLS = {"anthropic": "ANTHROPIC_BASE_URL", "gemini": "GEMINI_BASE_URL"
 
 
 def read_config(path: Path) -> _ConfigFile:
+    """The config file, checked; a :class:`ConfigError` names the file, the line and
+    the key of the first problem."""
     if not path.exists():
         return _ConfigFile()
     try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-        return msgspec.convert(raw, _ConfigFile)
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 text (byte {exc.start}); save it as UTF-8") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot be read: {exc.strerror}") from None
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    try:
+        return msgspec.convert(raw, _ConfigFile)
     except msgspec.ValidationError as exc:
-        raise ConfigError(f"{path}: {exc}") from None
+        message, _, where = str(exc).rpartition(" - at `$")
+        if not message:
+            raise ConfigError(f"{path}: {exc}") from None
+        key = where.rstrip("`").lstrip(".")
+        if key.startswith("providers[...]"):  # msgspec does not name a dict's key: find it
+            for name, table in (raw.get("providers") or {}).items():
+                try:
+                    msgspec.convert(table, _ProviderConfig)
+                except msgspec.ValidationError:
+                    key = f"providers.{name}" + key.removeprefix("providers[...]")
+                    break
+        raise ConfigError(f"{_where(path, key, text)}: {message}") from None
+
+
+def _where(path: Path, key: str, text: str | None = None) -> str:
+    """``<file> line <n>: <key>``, for a message about that key."""
+    if text is None:
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
+            text = ""
+    line = _line_of(text, key)
+    return f"{path}{f' line {line}' if line else ''}: {key}"
+
+
+def _line_of(text: str, key: str) -> int | None:
+    """The line that sets ``key`` (dotted, as ``providers.anthropic.timeout_s``), or the
+    header of its table; None when it cannot be told (arrays of tables)."""
+    want = key.split(".")
+    table: list[str] = []
+    header_line = None
+    for n, line in enumerate(text.splitlines(), 1):
+        stripped = line.split("#", 1)[0].strip()
+        if stripped.startswith("[") and not stripped.startswith("[["):
+            table = [p.strip().strip('"\'') for p in stripped.strip("[]").split(".")]
+            if table == want[:len(table)] and header_line is None:
+                header_line = n
+            continue
+        if "=" not in stripped:
+            continue
+        name = [p.strip().strip('"\'') for p in stripped.split("=", 1)[0].split(".")]
+        full = table + name
+        if full == want or (len(full) < len(want) and full == want[:len(full)]
+                            and stripped.split("=", 1)[1].strip().startswith("{")):
+            return n
+    return header_line
+
+
+def _check_base_url(value: str | None, where: str) -> str | None:
+    """A base URL the SDKs can use (http or https, a host, a valid port), or None."""
+    if value is None:
+        return None
+    try:
+        parts = urlsplit(value)
+        port_ok = parts.port is None or 0 < parts.port < 65536
+    except ValueError:
+        parts, port_ok = None, False
+    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname or not port_ok:
+        raise ConfigError(f"{where}: not a usable base URL: {value!r}; write it as "
+                          "http(s)://host[:port][/path], e.g. \"https://api.anthropic.com\"")
+    return value
 
 
 def load_settings(environ: dict[str, str] | None = None, *, emulator: bool = False) -> Settings:
@@ -126,7 +200,10 @@ def load_settings(environ: dict[str, str] | None = None, *, emulator: bool = Fal
         providers[name] = ProviderSettings(
             name=name,
             api_key=Secret(key) if key else None,
-            base_url=env.get(_ENV_BASE_URLS[name]) or file_cfg.base_url,
+            base_url=(_check_base_url(env[_ENV_BASE_URLS[name]], f"${_ENV_BASE_URLS[name]}")
+                      if env.get(_ENV_BASE_URLS[name]) else
+                      _check_base_url(file_cfg.base_url,
+                                      _where(Path(paths.config_file), f"providers.{name}.base_url"))),
             timeout_s=file_cfg.timeout_s,
             max_retries=file_cfg.max_retries,
         )
@@ -135,6 +212,7 @@ def load_settings(environ: dict[str, str] | None = None, *, emulator: bool = Fal
         raise ConfigError(
             f"{paths.config_file}: unknown provider(s) {sorted(unknown)}; known: {sorted(_ENV_KEYS)}"
         )
+    _check_models(config, Path(paths.config_file))
     return Settings(
         paths=paths,
         providers=providers,
@@ -143,8 +221,22 @@ def load_settings(environ: dict[str, str] | None = None, *, emulator: bool = Fal
         summary_model=config.summary_model,
         emulator=emulator or env.get("DUOLOGUE_EMULATOR") == "1",
         client_queue_bytes=config.client_queue_bytes,
+        turn_timeout_s=config.turn_timeout_s,
         tcp_listen=_tcp_listen(config.tcp.listen, paths.config_file),
     )
+
+
+def _check_models(config: _ConfigFile, path: Path) -> None:
+    """``default_model`` and ``summary_model`` name models of the catalog."""
+    from .catalog import Catalog
+
+    catalog = Catalog(config.models)
+    for key in ("default_model", "summary_model"):
+        name = getattr(config, key)
+        if name is not None and catalog.find(name) is None:
+            known = ", ".join(sorted(m.short_name for m in catalog.models))
+            raise ConfigError(f"{_where(path, key)}: no model {name!r} in the catalog; use an id or "
+                              f"a short name ({known}), or add it under [[models]]")
 
 
 def _tcp_listen(value: str | None, config_file: object) -> str | None:
@@ -156,12 +248,3 @@ def _tcp_listen(value: str | None, config_file: object) -> str | None:
         raise ConfigError(f'{config_file}: tcp.listen must be "host:port" (e.g. "127.0.0.1:7777"), '
                           f"got {value!r}")
     return f"{host}:{int(port)}"
-
-
-def ensure_private_dirs(paths: Paths) -> None:
-    """Create the daemon's directories; the runtime dir (the socket's) is 0700."""
-    for d in (paths.data_dir, paths.state_dir, paths.config_dir):
-        Path(d).mkdir(parents=True, exist_ok=True)
-    run = Path(paths.runtime_dir)
-    run.mkdir(parents=True, exist_ok=True, mode=0o700)
-    os.chmod(run, 0o700)

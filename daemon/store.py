@@ -21,6 +21,13 @@ Databases:
   import_sessions  key(20) -> sid NUL batch        (an imported session's external id)
   import_batches   batch -> header; batch NUL sid -> that session's entry (bytes the
                    import module encodes; the store only keeps and drops them)
+  open_turns       sid NUL turn_id -> sid NUL seq(8) of the turn's latest message, then
+                   1 (the turn is open: recovery reads it) or 0; kept by every write.
+                   meta "open_turns_as_of_txn" names the last transaction that kept it,
+                   so a store written since by code that does not is reindexed once
+  model_lists      provider -> the provider's models endpoint listing with the time it
+                   was fetched (bytes the discovery module encodes; a cache, opened on
+                   first use, never migrated: a listing that fails to decode is refetched)
 
 key(20) is a BLAKE2b digest of the external id, so any length fits LMDB's key limit.
 The schema version is upgraded by the steps in ``migrations`` when the store opens.
@@ -43,10 +50,11 @@ import msgspec
 from duologue.protocol.entities import ContextSummary, Message, ModelSwitch, Session, TaskList, ToolResultBlock
 
 from .migrations import MIGRATIONS, Migration, MigrationContext, upgrade
+from .store_check import damaged_message, glance
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 """The version this code writes; ``migrations.MIGRATIONS`` upgrades older stores to it."""
 _U64 = struct.Struct(">Q")
 _T = TypeVar("_T")
@@ -58,6 +66,10 @@ class StoreError(Exception):
 
 class StoreVersionError(StoreError):
     pass
+
+
+class StoreDamaged(StoreError):
+    """The store's files are not whole (see ``store_check``); it was not opened."""
 
 
 class StoreMigrationError(StoreError):
@@ -109,6 +121,20 @@ def _seq_key(sid: str, seq: int) -> bytes:
     return sid.encode() + b"\0" + _u64(seq)
 
 
+_INDEX_MARK = b"open_turns_as_of_txn"
+_OPEN, _CLOSED = b"\1", b"\0"
+
+
+def _turn_key(msg: Message) -> bytes:
+    return msg.session_id.encode() + b"\0" + (msg.turn_id or "").encode()
+
+
+def _opens_turn(msg: Message) -> bool:
+    """Whether a turn whose last message is ``msg`` is still open."""
+    return msg.status == "streaming" or (
+        msg.role == "user" and not all(isinstance(b, ToolResultBlock) for b in msg.content))
+
+
 def _project_hash(project_id: str | None) -> bytes:
     return hashlib.blake2b((project_id or "").encode(), digest_size=16).digest()
 
@@ -146,25 +172,41 @@ class Store:
         self.backups_dir = backups_dir or path.parent / "backups"
         self.target_version = target_version
         self._migrations = MIGRATIONS if migrations is None else list(migrations)
-        self._env = lmdb.open(
-            str(path),
-            map_size=map_size or self.INITIAL_MAP,
-            max_dbs=16,
-            sync=True,
-            metasync=True,
-            subdir=True,
-            lock=True,
-        )
+        problem = glance(path)  # before LMDB maps it: a cut file would be a SIGBUS later
+        if problem is not None:
+            raise StoreDamaged(damaged_message(path, self.backups_dir, problem))
+        try:
+            self._env = lmdb.open(
+                str(path),
+                map_size=map_size or self.INITIAL_MAP,
+                max_dbs=16,
+                sync=True,
+                metasync=True,
+                subdir=True,
+                lock=True,
+            )
+        except (lmdb.InvalidError, lmdb.CorruptedError, lmdb.VersionMismatchError) as exc:
+            raise StoreDamaged(damaged_message(path, self.backups_dir, str(exc))) from None
         names = ["meta", "sessions", "recency", "by_project", "events", "messages",
                  "message_ids", "switches", "tasks", "summaries",
-                 "import_ids", "import_sessions", "import_batches"]
-        self._db = {n: self._env.open_db(n.encode()) for n in names}
+                 "import_ids", "import_sessions", "import_batches", "open_turns"]
+        try:
+            self._db = {n: self._env.open_db(n.encode()) for n in names}
+        except (lmdb.CorruptedError, lmdb.PageNotFoundError, lmdb.InvalidError) as exc:
+            self._env.close()
+            raise StoreDamaged(damaged_message(path, self.backups_dir, f"its list of databases cannot be "
+                                                                       f"read ({exc})")) from None
         self._enc = msgspec.msgpack.Encoder()
         self._session_dec = msgspec.msgpack.Decoder(Session)
         self._message_dec = msgspec.msgpack.Decoder(Message)
         self._switch_dec = msgspec.msgpack.Decoder(ModelSwitch)
         self._tasks_dec = msgspec.msgpack.Decoder(TaskList)
         self._summary_dec = msgspec.msgpack.Decoder(ContextSummary)
+        with self._env.begin() as txn:
+            has_messages = txn.stat(self._db["messages"])["entries"] > 0
+        self._index_stale = has_messages and self._index_mark() != self._env.info()["last_txnid"]
+        """True when a writer that does not keep ``open_turns`` (an older duologue, a
+        restored backup) wrote last: the index is rebuilt before it is read."""
         self._check_version()
 
     def close(self) -> None:
@@ -222,7 +264,10 @@ class Store:
         while True:
             try:
                 with self._env.begin(write=True) as txn:
-                    return fn(txn)
+                    result = fn(txn)
+                    # this code keeps open_turns current: say so, as of this transaction
+                    txn.put(_INDEX_MARK, str(txn.id()).encode(), db=self._db["meta"])
+                    return result
             except lmdb.MapFullError:
                 new_size = self._env.info()["map_size"] * 2
                 log.info("store map full; growing to %d MiB", new_size // 2**20)
@@ -255,6 +300,7 @@ class Store:
                 key = _seq_key(s.id, m.seq)
                 txn.put(key, raw, db=self._db["messages"])
                 txn.put(m.id.encode(), key, db=self._db["message_ids"])
+            self._index_turns(txn, change.messages)
             for w, raw in switches:
                 txn.put(_seq_key(s.id, w.seq), raw, db=self._db["switches"])
             if tasks is not None:
@@ -278,7 +324,7 @@ class Store:
             txn.delete(_u64(_ms(session.updated_at)) + sid, db=self._db["recency"])
             txn.delete(_project_hash(session.project_id) + _u64(_ms(session.updated_at)) + sid,
                        db=self._db["by_project"])
-            for name in ("events", "switches", "summaries", "messages"):
+            for name in ("events", "switches", "summaries", "messages", "open_turns"):
                 cur = txn.cursor(db=self._db[name])
                 if not cur.set_range(prefix):
                     continue
@@ -359,6 +405,21 @@ class Store:
         """The stored notification frames after ``since_seq``, in seq order."""
         return list(self._scan("events", sid, since_seq, None, bytes))
 
+    def event_page(self, sid: str, since_seq: int, limit: int) -> list[tuple[int, bytes]]:
+        """At most ``limit`` stored frames after ``since_seq``, with their seqs."""
+        prefix = sid.encode() + b"\0"
+        out: list[tuple[int, bytes]] = []
+        with self._env.begin(db=self._db["events"], buffers=True) as txn:
+            cur = txn.cursor()
+            if not cur.set_range(_seq_key(sid, since_seq + 1)):
+                return out
+            for key, value in cur:
+                key = bytes(key)
+                if not key.startswith(prefix) or len(out) >= limit:
+                    break
+                out.append((_U64.unpack(key[len(prefix):])[0], bytes(value)))
+        return out
+
     def message(self, message_id: str) -> Message | None:
         with self._env.begin() as txn:
             key = txn.get(message_id.encode(), db=self._db["message_ids"])
@@ -384,16 +445,84 @@ class Store:
         """The turns a stop left open, each by its last message: a reply still
         streaming, or a prompt nothing answered (the turn was queued or about to
         call the provider). Tool results are not counted: they are only ever last
-        when a turn used up its tool rounds, which is an ending."""
-        last: dict[str, Message] = {}
-        with self._env.begin(db=self._db["messages"]) as txn:
-            for _, raw in txn.cursor():  # (session, seq) order: a turn's later messages win
-                msg = self._message_dec.decode(raw)
-                if msg.turn_id:
-                    last[msg.turn_id] = msg
-        return [msg for msg in last.values()
-                if msg.status == "streaming"
-                or (msg.role == "user" and not all(isinstance(b, ToolResultBlock) for b in msg.content))]
+        when a turn used up its tool rounds, which is an ending.
+
+        Read from the ``open_turns`` index, not by scanning every message: a damaged
+        page in an old session cannot stop the daemon from starting. A record that
+        cannot be read is logged and skipped."""
+        if self._index_stale:
+            self._rebuild_open_turns()
+        out = []
+        with self._env.begin() as txn:
+            for index_key, value in list(txn.cursor(db=self._db["open_turns"])):
+                if bytes(value[-1:]) != _OPEN:
+                    continue
+                try:
+                    raw = txn.get(bytes(value[:-1]), db=self._db["messages"])
+                    msg = None if raw is None else self._message_dec.decode(raw)
+                except (lmdb.Error, msgspec.DecodeError) as exc:
+                    log.error("open turn %r cannot be read (%s); left as it is", bytes(index_key), exc)
+                    continue
+                if msg is not None and _opens_turn(msg):
+                    out.append(msg)
+        return out
+
+    def _rebuild_open_turns(self) -> None:
+        """The index from every message, once, after a writer that did not keep it."""
+        log.info("indexing open turns (the store was last written without the index)")
+        entries: dict[bytes, bytes] = {}
+        try:
+            with self._env.begin(db=self._db["messages"]) as txn:
+                for key, raw in txn.cursor():  # (session, seq) order: a turn's later messages win
+                    msg = self._message_dec.decode(raw)
+                    if msg.turn_id:
+                        entries[_turn_key(msg)] = bytes(key) + (_OPEN if _opens_turn(msg) else _CLOSED)
+        except (lmdb.Error, msgspec.DecodeError) as exc:
+            log.error("indexing open turns stopped at a record that cannot be read (%s); "
+                      "`duologue db check` finds the damage", exc)
+
+        def write(txn: lmdb.Transaction) -> None:
+            txn.drop(self._db["open_turns"], delete=False)
+            for turn, value in entries.items():
+                txn.put(turn, value, db=self._db["open_turns"])
+
+        self._write(write)
+        self._index_stale = False
+
+    def _index_mark(self) -> int | None:
+        with self._env.begin(db=self._db["meta"]) as txn:
+            raw = txn.get(_INDEX_MARK)
+        return None if raw is None else int(raw)
+
+    def _index_turns(self, txn: lmdb.Transaction, messages: Sequence[Message]) -> None:
+        """Keep ``open_turns`` for these messages: a turn's entry follows its latest
+        message (a rewrite of an earlier one, such as a pin, changes nothing)."""
+        db = self._db["open_turns"]
+        for msg in messages:
+            if not msg.turn_id:
+                continue
+            key = _seq_key(msg.session_id, msg.seq)
+            current = txn.get(_turn_key(msg), db=db)
+            if current is not None and bytes(current[:-1]) > key:
+                continue
+            txn.put(_turn_key(msg), key + (_OPEN if _opens_turn(msg) else _CLOSED), db=db)
+
+    def _reindex_session(self, txn: lmdb.Transaction, sid: str) -> None:
+        """A session's ``open_turns`` entries from its messages (after a cut)."""
+        prefix = sid.encode() + b"\0"
+        cur = txn.cursor(db=self._db["open_turns"])
+        if cur.set_range(prefix):
+            while cur.key().startswith(prefix):
+                if not cur.delete():
+                    break
+        msgs = txn.cursor(db=self._db["messages"])
+        if msgs.set_range(prefix):
+            batch = []
+            for key, raw in msgs:
+                if not bytes(key).startswith(prefix):
+                    break
+                batch.append(self._message_dec.decode(raw))
+            self._index_turns(txn, batch)
 
     # --- imports ------------------------------------------------------------------------
 
@@ -449,6 +578,10 @@ class Store:
         with self._env.begin(db=self._db["import_batches"]) as txn:
             return [bytes(v) for k, v in txn.cursor() if b"\0" not in k]
 
+    def put_import_batch_header(self, batch_id: str, header: bytes) -> None:
+        """Rewrite a batch's header (to mark it closed), alone in its transaction."""
+        self._write(lambda txn: txn.put(batch_id.encode(), header, db=self._db["import_batches"]))
+
     def forget_import_batch(self, batch_id: str) -> None:
         """Drop the batch record and every external id it took, in one transaction."""
         batch = batch_id.encode()
@@ -497,6 +630,7 @@ class Store:
             txn.put(_u64(_ms(before.updated_at)) + sid, b"", db=self._db["recency"])
             txn.put(_project_hash(before.project_id) + _u64(_ms(before.updated_at)) + sid, b"",
                     db=self._db["by_project"])
+            self._reindex_session(txn, current.id)
             return count
 
         return self._write(write)
@@ -504,3 +638,23 @@ class Store:
     def info(self) -> dict[str, Any]:
         info = self._env.info()
         return {"map_size": info["map_size"], "last_txnid": info["last_txnid"]}
+
+    # --- model discovery's cache ----------------------------------------------------------
+
+    def _model_lists(self) -> Any:
+        db = self._db.get("model_lists")
+        if db is None:
+            db = self._db["model_lists"] = self._env.open_db(b"model_lists")
+        return db
+
+    def put_model_list(self, provider: str, listing: bytes) -> None:
+        """Keep a provider's model listing (replacing the one before)."""
+        db = self._model_lists()
+        self._write(lambda txn: txn.put(provider.encode(), listing, db=db))
+
+    def model_list(self, provider: str) -> bytes | None:
+        """The provider's last kept model listing, or None."""
+        db = self._model_lists()
+        with self._env.begin(db=db) as txn:
+            raw = txn.get(provider.encode())
+        return None if raw is None else bytes(raw)

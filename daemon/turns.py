@@ -28,12 +28,16 @@ import msgspec
 from duologue.protocol import methods as m
 from duologue.protocol.entities import (
     AUTO,
+    ContentBlock,
     Message,
     MessageStatus,
     ModelInfo,
+    Refusal,
     Session,
     SwitchKind,
     TextBlock,
+    ThinkingBlock,
+    ThinkingDepth,
     ToolCallBlock,
     Usage,
 )
@@ -41,9 +45,21 @@ from duologue.protocol.errors import ErrorCode, RpcError
 
 from .ids import new_id
 from .metrics import Metrics
+from .pricing import cost_usd
 from . import task_tool
+from .catalog import alternatives
 from .context import ContextFitter
-from .providers.base import Finished, ProviderError, TextDelta, ToolCallEvent, TurnRequest
+from .providers.base import (
+    Finished,
+    ProviderError,
+    TextDelta,
+    TextSignature,
+    ThinkingDelta,
+    ThinkingDone,
+    ToolCallEvent,
+    TurnRequest,
+    unforeseen,
+)
 from .routing import Routing
 from .sessions import Draft, Sessions
 
@@ -53,7 +69,11 @@ CHECKPOINT_S = 0.05
 REPORT_INTERVAL_S = 0.1
 MAX_ATTEMPTS = 3
 MAX_OUTPUT_TOKENS = 8192
+THINKING_ROOM = 32_000
+"""Output tokens added to a thinking model's budget so thinking cannot crowd out the answer."""
 MAX_TOOL_ROUNDS = 8
+MALFORMED_RETRIES = 1
+"""A malformed reply (Gemini's MALFORMED_FUNCTION_CALL) is asked again this often."""
 
 
 @dataclass
@@ -62,11 +82,14 @@ class Turn:
     session_id: str
     prompt: Message
     model_choice: str | None
+    thinking: ThinkingDepth | None = None
     started_at: datetime | None = None
     model: str | None = None
     output_tokens: int = 0
     task: asyncio.Task[None] | None = None
     stop_status: MessageStatus = "cancelled"
+    stop_error: ProviderError | None = None
+    """Why the turn was stopped, when it was stopped for a fault (the deadline)."""
     expected_end: float | None = None
     """monotonic() time the reply is expected to end, from the estimate at begin."""
 
@@ -82,6 +105,7 @@ class _Queue:
 class _Outcome:
     status: MessageStatus
     error: ProviderError | None = None
+    refusal: Refusal | None = None
 
 
 Spawn = Callable[[Coroutine[Any, Any, None]], asyncio.Task[None]]
@@ -89,13 +113,14 @@ Spawn = Callable[[Coroutine[Any, Any, None]], asyncio.Task[None]]
 
 class Turns:
     def __init__(self, sessions: Sessions, routing: Routing, metrics: Metrics, spawn: Spawn,
-                 queue_limit: int = 32, summary_model: str | None = None):
+                 queue_limit: int = 32, summary_model: str | None = None, turn_timeout_s: float = 600.0):
         self.sessions = sessions
         self.context = ContextFitter(sessions, routing, summary_model)
         self.routing = routing
         self.metrics = metrics
         self._spawn = spawn
         self._queue_limit = queue_limit
+        self._turn_timeout_s = turn_timeout_s
         self._queues: dict[str, _Queue] = {}
         self._stopping = False
 
@@ -107,6 +132,8 @@ class Turns:
         session = self.sessions.require(p.session_id)
         if p.model is not None:
             self.sessions.catalog.resolve_choice(p.model)  # an unknown model fails before anything is written
+        if p.thinking is not None:
+            self._check_thinking(p.thinking, p.model or session.model)
         queue = self._queues.setdefault(session.id, _Queue())
         if len(queue.pending) >= self._queue_limit:
             raise RpcError(ErrorCode.QUEUE_FULL,
@@ -121,12 +148,26 @@ class Turns:
             id=new_id(), session_id=session.id, seq=seq, role="user", content=content,
             created_at=draft.now, pinned=p.pin, turn_id=turn_id))
         self.sessions.commit(draft)
-        turn = Turn(id=turn_id, session_id=session.id, prompt=prompt, model_choice=p.model)
+        turn = Turn(id=turn_id, session_id=session.id, prompt=prompt, model_choice=p.model, thinking=p.thinking)
         queue.pending.append(turn)
         ahead = len(queue.pending) - 1 + (queue.running is not None)
         if queue.worker is None:
             queue.worker = self._spawn(self._work(session.id, queue))
         return m.SendResult(message=prompt, turn_id=turn.id, queued=ahead)
+
+    def _check_thinking(self, depth: ThinkingDepth, choice: str) -> None:
+        """Refuse a thinking depth the chosen model cannot honour (``auto`` picks a
+        model later, so any depth goes and is applied where the model allows)."""
+        if choice == AUTO:
+            return
+        model = self.sessions.catalog.resolve(choice)
+        if model.thinking == "none":
+            problem = f"{model.id} does not think; leave out thinking"
+        elif depth == "off" and model.thinking == "always":
+            problem = f"{model.id} always thinks; ask for low instead of off"
+        else:
+            return
+        raise RpcError(ErrorCode.INVALID_PARAMS, problem, {"path": "$.thinking"})
 
     async def cancel(self, session_id: str) -> m.CancelResult:
         self.sessions.require(session_id)
@@ -230,9 +271,12 @@ class Turns:
         estimate = self.metrics.estimate_s(model.id)
         turn.expected_end = time.monotonic() + estimate if estimate is not None else None
         self._progress(turn, "begin", model.id, estimated_s=estimate)
+        deadline = asyncio.get_running_loop().call_later(self._turn_timeout_s, self._expire, turn)
         outcome = _Outcome("failed")
         try:
-            for attempt in range(MAX_ATTEMPTS):
+            malformed_retries = MALFORMED_RETRIES
+            attempt = 0
+            while attempt < MAX_ATTEMPTS:
                 if self.routing.cooling(model):
                     target = self.routing.failover_target(model)
                     if target is not None:
@@ -245,22 +289,41 @@ class Turns:
                 except RpcError as exc:
                     self._fail_without_call(turn, model.id, exc.message)
                     return
-                outcome = _Outcome(turn.stop_status)
                 outcome = await self._attempt(turn, model, reason, kind)
-                if outcome.error is None or not outcome.error.retryable:
+                error = outcome.error
+                if error is not None and error.kind == "malformed" and malformed_retries:
+                    malformed_retries -= 1  # asked again once, same model, before it is an error
+                    reason = f"{model.id} sent an unusable reply; asked again"
+                    continue
+                attempt += 1
+                if error is None or not error.retryable:
                     return
                 target = self.routing.failover_target(model)
-                if target is None or attempt == MAX_ATTEMPTS - 1:
+                if target is None or attempt == MAX_ATTEMPTS:
                     return
                 self.metrics.record_failover(model.id, target.id)
-                reason = f"failover: {model.id} failed ({outcome.error.kind}); using {target.id}"
+                reason = f"failover: {model.id} failed ({error.kind}); using {target.id}"
                 model, kind = target, "failover"
+        except asyncio.CancelledError:
+            outcome = _Outcome(turn.stop_status, turn.stop_error)
+            raise
         finally:
+            deadline.cancel()
             self._progress(turn, "end", turn.model or model.id, outcome=outcome.status)
             took = (self.sessions.clock() - turn.started_at).total_seconds() if turn.started_at else 0.0
             log.info("turn %s in session %s: %s %s in %.2f s, %d tokens out%s", turn.id, turn.session_id,
                      turn.model or model.id, outcome.status, took, turn.output_tokens,
                      f" ({outcome.error.kind})" if outcome.error else "")
+
+    def _expire(self, turn: Turn) -> None:
+        """The turn ran past ``turn_timeout_s``: end it failed, its partial text kept."""
+        if turn.task is None or turn.task.done():
+            return
+        turn.stop_status = "failed"
+        turn.stop_error = ProviderError(
+            "deadline", f"the turn ran past turn_timeout_s ({self._turn_timeout_s:g} s); its partial text is kept",
+            provider="", retryable=False)
+        turn.task.cancel()
 
     def _progress(self, turn: Turn, kind: str, model: str, **extra: Any) -> None:
         session = self.sessions.store.get_session(turn.session_id)
@@ -324,41 +387,51 @@ class Turns:
     async def _round(self, turn: Turn, opening: _Opening) -> tuple[_Outcome, list[ToolCallEvent]]:
         session = self.sessions.require(turn.session_id)
         model = opening.model
-        max_tokens = min(model.max_output_tokens, MAX_OUTPUT_TOKENS)
+        max_tokens = output_budget(model)
         stream = _Stream(self, turn, opening)
         started = time.monotonic()
         outcome = _Outcome("failed")
-        usage: Usage | None = None
-        stop_reason: str | None = None
+        finished: Finished | None = None
         try:
-            history = await self.context.fit(
-                session.id, session.system_prompt, model,
-                history_for(self.sessions.store.messages(session.id), turn.prompt), max_tokens)
-            request = TurnRequest(model=model.id, system=session.system_prompt, messages=history,
-                                  tools=[task_tool.SPEC], max_tokens=max_tokens)
-            events = (await self.routing.ready(model.provider)).stream(request)
             try:
-                async for event in events:
-                    if isinstance(event, TextDelta):
-                        stream.add(event.text)
-                    elif isinstance(event, ToolCallEvent):
-                        stream.calls.append(event)
-                    elif isinstance(event, Finished):
-                        usage, stop_reason = event.usage, event.stop_reason
-            finally:
-                await events.aclose()
-            outcome = _Outcome("complete")
+                history = await self.context.fit(
+                    session.id, session.system_prompt, model,
+                    history_for(self.sessions.store.messages(session.id), turn.prompt), max_tokens)
+                request = TurnRequest(model=model.id, system=session.system_prompt, messages=history,
+                                      tools=[task_tool.SPEC], max_tokens=max_tokens, info=model,
+                                      thinking=turn.thinking)
+                events = (await self.routing.ready(model.provider)).stream(request)
+                try:
+                    async for event in events:
+                        if isinstance(event, Finished):
+                            finished = event
+                        else:
+                            stream.add(event)
+                finally:
+                    await events.aclose()
+            except (ProviderError, asyncio.CancelledError):
+                raise
+            except Exception as exc:  # a bug anywhere on the way: still a failed turn with a reason
+                log.exception("turn %s: %s raised", turn.id, model.id)
+                raise unforeseen(exc, model.provider, None) from exc
+            outcome = _finished_outcome(finished)
             self.routing.record_success(model.provider)
         except ProviderError as exc:
             log.warning("turn %s: %s %s: %s", turn.id, model.id, exc.kind, exc.provider_message)
+            if exc.kind == "not_found":
+                others = alternatives(self.sessions.catalog, model)
+                exc.provider_message += (f"; {model.id} may be retired or not offered to this key"
+                                         + (f"; try {', '.join(others)}" if others else ""))
             outcome = _Outcome("failed", exc)
             self.routing.record_failure(model.provider, exc.retryable)
         except asyncio.CancelledError:
-            outcome = _Outcome(turn.stop_status)
+            outcome = _Outcome(turn.stop_status, turn.stop_error)
             raise
         finally:
             latency_ms = (time.monotonic() - started) * 1000
-            stream.finish(outcome, usage=usage, latency_ms=latency_ms, stop_reason=stop_reason)
+            usage = finished.usage if finished else None
+            stream.finish(outcome, usage=usage, latency_ms=latency_ms,
+                          stop_reason=finished.stop_reason if finished else None)
             self.metrics.record_turn(model, outcome.status, outcome.error.kind if outcome.error else None,
                                      ttft_ms=stream.ttft_ms, latency_ms=latency_ms, usage=usage)
         return outcome, stream.calls
@@ -387,6 +460,27 @@ class Turns:
         self.sessions.commit(draft)
 
 
+def output_budget(model: ModelInfo) -> int:
+    """``max_tokens`` for a request: the answer's room, plus room for thinking on a
+    model that thinks (thinking counts against ``max_tokens``)."""
+    room = MAX_OUTPUT_TOKENS + (THINKING_ROOM if model.thinking != "none" else 0)
+    return min(model.max_output_tokens, room)
+
+
+def _finished_outcome(finished: Finished | None) -> _Outcome:
+    """What a stream that ended normally means for the reply."""
+    if finished is None:
+        return _Outcome("failed", ProviderError("internal", "the provider stream ended without its final event",
+                                                retryable=False))
+    if finished.stop_reason == "refusal":
+        return _Outcome("refused", refusal=finished.refusal)
+    if finished.truncated_call is not None:
+        return _Outcome("failed", ProviderError(
+            "bad_request", f"the reply reached its output limit in the middle of a call of {finished.truncated_call}; "
+                           "the call was not run", retryable=False))
+    return _Outcome("complete")
+
+
 def _error_text(error: ProviderError | None) -> str | None:
     if error is None:
         return None
@@ -410,8 +504,24 @@ def history_for(messages: list[Message], prompt: Message) -> list[Message]:
     def turn_key(msg: Message) -> int:
         return prompt_seq.get(msg.turn_id, msg.seq) if msg.turn_id else msg.seq
 
-    selected = [msg for msg in messages if turn_key(msg) <= prompt.seq]
+    selected = [msg for msg in messages if turn_key(msg) <= prompt.seq and not _superseded(msg, messages, prompt)]
     return sorted(selected, key=lambda msg: (turn_key(msg), msg.seq))
+
+
+def _superseded(msg: Message, messages: list[Message], prompt: Message) -> bool:
+    """An attempt that is not part of the conversation the next model continues.
+
+    In the running turn, every attempt that did not complete (a failover starts the
+    answer afresh; sending the partial text would be prefill, which Claude refuses).
+    In earlier turns, a failed attempt that a later attempt of the turn replaced.
+    The attempts stay in the transcript, marked; only the request leaves them out.
+    """
+    if msg.role != "assistant" or msg.status in ("complete", "streaming", "refused") or not msg.turn_id:
+        return False
+    if msg.turn_id == prompt.turn_id:
+        return True
+    return msg.status == "failed" and any(
+        other.turn_id == msg.turn_id and other.role == "assistant" and other.seq > msg.seq for other in messages)
 
 
 @dataclass
@@ -427,38 +537,91 @@ class _Opening:
 
 
 class _Stream:
-    """The text of one reply as it arrives, committed in batches."""
+    """The blocks of one reply as they arrive, committed in batches.
+
+    Blocks keep the order the model produced them in (thinking, text, calls), with
+    their side data: that order and those bytes are what the same model wants back.
+    Thinking text goes out as ``message/delta`` with ``thinking`` set, never mixed
+    into the reply's text.
+    """
 
     def __init__(self, turns: Turns, turn: Turn, opening: _Opening):
         self._turns = turns
         self._turn = turn
         self._opening = opening
         self._reply: Message | None = None
+        self._blocks: list[ContentBlock] = []
         self._text: list[str] = []
+        """Text of the block being written (the last one, when it is a TextBlock)."""
+        self._thinking: list[str] = []
+        """Thinking text streamed for the block not yet complete."""
         self.calls: list[ToolCallEvent] = []
-        self._pending: list[str] = []
+        self._after_text = False
+        self._pending: list[tuple[str, str]] = []
         self._last_flush = 0.0  # the first text is committed at once: time to first token
         self._last_report = 0.0
         self._started = time.monotonic()
         self.ttft_ms: float | None = None
 
-    def add(self, text: str) -> None:
+    def add(self, event: object) -> None:
+        follows_text, self._after_text = self._after_text, isinstance(event, TextDelta) and bool(event.text)
+        if isinstance(event, TextDelta):
+            self._add_text(event.text)
+        elif isinstance(event, ThinkingDelta):
+            self._thinking.append(event.text)
+            self._queue("thinking", event.text)
+        elif isinstance(event, ThinkingDone):
+            self._close_text()
+            self._thinking.clear()
+            self._blocks.append(ThinkingBlock(text=event.text, signature=event.signature, redacted=event.redacted))
+        elif isinstance(event, TextSignature):
+            self._close_text(event.signature, own_text=follows_text)
+        elif isinstance(event, ToolCallEvent):
+            self._close_text()
+            self.calls.append(event)
+            self._blocks.append(ToolCallBlock(id=event.id, name=event.name, input=dict(event.input),
+                                              signature=event.signature))
+
+    def _add_text(self, text: str) -> None:
+        if not text:
+            return
+        self._text.append(text)
+        self._queue("text", text)
+
+    def _queue(self, channel: str, text: str) -> None:
         if not text:
             return
         now = time.monotonic()
         if self.ttft_ms is None:
             self.ttft_ms = (now - self._started) * 1000
-        self._text.append(text)
-        self._pending.append(text)
+        self._pending.append((channel, text))
         self._turn.output_tokens += max(1, len(text) // 4)
         if now - self._last_flush >= CHECKPOINT_S:
             self.flush()
 
+    def _close_text(self, signature: str | None = None, own_text: bool = False) -> None:
+        """End the text block being written. A signature belongs to the part that
+        carried it (Gemini's last text part when it follows that part's text, else an
+        empty part of its own), which stays a block of its own: Google asks that a
+        signed part never be merged with others."""
+        if signature is not None:
+            signed = self._text.pop() if own_text and self._text else ""
+            self._close_text()
+            self._blocks.append(TextBlock(text=signed, signature=signature))
+        elif self._text:
+            self._blocks.append(TextBlock(text="".join(self._text)))
+            self._text.clear()
+
+    def _content(self) -> list[ContentBlock]:
+        content = list(self._blocks)
+        if self._thinking:
+            content.append(ThinkingBlock(text="".join(self._thinking)))  # unsigned until it completes
+        if self._text:
+            content.append(TextBlock(text="".join(self._text)))
+        return content
+
     def _message(self, reply: Message) -> Message:
-        text = "".join(self._text)
-        content: list = [TextBlock(text=text)] if text else []
-        content += [ToolCallBlock(id=c.id, name=c.name, input=dict(c.input)) for c in self.calls]
-        return msgspec.structs.replace(reply, content=content)
+        return msgspec.structs.replace(reply, content=self._content())
 
     def _draft(self) -> tuple[Draft, Message] | None:
         """A draft for the next commit, opening the reply in it if it is not yet."""
@@ -479,31 +642,43 @@ class _Stream:
         if opened is None:
             return
         draft, reply = opened
-        tail = self.take_pending()
-        if tail:
-            draft.emit(m.MessageDelta, message_id=reply.id, text=tail)
+        self._emit_pending(draft, reply)
+        model = self._opening.model
+        cost = cost_usd(model, usage) if usage is not None else None
         final = msgspec.structs.replace(
             self._message(reply), status=outcome.status, usage=usage, ttft_ms=self.ttft_ms,
-            latency_ms=latency_ms, stop_reason=stop_reason, error=_error_text(outcome.error))
+            latency_ms=latency_ms, stop_reason=stop_reason, error=_error_text(outcome.error),
+            refusal=outcome.refusal, cost_usd=cost)
         draft.messages.append(final)
         draft.emit(m.MessageCompleted, message=final)
-        self._turns.sessions.commit(draft, current_model=self._opening.model.id)
+        self._turns.sessions.commit(draft, current_model=model.id,
+                                    cost_usd=draft.session.cost_usd + (cost or 0.0))
 
-    def take_pending(self) -> str:
-        text = "".join(self._pending)
-        self._pending.clear()
-        return text
+    def _emit_pending(self, draft: Draft, reply: Message) -> None:
+        """One delta per run of the same channel (text or thinking), in order."""
+        pending, self._pending = self._pending, []
+        runs: list[tuple[str, list[str]]] = []
+        for channel, text in pending:
+            if runs and runs[-1][0] == channel:
+                runs[-1][1].append(text)
+            else:
+                runs.append((channel, [text]))
+        for channel, texts in runs:
+            if channel == "thinking":
+                draft.emit(m.MessageDelta, message_id=reply.id, text="", thinking="".join(texts))
+            else:
+                draft.emit(m.MessageDelta, message_id=reply.id, text="".join(texts))
 
     def flush(self) -> None:
-        """Commit the pending text as one delta event plus the message checkpoint."""
+        """Commit the pending text as delta events plus the message checkpoint."""
         if not self._pending:
             return
         opened = self._draft()
-        text = self.take_pending()
         if opened is None:
+            self._pending.clear()
             return
         draft, reply = opened
-        draft.emit(m.MessageDelta, message_id=reply.id, text=text)
+        self._emit_pending(draft, reply)
         draft.messages.append(self._message(reply))
         self._turns.sessions.commit(draft, current_model=self._opening.model.id)
         self._last_flush = time.monotonic()

@@ -2,18 +2,25 @@
 JSON-RPC message.
 
 The daemon never blocks on a client. Frames go out with NOBLOCK; when a client's
-pipe is full they wait in that client's outbox, which a flusher retries. A client
-whose outbox passes ``queue_limit`` bytes is detached from every session, its
-outbox is cleared, and it receives one ``client/dropped`` notification naming the
-sessions, so it can reattach with ``since_seq`` and lose nothing. A peer that has
-disconnected (EHOSTUNREACH under ROUTER_MANDATORY) is forgotten.
+pipe is full they wait in that client's outbox, which a flusher retries. What is
+queued for a client counts every byte: its outbox, and the frames ZeroMQ's pipe may
+still hold, which are at most the last ``SEND_HWM`` frames it took (the pipe is a
+FIFO of at most that many), counted from when they were sent until the pipe is seen
+full. A client whose queue passes ``queue_limit`` bytes is detached from every
+session, its outbox is cleared, and it receives one ``client/dropped`` notification
+naming every session it was dropped from; nothing of those sessions follows it (the
+rest of a replay in progress is not sent), so a reattach with ``since_seq`` set to
+the last seq before the notice loses nothing. A peer that has disconnected
+(EHOSTUNREACH under ROUTER_MANDATORY) is forgotten.
 
 ``MAXMSGSIZE`` bounds what a client may send: ZeroMQ closes the connection of a
 peer that sends a larger message, so an oversized frame is never buffered.
 
 ``SNDHWM`` is kept small on purpose: ZeroMQ counts messages, not bytes, so its pipe
-to a peer is only a short staging area and the byte-counted outbox is where a slow
-client's backlog accumulates (and is bounded).
+to a peer is only a short staging area (a few frames, counted as above) and the
+byte-counted outbox is where a slow client's backlog accumulates (and is bounded).
+The flusher retries at once while a pass makes progress, and waits
+``FLUSH_INTERVAL_S`` only when no backlogged client took anything.
 
 The ipc endpoint is protected by its 0700 directory. An opt-in TCP endpoint is a
 second transport on its own ROUTER socket, with CURVE on (the server key pair and
@@ -37,12 +44,14 @@ import logging
 import os
 import time
 from collections import deque
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import zmq
 import zmq.auth
 from zmq.auth.thread import ThreadAuthenticator
+from zmq.utils.monitor import parse_monitor_message
 
 from duologue.protocol.errors import ErrorCode, RpcError
 from duologue.protocol.jsonrpc import encode_error, encode_notification
@@ -57,8 +66,7 @@ FLUSH_INTERVAL_S = 0.005
 IDLE_PEER_S = 600.0
 CLOSE_LINGER_MS = 1000
 """How long a stopping daemon keeps trying to deliver frames it already sent."""
-ACTIVE_PEER_S = 60.0
-SEND_HWM = 1000
+SEND_HWM = 64
 
 
 @dataclass(frozen=True)
@@ -101,9 +109,30 @@ class Peer:
         self.routing_id = routing_id
         self.key = transport.tag + routing_id
         self._transport = transport
-        self.outbox: deque[bytes] = deque()
+        self.outbox: deque[bytes | Iterator[bytes]] = deque()
+        """Frames (counted in ``outbox_bytes``) and lazy segments (a replay read from
+        the store as it is sent, not counted until a frame is pulled)."""
         self.outbox_bytes = 0
+        self.piped: deque[int] = deque(maxlen=SEND_HWM)
+        """Sizes of the last frames ZeroMQ took: what its pipe to this peer may hold."""
+        self.piped_bytes = 0
+        self.dropped: list[str] = []
+        """Sessions named by a drop notice not yet handed to ZeroMQ (a second drop
+        before it goes out adds to it rather than replacing it)."""
+        self.notice: bytes | None = None
+        """That notice, at the head of the outbox until ZeroMQ takes it."""
+        self.drops = 0
         self.last_seen = time.monotonic()
+
+    @property
+    def queued_bytes(self) -> int:
+        return self.outbox_bytes + self.piped_bytes
+
+    def piped_frame(self, size: int) -> None:
+        if len(self.piped) == self.piped.maxlen:
+            self.piped_bytes -= self.piped[0]
+        self.piped.append(size)
+        self.piped_bytes += size
 
     def deliver(self, frame: bytes) -> None:
         self._transport.send(self, frame)
@@ -133,16 +162,29 @@ class ZmqTransport:
         self._sock.setsockopt(zmq.RCVHWM, 10_000)
         self._sock.setsockopt(zmq.LINGER, 0)
         self._peers: dict[bytes, Peer] = {}
+        self._connections: set[int] = set()
+        """The file descriptors of connected clients (from the socket monitor)."""
+        self._monitor = self._sock.get_monitor_socket(
+            zmq.EVENT_ACCEPTED | zmq.EVENT_DISCONNECTED)
         self._backlogged: set[bytes] = set()
         self._flush_wakeup = asyncio.Event()
         self._waiter: asyncio.Future[None] | None = None
 
     @property
     def client_count(self) -> int:
-        """Clients attached to a session or heard from in the last minute. ZeroMQ does
-        not tell a ROUTER when a peer leaves, so a silent, unattached one ages out."""
-        recent = time.monotonic() - ACTIVE_PEER_S
-        return sum(1 for p in self._peers.values() if p.last_seen >= recent or self._hub.sessions_of(p))
+        """Connected clients: connections accepted and not yet closed, as the socket
+        monitor reports them (a DEALER is one connection)."""
+        return len(self._connections)
+
+    def _on_monitor(self) -> None:
+        """Drain the socket monitor: connections come (handshake done) and go."""
+        mon = self._monitor
+        while mon is not None and mon.getsockopt(zmq.EVENTS) & zmq.POLLIN:
+            event = parse_monitor_message(mon.recv_multipart(zmq.NOBLOCK))
+            if event["event"] == zmq.EVENT_ACCEPTED:
+                self._connections.add(event["value"])
+            elif event["event"] == zmq.EVENT_DISCONNECTED:
+                self._connections.discard(event["value"])
 
     def bind(self) -> None:
         if self._curve is not None:
@@ -170,6 +212,9 @@ class ZmqTransport:
         loop = asyncio.get_running_loop()
         fd = self._sock.getsockopt(zmq.FD)
         loop.add_reader(fd, self._wake)
+        monitor_fd = self._monitor.getsockopt(zmq.FD)
+        loop.add_reader(monitor_fd, self._on_monitor)
+        loop.call_soon(self._on_monitor)
         flusher = asyncio.create_task(self._flush_loop(stop), name="zmq-flusher")
         stopping = asyncio.ensure_future(stop.wait())
         stopping.add_done_callback(lambda _: self._wake())
@@ -191,6 +236,7 @@ class ZmqTransport:
                 await self._waiter
         finally:
             loop.remove_reader(fd)
+            loop.remove_reader(monitor_fd)
             stopping.cancel()
             flusher.cancel()
             await asyncio.gather(flusher, stopping, return_exceptions=True)
@@ -198,6 +244,10 @@ class ZmqTransport:
     def _wake(self) -> None:
         if self._waiter is not None and not self._waiter.done():
             self._waiter.set_result(None)
+        if self._backlogged:
+            # The fd also signals ZeroMQ's own commands, such as a pipe that drained
+            # enough to take frames again: the flusher tries at once.
+            self._flush_wakeup.set()
 
     def close(self) -> None:
         """Deliver what was already answered, close the socket and remove its file.
@@ -211,6 +261,11 @@ class ZmqTransport:
             peer = self._peers.get(key)
             if peer is not None:
                 self._flush(peer)
+        # Stopped before its PAIR socket closes: libzmq would otherwise block sending
+        # events nobody reads.
+        self._sock.disable_monitor()
+        self._monitor.close(linger=0)
+        self._monitor = None
         self._sock.close(linger=CLOSE_LINGER_MS)
         if self._auth is not None:
             self._auth.stop()
@@ -232,8 +287,8 @@ class ZmqTransport:
         response, after = await self._dispatcher.handle(parts[1], peer)
         if response is not None:
             self.send(peer, response)
-        for frame in after:
-            self.send(peer, frame)
+        for frames in after:
+            self.send_lazily(peer, iter(frames))
 
     # --- sending ------------------------------------------------------------------------
 
@@ -245,6 +300,7 @@ class ZmqTransport:
             return
         try:
             self._sock.send_multipart((peer.routing_id, frame), flags=zmq.NOBLOCK)
+            peer.piped_frame(len(frame))
         except zmq.Again:
             self._enqueue(peer, frame)
         except zmq.ZMQError as exc:
@@ -252,6 +308,19 @@ class ZmqTransport:
                 raise
             self._forget(peer)
         self._wake_reader_if_pending()
+
+    def send_lazily(self, peer: Peer, frames: Iterator[bytes]) -> None:
+        """Send ``frames`` in order, pulling each only when the peer's connection takes
+        it: frames not pulled yet (a replay still in the store) are not queued bytes,
+        so a long replay to a slow reader pauses rather than drops it. Frames sent to
+        the peer later wait behind the rest."""
+        if peer.routing_id not in self._peers:
+            return
+        peer.outbox.append(frames)
+        self._backlogged.add(peer.routing_id)
+        if len(peer.outbox) == 1:
+            self._flush(peer)
+        self._flush_wakeup.set()
 
     def _wake_reader_if_pending(self) -> None:
         """A send may have consumed the edge that announced an incoming message."""
@@ -263,19 +332,25 @@ class ZmqTransport:
         peer.outbox_bytes += len(frame)
         self._backlogged.add(peer.routing_id)
         self._flush_wakeup.set()
-        if peer.outbox_bytes > self._queue_limit:
+        if peer.queued_bytes > self._queue_limit:
             self._drop(peer)
 
     def _drop(self, peer: Peer) -> None:
         sessions = self._hub.detach_everywhere(peer)
-        log.warning("client %s fell %d bytes behind; detached from %d session(s)",
-                    peer.key.hex(), peer.outbox_bytes, len(sessions))
+        log.warning("client %s fell %d bytes behind (%d in its outbox, up to %d in ZeroMQ's pipe); "
+                    "detached from %d session(s)", peer.key.hex(), peer.queued_bytes, peer.outbox_bytes,
+                    peer.piped_bytes, len(sessions))
+        if peer.notice is None:
+            peer.dropped = []
+        peer.dropped = sorted(set(peer.dropped) | set(sessions))
+        peer.drops += 1
         peer.outbox.clear()
-        peer.outbox_bytes = 0
-        notice = ClientDropped(session_ids=sessions, reason=(
-            "your outgoing queue passed its limit; reattach with since_seq to resume"))
-        peer.outbox.append(encode_notification("client/dropped", notice))
-        peer.outbox_bytes = len(peer.outbox[0])
+        notice = ClientDropped(session_ids=peer.dropped, reason=(
+            "your outgoing queue passed its limit; reattach with since_seq set to the last seq "
+            "you received to resume"))
+        peer.notice = encode_notification("client/dropped", notice)
+        peer.outbox.append(peer.notice)
+        peer.outbox_bytes = len(peer.notice)
 
     def _forget(self, peer: Peer) -> None:
         self._hub.detach_everywhere(peer)
@@ -294,20 +369,46 @@ class ZmqTransport:
             await self._flush_wakeup.wait()
             self._flush_wakeup.clear()
             while self._backlogged:
+                progress = False
                 for key in list(self._backlogged):
                     peer = self._peers.get(key)
+                    before = peer.outbox_bytes if peer is not None else 0
                     if peer is None or self._flush(peer):
                         self._backlogged.discard(key)
-                if self._backlogged:
-                    await asyncio.sleep(FLUSH_INTERVAL_S)
+                        progress = True
+                    elif peer.outbox_bytes != before:
+                        progress = True
+                if not self._backlogged:
+                    break
+                if progress:
+                    await asyncio.sleep(0)  # others' turn, then go on: clients take frames
+                    continue
+                # Nothing was taken: wait until ZeroMQ says a pipe drained (the socket's
+                # fd wakes ``_wake``), or a little while at most.
+                self._flush_wakeup.clear()
+                try:
+                    await asyncio.wait_for(self._flush_wakeup.wait(), FLUSH_INTERVAL_S)
+                except asyncio.TimeoutError:
+                    pass
 
     def _flush(self, peer: Peer) -> bool:
         """Send what the peer's pipe takes; True when its outbox is empty."""
         while peer.outbox:
-            frame = peer.outbox[0]
+            head = peer.outbox[0]
+            if not isinstance(head, bytes):  # a lazy segment: its next frame becomes the head
+                frame = next(head, None)
+                if frame is None:
+                    peer.outbox.popleft()
+                    continue
+                peer.outbox.appendleft(frame)
+                peer.outbox_bytes += len(frame)
+                continue
+            frame = head
             try:
                 self._sock.send_multipart((peer.routing_id, frame), flags=zmq.NOBLOCK)
             except zmq.Again:
+                # A paced replay waits here without growing: only frames pushed to the
+                # client (responses, live events) can pass the limit (``_enqueue``).
                 return False
             except zmq.ZMQError as exc:
                 if exc.errno != errno.EHOSTUNREACH:
@@ -318,4 +419,8 @@ class ZmqTransport:
                 self._wake_reader_if_pending()
             peer.outbox.popleft()
             peer.outbox_bytes -= len(frame)
+            peer.piped_frame(len(frame))
+            if frame is peer.notice:
+                peer.notice = None
+                peer.dropped = []
         return True

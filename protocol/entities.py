@@ -14,11 +14,19 @@ from typing import Annotated, Any, Literal
 import msgspec
 
 Role = Literal["user", "assistant"]
-MessageStatus = Literal["complete", "streaming", "interrupted", "cancelled", "failed"]
+MessageStatus = Literal["complete", "streaming", "interrupted", "cancelled", "failed", "refused"]
 TaskStatus = Literal["pending", "in_progress", "completed"]
 SwitchKind = Literal["manual", "auto", "failover"]
 Tier = Literal["fast", "balanced", "frontier"]
 Provider = Literal["anthropic", "gemini"]
+Thinking = Literal["none", "optional", "default", "always"]
+"""Whether a model thinks: never, only when asked, unless told not to, or always."""
+ThinkingControl = Literal["none", "budget", "effort", "level"]
+"""How a request sets the depth of thinking: a token budget (Claude extended thinking),
+an effort level (Claude adaptive thinking), a thinking level (Gemini 3)."""
+ThinkingDepth = Literal["off", "low", "medium", "high", "max"]
+"""What ``session/send`` may ask for; mapped onto the model's control, never past what
+the model allows (``off`` on a model that always thinks is refused)."""
 
 Timestamp = Annotated[datetime, msgspec.Meta(tz=True)]
 """Every time on the wire and in the store is timezone-aware (RFC 3339 with offset)."""
@@ -40,6 +48,9 @@ class LineRange(Record, frozen=True):
 
 class TextBlock(Record, tag="text", tag_field="type", frozen=True):
     text: str
+    signature: str | None = None
+    """Provider side data: Gemini's ``thoughtSignature`` on this text part (base64,
+    as sent). Sent back only to the model that wrote the message."""
 
 
 class CodeContextBlock(Record, tag="code_context", tag_field="type", frozen=True):
@@ -57,6 +68,8 @@ class ToolCallBlock(Record, tag="tool_call", tag_field="type", frozen=True):
     id: str
     name: str
     input: dict[str, Any] = {}
+    signature: str | None = None
+    """Provider side data: Gemini's ``thoughtSignature`` on this function call."""
 
 
 class ToolResultBlock(Record, tag="tool_result", tag_field="type", frozen=True):
@@ -68,12 +81,58 @@ class ToolResultBlock(Record, tag="tool_result", tag_field="type", frozen=True):
     is_error: bool = False
 
 
-ContentBlock = TextBlock | CodeContextBlock | ToolCallBlock | ToolResultBlock
+class ThinkingBlock(Record, tag="thinking", tag_field="type", frozen=True):
+    """A model's thinking, kept apart from its reply and never mixed into it.
+
+    ``signature`` is the provider's opaque proof (Claude's ``signature``, Gemini's
+    ``thoughtSignature``), ``redacted`` holds the encrypted ``data`` of a Claude
+    ``redacted_thinking`` block (then ``text`` is empty). Both are sent back byte-exact
+    to the model that wrote the message and to no other model (docs/protocol.md,
+    "Provider side data").
+    """
+
+    text: str = ""
+    signature: str | None = None
+    redacted: str | None = None
+
+
+ContentBlock = TextBlock | CodeContextBlock | ToolCallBlock | ToolResultBlock | ThinkingBlock
 
 
 class Usage(Record, frozen=True):
+    """Tokens as the provider billed them.
+
+    ``input_tokens`` is the uncached input; cache reads and writes are apart (Claude
+    reports them apart; for Gemini, ``cache_read_tokens`` is ``cachedContentTokenCount``
+    and is taken out of the prompt count). ``output_tokens`` includes thinking, of
+    which ``thinking_tokens`` is the share (Gemini's ``thoughtsTokenCount``).
+    """
+
     input_tokens: int = 0
     output_tokens: int = 0
+    cache_read_tokens: int = 0
+    cache_write_tokens: int = 0
+    """Written to a 5-minute cache (Claude); billed at the cache-write price."""
+    cache_write_1h_tokens: int = 0
+    """Written to a 1-hour cache (Claude); billed at the 1-hour cache-write price."""
+    thinking_tokens: int = 0
+
+    @property
+    def prompt_tokens(self) -> int:
+        """Every input token of the request, cached or not."""
+        return self.input_tokens + self.cache_read_tokens + self.cache_write_tokens + self.cache_write_1h_tokens
+
+
+class Refusal(Record, frozen=True):
+    """Why a provider refused (Claude ``stop_details``, a Gemini block or safety stop).
+
+    ``category`` is the provider's own word (``cyber``, ``SAFETY``, ``PROHIBITED_CONTENT``
+    ...) or None when it gave none.
+    """
+
+    provider: Provider
+    category: str | None = None
+    explanation: str | None = None
 
 
 class Message(Record, frozen=True):
@@ -95,11 +154,21 @@ class Message(Record, frozen=True):
     ttft_ms: float | None = None
     stop_reason: str | None = None
     error: str | None = None
+    refusal: Refusal | None = None
+    """Set when ``status`` is ``refused``: the exchange stays in the transcript and is
+    left out of every later request (docs/protocol.md, "Refusals")."""
+    cost_usd: float | None = None
+    """What this reply cost as billed (from ``usage`` and the model's prices)."""
 
     @property
     def text(self) -> str:
         """The concatenated text blocks: what a person reads of this message."""
         return "".join(b.text for b in self.content if isinstance(b, TextBlock))
+
+    @property
+    def thinking(self) -> str:
+        """The concatenated thinking text, shown apart from the reply."""
+        return "".join(b.text for b in self.content if isinstance(b, ThinkingBlock))
 
 
 class ModelSwitch(Record, frozen=True):
@@ -156,6 +225,8 @@ class Session(Record, frozen=True):
     metadata: dict[str, str] = {}
     last_seq: int = 0
     message_count: int = 0
+    cost_usd: float = 0.0
+    """What the session's replies have cost so far, as billed (every model's)."""
 
 
 class ContextSummary(Record, frozen=True):
@@ -176,11 +247,29 @@ class ContextSummary(Record, frozen=True):
     for_model: str
 
 
+class PriceTier(Record, frozen=True):
+    """Prices that apply instead when a request's prompt is above ``above_tokens``
+    (Gemini Pro bills prompts over 200k tokens higher, input and output alike)."""
+
+    above_tokens: int
+    input_per_mtok: float
+    output_per_mtok: float
+    cache_read_per_mtok: float | None = None
+
+
 class Pricing(Record, frozen=True):
-    """US dollars per million tokens."""
+    """US dollars per million tokens.
+
+    Cache prices default from the input price the way Anthropic bills them (reads
+    0.1x, 5-minute writes 1.25x, 1-hour writes 2x) when the catalog gives none.
+    """
 
     input_per_mtok: float
     output_per_mtok: float
+    cache_read_per_mtok: float | None = None
+    cache_write_per_mtok: float | None = None
+    cache_write_1h_per_mtok: float | None = None
+    tiers: list[PriceTier] = []
 
 
 class ModelInfo(Record, frozen=True):
@@ -195,3 +284,10 @@ class ModelInfo(Record, frozen=True):
     pricing: Pricing
     tier: Tier
     available: bool = True
+    thinking: Thinking = "none"
+    thinking_control: ThinkingControl = "none"
+    forbids_prefill: bool = False
+    """The API refuses a request that ends with an assistant message (Claude 4.6+)."""
+    lifecycle: Literal["active", "deprecated", "retired", "unlisted"] = "active"
+    """From the provider's models endpoint when the daemon could list it; ``unlisted``
+    means the provider's list did not name this id."""

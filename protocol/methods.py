@@ -9,6 +9,7 @@ not a silently ignored option); results tolerate fields a newer daemon adds.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Annotated, Any, Literal
 
 import msgspec
@@ -20,8 +21,10 @@ from .entities import (
     ContextSummary,
     Message,
     MessageStatus,
+    ThinkingDepth,
     ModelInfo,
     ModelSwitch,
+    Provider,
     Role,
     Session,
     TaskList,
@@ -37,7 +40,15 @@ MAX_FRAME_BYTES = 8 * 1024 * 1024
 
 SessionId = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
 Title = Annotated[str, msgspec.Meta(max_length=200)]
-Since = Annotated[int, msgspec.Meta(ge=0)]
+MAX_SEQ = 2**53 - 1
+"""The largest seq a request may name: exact in every JSON implementation (a double)."""
+Since = Annotated[int, msgspec.Meta(ge=0, le=MAX_SEQ)]
+Cursor = Annotated[str, msgspec.Meta(pattern=r"^[0-9]{1,15}\.[0-9A-Z]{1,64}$")]
+"""A page cursor: ``<updated_at in ms>.<session id>``, as ``next_cursor`` gives it."""
+MessageId = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+MAX_LINE = 2**31 - 1
+"""The largest line number a code context's ``range`` may name (1 <= start <= end);
+the daemon refuses a range outside with INVALID_PARAMS."""
 
 
 class Params(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, omit_defaults=True):
@@ -104,9 +115,30 @@ class StatusResult(Result):
 # --- models ---------------------------------------------------------------------------
 
 
+class ProviderListing(Result):
+    """What the daemon last read from one provider's models endpoint."""
+
+    provider: str
+    fetched_at: Timestamp | None = None
+    """When the listing the catalog now reflects was fetched; None: never."""
+    models: int = 0
+    """How many models it listed."""
+    error: str | None = None
+    """Why the last attempt to read it failed (the catalog kept what it had)."""
+
+
 class ModelsResult(Result):
     models: list[ModelInfo]
     default_model: str
+    retires_at: dict[str, Timestamp] = {}
+    """Model id -> the retirement its provider has scheduled for it."""
+    listings: list[ProviderListing] = []
+    """One per configured provider: how current the catalog's lifecycle and limits are."""
+
+
+class RefreshParams(Params):
+    provider: Provider | None = None
+    """Only this provider; None: every configured one."""
 
 
 # --- sessions -------------------------------------------------------------------------
@@ -127,7 +159,7 @@ class SessionResult(Result):
 class ListParams(Params):
     project_id: str | None = None
     limit: Annotated[int, msgspec.Meta(ge=1, le=10_000)] = 50
-    before: str | None = None
+    before: Cursor | None = None
     """Cursor from a previous page's ``next_cursor``."""
 
 
@@ -198,6 +230,9 @@ class SendParams(Params):
     model: str | None = None
     """For this turn only: a model id, short name or ``auto``."""
     pin: bool = False
+    thinking: ThinkingDepth | None = None
+    """For this turn only: more or less thinking, where the model allows it (``off`` on
+    a model that always thinks, or any depth on one that never does, is refused)."""
 
 
 class SendResult(Result):
@@ -214,7 +249,7 @@ class CancelResult(Result):
 
 class PinParams(Params):
     session_id: SessionId
-    message_id: str
+    message_id: MessageId
     pinned: bool = True
 
 
@@ -252,8 +287,24 @@ class ModelMetrics(Result):
     ttft: Percentiles = Percentiles()
     latency: Percentiles = Percentiles()
     input_tokens: int = 0
+    """Uncached input tokens, as ``Usage.input_tokens``."""
     output_tokens: int = 0
+    """Output tokens, thinking included."""
+    cache_read_tokens: int = 0
+    cache_write_tokens: int = 0
+    """Written to a 5-minute cache (Claude)."""
+    cache_write_1h_tokens: int = 0
+    """Written to a 1-hour cache (Claude)."""
+    thinking_tokens: int = 0
+    """The share of ``output_tokens`` that was thinking."""
     cost_usd: float = 0.0
+    """Dollars as billed: the sum of the four parts below."""
+    input_cost_usd: float = 0.0
+    output_cost_usd: float = 0.0
+    """Thinking included, since it is billed as output."""
+    cache_read_cost_usd: float = 0.0
+    cache_write_cost_usd: float = 0.0
+    """5-minute and 1-hour writes together."""
     switches_to: int = 0
     failovers_from: int = 0
     output_tokens_per_s: float | None = None
@@ -290,6 +341,10 @@ class TasksResult(Result):
 ImportSource = Literal["claude-code", "gemini-cli", "duologue"]
 ExternalId = Annotated[str, msgspec.Meta(min_length=1, max_length=512)]
 BatchId = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+IMPORT_EPOCH = "1970-01-01T00:00:00Z"
+ImportTimestamp = Annotated[datetime, msgspec.Meta(tz=True, extra_json_schema={"formatMinimum": IMPORT_EPOCH})]
+"""A time another tool recorded: timezone-aware, not before 1970 (the daemon
+refuses an earlier one with INVALID_PARAMS)."""
 
 
 class ImportMessage(Params):
@@ -300,7 +355,7 @@ class ImportMessage(Params):
     a message imported once is never imported again."""
     role: Role
     content: list[ContentBlock]
-    created_at: Timestamp
+    created_at: ImportTimestamp
     """The time the source recorded, kept."""
     model: str | None = None
     """The model that wrote it, as the source named it (kept even if not in the catalog)."""
@@ -316,7 +371,7 @@ class ImportSession(Params):
     the messages not imported yet."""
     sources: Annotated[list[ImportSource], msgspec.Meta(min_length=1)]
     title: Title
-    created_at: Timestamp
+    created_at: ImportTimestamp
     project_id: Annotated[str, msgspec.Meta(max_length=4096)] | None = None
     system_prompt: str | None = None
     metadata: dict[str, str] = {}
@@ -330,6 +385,10 @@ class ImportParams(Params):
     batch_id: BatchId | None = None
     """Continue a batch this daemon began (a large import is sent in several requests);
     None begins a new batch."""
+    more: bool = False
+    """More requests of this batch follow. The batch stays open until a request without
+    ``more``; a batch left open (the client or the daemon stopped in between) is undone,
+    so a batch lands whole or not at all."""
 
 
 class ImportedSession(Result):
@@ -435,8 +494,12 @@ class MessageCreated(Event):
 
 
 class MessageDelta(Event):
+    """Text that arrived for a reply. ``thinking`` is thinking text, to show apart from
+    the reply (collapsed, marked); a delta carries one or the other."""
+
     message_id: str
     text: str
+    thinking: str = ""
 
 
 class MessageCompleted(Event):
@@ -516,6 +579,8 @@ METHODS: dict[str, Method] = _table(
            "Stop the daemon cleanly after answering."),
     Method("models/list", Empty, ModelsResult,
            "The model catalog (built in plus the config file's additions)."),
+    Method("models/refresh", RefreshParams, ModelsResult,
+           "Read the providers' models endpoints now; the catalog as they amend it."),
     Method("session/create", CreateParams, SessionResult,
            "Create a session; model defaults to the configured default."),
     Method("session/list", ListParams, ListResult,

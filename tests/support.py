@@ -33,7 +33,7 @@ class DaemonProcess:
     def start(self) -> DaemonProcess:
         args = [sys.executable, "-m", "duologue.daemon"] + (["--emulator"] if self.emulator else [])
         self.proc = subprocess.Popen(args, env=self.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-        wait_for_socket(self.paths, self.proc, 20.0)
+        self.paths = wait_for_socket(self.paths, self.proc, 20.0)
         return self
 
     @property

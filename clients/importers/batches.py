@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import hashlib
+from datetime import datetime, timezone
 
 import msgspec
 
@@ -19,6 +20,7 @@ from duologue.protocol import methods as m
 from .records import ParseReport, clip_title
 
 REQUEST_BYTES = m.MAX_FRAME_BYTES // 2
+EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _encoder = msgspec.json.Encoder()
 _session_decoder = msgspec.json.Decoder(m.ImportSession)
 
@@ -44,12 +46,16 @@ def requests(sessions: list[m.ImportSession], report: ParseReport,
     current: list[m.ImportSession] = []
     size = 0
     for session in sessions:
-        encoded = _encoder.encode(session)
+        session = _from_1970(session, report)
+        if session is None:
+            continue
         try:
+            encoded = _encoder.encode(session)
             _session_decoder.decode(encoded)
-        except msgspec.ValidationError as exc:
+        except (msgspec.ValidationError, msgspec.EncodeError, RecursionError, UnicodeError) as exc:
+            why = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)
             report.broken(session.metadata.get("source_file", session.external_id), None,
-                          f"session {session.external_id} cannot be imported: {exc}")
+                          f"session {session.external_id} cannot be imported: {why}")
             continue
         for piece, piece_size in _pieces(session, len(encoded), limit, report):
             if current and size + piece_size > limit:
@@ -60,6 +66,22 @@ def requests(sessions: list[m.ImportSession], report: ParseReport,
     if current:
         out.append(current)
     return out
+
+
+def _from_1970(session: m.ImportSession, report: ParseReport) -> m.ImportSession | None:
+    """The daemon keeps no time before 1970: such a message is a problem and left
+    out; a session that began before then is left out whole."""
+    where = session.metadata.get("source_file", session.external_id)
+    if session.created_at < EPOCH:
+        report.broken(where, None, f"session {session.external_id} begins {session.created_at:%Y-%m-%d}, "
+                                   "before 1970; not imported")
+        return None
+    kept = [x for x in session.messages if x.created_at >= EPOCH]
+    for x in session.messages:
+        if x.created_at < EPOCH:
+            report.broken(where, None, f"message {x.external_id} is dated {x.created_at:%Y-%m-%d}, "
+                                       "before 1970; not imported")
+    return session if len(kept) == len(session.messages) else msgspec.structs.replace(session, messages=kept)
 
 
 def _pieces(session: m.ImportSession, size: int, limit: int, report: ParseReport):

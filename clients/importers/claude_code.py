@@ -30,7 +30,8 @@ from typing import Any
 from duologue.protocol import methods as m
 from duologue.protocol.entities import TextBlock, ToolCallBlock, ToolResultBlock, Usage
 
-from .records import Broken, ParseReport, as_int, as_text, clip_title, first_text, parse_time, title_from
+from .records import (Broken, ParseReport, as_int, as_text, clip_title, first_text, parse_time, shown,
+                      title_from)
 
 SOURCE = "claude-code"
 MESSAGE_TYPES = ("user", "assistant")
@@ -66,8 +67,9 @@ def parse(path: Path, data: bytes, report: ParseReport,
             continue
         try:
             rec = json.loads(raw)
-        except (ValueError, UnicodeDecodeError) as exc:
-            report.broken(path, f"line {lineno}", f"not valid JSON ({_short(exc)})")
+        except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+            why = "nested too deeply" if isinstance(exc, RecursionError) else _short(exc)
+            report.broken(path, f"line {lineno}", f"not valid JSON ({why})")
             continue
         if not isinstance(rec, dict):
             report.broken(path, f"line {lineno}", "not a JSON object")
@@ -89,12 +91,14 @@ def parse(path: Path, data: bytes, report: ParseReport,
         if rec.get("isCompactSummary"):
             report.skip("claude-code compaction summary")
             continue
-        sid = rec.get("sessionId") if isinstance(rec.get("sessionId"), str) else path.stem
+        sid = rec.get("sessionId") if isinstance(rec.get("sessionId"), str) else shown(path.stem)
         session = sessions.setdefault(sid, _Session(sid))
         try:
             _add(session, rec, kind, report)
         except Broken as exc:
             report.broken(path, f"line {lineno}", str(exc))
+        except RecursionError:
+            report.broken(path, f"line {lineno}", "nested too deeply")
     return [s for s in (_finish(path, x, summary, report, project_of) for x in sessions.values()) if s]
 
 
@@ -178,7 +182,7 @@ def _finish(path: Path, s: _Session, summary: str | None, report: ParseReport,
         return None
     first_prompt = next((first_text(x.content) for x in messages
                          if x.role == "user" and first_text(x.content)), None)
-    metadata = {"imported_from": SOURCE, "source_session": s.id, "source_file": str(path)}
+    metadata = {"imported_from": SOURCE, "source_session": s.id, "source_file": shown(str(path))}
     if s.cwd:
         metadata["cwd"] = s.cwd
     if s.git_branch:

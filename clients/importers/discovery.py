@@ -46,7 +46,7 @@ def detect(path: Path, data: bytes) -> tuple[str | None, Any]:
         for raw in data.splitlines()[:50]:
             try:
                 rec = json.loads(raw)
-            except (ValueError, UnicodeDecodeError):
+            except (ValueError, UnicodeDecodeError, RecursionError):
                 continue
             if not isinstance(rec, dict):
                 continue
@@ -91,6 +91,9 @@ def load(roots: list[Path], report: ParseReport, *, source: str | None = None,
             except (ValueError, UnicodeDecodeError) as exc:
                 report.broken(path, None, f"not valid JSON ({str(exc)[:80]})")
                 continue
+            except RecursionError:
+                report.broken(path, None, "not valid JSON (nested too deeply)")
+                continue
             report.files += 1
             if kind is None:
                 report.skip("file of no known format")
@@ -102,20 +105,32 @@ def load(roots: list[Path], report: ParseReport, *, source: str | None = None,
     cwds: list[str] = list(known_projects)
     for kind, path, data, doc in found:
         if kind == "claude-code":
-            sessions = claude_code.parse(path, data, report, project_of)
+            sessions = _guarded(path, report, lambda: claude_code.parse(path, data, report, project_of))
             cwds += [s.metadata["cwd"] for s in sessions if "cwd" in s.metadata]
             out += sessions
         elif kind == "duologue":
-            out += exported.parse(path, data, report)
+            out += _guarded(path, report, lambda: exported.parse(path, data, report))
     hashes = {}
     for p in cwds:
         hashes[hashlib.sha256(p.encode()).hexdigest()] = project_of(p)
     resolve = lambda h: None if h is None else hashes.get(h)  # noqa: E731
     for kind, path, data, doc in found:
         if kind == "gemini-jsonl":
-            out += gemini_cli.parse_session_jsonl(path, data, report, resolve)
+            out += _guarded(path, report, lambda: gemini_cli.parse_session_jsonl(path, data, report, resolve))
         elif kind == "gemini-session":
-            out += gemini_cli.parse_session_json(path, doc, report, resolve)
+            out += _guarded(path, report, lambda: gemini_cli.parse_session_json(path, doc, report, resolve))
         elif kind == "gemini-checkpoint":
-            out += gemini_cli.parse_checkpoint(path, doc, gemini_cli.file_time(path), report, resolve)
+            out += _guarded(path, report, lambda: gemini_cli.parse_checkpoint(
+                path, doc, gemini_cli.file_time(path), report, resolve))
     return out
+
+
+def _guarded(path: Path, report: ParseReport,
+             parse: Callable[[], list[m.ImportSession]]) -> list[m.ImportSession]:
+    """A file's sessions; a structure nested deeper than Python can walk is that
+    file's problem, not the end of the import."""
+    try:
+        return parse()
+    except RecursionError:
+        report.broken(path, None, "nested too deeply to read")
+        return []

@@ -14,7 +14,7 @@ import msgspec
 
 from duologue.protocol import methods as m
 
-from .records import ParseReport
+from .records import ParseReport, shown
 
 SOURCE = "duologue"
 _decoder = msgspec.json.Decoder(m.ExportDocument)
@@ -39,7 +39,7 @@ def parse(path: Path, data: bytes, report: ParseReport) -> list[m.ImportSession]
         return []
     report.sessions += 1
     report.messages += len(messages)
-    metadata = {**s.metadata, "imported_from": SOURCE, "source_session": s.id, "source_file": str(path)}
+    metadata = {**s.metadata, "imported_from": SOURCE, "source_session": s.id, "source_file": shown(str(path))}
     return [m.ImportSession(external_id=f"{SOURCE}:{s.id}", sources=[SOURCE], title=s.title,
                             created_at=s.created_at, project_id=s.project_id, system_prompt=s.system_prompt,
                             metadata=metadata, messages=messages)]

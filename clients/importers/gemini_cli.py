@@ -35,7 +35,8 @@ from urllib.parse import unquote
 from duologue.protocol import methods as m
 from duologue.protocol.entities import TextBlock, ToolCallBlock, ToolResultBlock, Usage
 
-from .records import Broken, ParseReport, as_int, as_text, clip_title, first_text, parse_time, title_from
+from .records import (Broken, ParseReport, as_int, as_text, clip_title, first_text, parse_time, shown,
+                      title_from)
 
 SOURCE = "gemini-cli"
 NOTE_TYPES = ("info", "error", "warning")
@@ -67,8 +68,9 @@ def parse_session_jsonl(path: Path, data: bytes, report: ParseReport,
             continue
         try:
             rec = json.loads(raw)
-        except (ValueError, UnicodeDecodeError):
-            report.broken(path, f"line {lineno}", "not valid JSON")
+        except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+            report.broken(path, f"line {lineno}", "not valid JSON" + (
+                " (nested too deeply)" if isinstance(exc, RecursionError) else ""))
             continue
         if not isinstance(rec, dict):
             report.broken(path, f"line {lineno}", "not a JSON object")
@@ -87,19 +89,21 @@ def parse_session_jsonl(path: Path, data: bytes, report: ParseReport,
         else:
             report.skip("gemini-cli record of an unknown kind")
     if not isinstance(meta.get("sessionId"), str):
-        meta["sessionId"] = path.stem
+        meta["sessionId"] = shown(path.stem)
     return _session(path, meta, list(records.values()), report, resolve)
 
 
 def _session(path: Path, meta: dict[str, Any], records: list[tuple[str, Any]], report: ParseReport,
              resolve: ProjectResolver) -> list[m.ImportSession]:
-    sid = str(meta.get("sessionId") or path.stem)
+    sid = str(meta.get("sessionId") or shown(path.stem))
     messages: list[m.ImportMessage] = []
     for where, rec in records:
         try:
             messages.extend(_message(sid, rec, report))
         except Broken as exc:
             report.broken(path, where, str(exc))
+        except RecursionError:
+            report.broken(path, where, "nested too deeply")
     project_hash = meta.get("projectHash") if isinstance(meta.get("projectHash"), str) else None
     summary = meta.get("summary") if isinstance(meta.get("summary"), str) else None
     return _finish(path, f"{SOURCE}:{sid}", sid, messages, summary, project_hash, report, resolve)
@@ -277,7 +281,7 @@ def _finish(path: Path, external_id: str, sid: str, messages: list[m.ImportMessa
         return []
     first_prompt = next((first_text(x.content) for x in kept if x.role == "user" and first_text(x.content)), None)
     title = clip_title(summary) if summary else title_from(first_prompt, f"Gemini CLI {sid[:8]}")
-    metadata = {"imported_from": SOURCE, "source_session": sid, "source_file": str(path)}
+    metadata = {"imported_from": SOURCE, "source_session": sid, "source_file": shown(str(path))}
     if project_hash:
         metadata["gemini_project_hash"] = project_hash
     report.sessions += 1

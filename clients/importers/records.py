@@ -46,12 +46,18 @@ class ParseReport:
             self.skipped[what] += n
 
     def broken(self, path: object, where: str | None, what: str) -> None:
-        self.problems.append(Problem(str(path), where, what))
+        self.problems.append(Problem(shown(str(path)), where, what))
 
     def to_json(self) -> dict[str, Any]:
         return {"files": self.files, "sessions": self.sessions, "messages": self.messages,
                 "skipped": dict(sorted(self.skipped.items())),
                 "problems": [{"path": p.path, "where": p.where, "what": p.what} for p in self.problems]}
+
+
+def shown(name: str) -> str:
+    """A file name as text: bytes that are not UTF-8 (kept by Python as surrogates)
+    become ``\\xNN`` escapes, so the name can be printed and sent as JSON."""
+    return name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
 
 
 def parse_time(value: Any) -> datetime:

@@ -165,7 +165,7 @@ class ChatApp(App[None]):
         self.feed.follow(got.session.id, got.session.last_seq)
         self.session, self.tasks = got.session, got.tasks
         self.running.clear()
-        self.turn = TurnState(model=got.session.current_model)
+        self.turn = TurnState(model=got.session.current_model, session_cost=got.session.cost_usd)
         self.transcript.load(got.messages[-HISTORY_SHOWN:], got.switches,
                              hidden=max(len(got.messages) - HISTORY_SHOWN, 0))
         self._show_session()
@@ -227,7 +227,7 @@ class ChatApp(App[None]):
                 t.message_created(msg)
                 self.turn.model = msg.model or self.turn.model
         elif isinstance(event, m.MessageDelta):
-            t.delta(event.message_id, event.text)
+            t.delta(event.message_id, event.text, event.thinking)
         elif isinstance(event, m.MessageCompleted):
             msg = event.message
             t.message_completed(msg)
@@ -236,6 +236,7 @@ class ChatApp(App[None]):
                 self.turn.model = msg.model or self.turn.model
                 if msg.usage:
                     self.turn.output_tokens = msg.usage.output_tokens
+                self.turn.session_cost += msg.cost_usd or 0.0
         elif isinstance(event, m.ModelSwitched):
             t.switched(event.switch)
             if self.session:
@@ -261,7 +262,7 @@ class ChatApp(App[None]):
                 self.turn.outcome = p.outcome
             return
         if p.kind == "begin":
-            self.turn = TurnState(model=p.model)
+            self.turn = TurnState(model=p.model, session_cost=self.turn.session_cost)
         self.running.add(p.turn_id)
         self.turn.model, self.turn.output_tokens, self.turn.estimated_s = p.model, p.output_tokens, p.estimated_s
 

@@ -17,6 +17,8 @@ from textual.widgets import Static
 
 from duologue.protocol.entities import CodeContextBlock, Message, ModelSwitch, TextBlock
 
+from ..render import format_cost, refusal_line, thinking_line
+
 FLUSH_S = 0.05
 _SWITCH_STYLE = {"manual": "bold cyan", "auto": "bold magenta", "failover": "bold yellow"}
 
@@ -45,20 +47,23 @@ class MessageView(Static):
         self.label = label
         self.via = via
         self.text = message.text
+        self.thinking = message.thinking
         self._timer: Timer | None = None
 
     def on_mount(self) -> None:
         self.draw()
 
-    def append(self, text: str) -> None:
+    def append(self, text: str, thinking: str = "") -> None:
         self.text += text
+        self.thinking += thinking
         if self._timer is None and self.is_mounted:
             self._timer = self.set_timer(FLUSH_S, self.draw)
 
     def complete(self, message: Message) -> None:
         self.message = message
         self.text = message.text
-        self.set_class(message.status in ("failed", "interrupted"), "failed")
+        self.thinking = message.thinking
+        self.set_class(message.status in ("failed", "interrupted", "refused"), "failed")
         self.draw()
 
     def draw(self) -> None:
@@ -81,10 +86,16 @@ class MessageView(Static):
             if isinstance(block, CodeContextBlock):
                 where = block.path + (f":{block.range.start}-{block.range.end}" if block.range else "")
                 out.append(f"[context {where}]\n", style="dim")
+        if self.thinking:
+            out.append(thinking_line(self.thinking) + "\n", style="dim italic")
         body = self.text if self.text or msg.status != "complete" else \
             "".join(b.text for b in msg.content if isinstance(b, TextBlock))
         out.append(body)
-        if msg.status == "cancelled":
+        if msg.cost_usd:
+            out.append(f"\n{format_cost(msg.cost_usd)}", style="dim")
+        if msg.status == "refused":
+            out.append(f"\n⊘ {refusal_line(msg)}", style="bold yellow")
+        elif msg.status == "cancelled":
             out.append("\n■ cancelled (the partial reply is kept)", style="bold yellow")
         elif msg.status in ("failed", "interrupted"):
             out.append(f"\n✗ turn {msg.status}: {msg.error or 'no detail'}", style="bold red")
@@ -157,10 +168,10 @@ class Transcript(VerticalScroll):
             return
         self._add(self._view(msg, via))
 
-    def delta(self, message_id: str, text: str) -> None:
+    def delta(self, message_id: str, text: str, thinking: str = "") -> None:
         view = self.views.get(message_id)
         if view is not None:
-            view.append(text)
+            view.append(text, thinking)
 
     def message_completed(self, msg: Message) -> None:
         view = self.views.get(msg.id)

@@ -1,19 +1,40 @@
-"""The Anthropic Messages API as the emulator speaks it: request in, bytes out.
+"""The Anthropic Messages API, request side: what the emulator accepts and refuses.
 
-Pure functions (no sockets) so the shapes can be read in one place: request
-validation and reduction to a :class:`Conversation`, the plain JSON message, the SSE
-event sequence (``event:`` and ``data:`` lines — the SDK ignores events without an
-``event:`` line), and Anthropic's error body ``{"type": "error", "error": {...}}``.
+Pure functions (no sockets): credential checks, Anthropic's error body
+``{"type": "error", "error": {...}, "request_id": ...}``, and the validation of a
+Messages request down to a :class:`ClaudeRequest`. The emulator refuses what the
+real API refuses, with the real wording where the providers' docs or their users'
+reports show it:
+
+- unknown or retired model: 404 ``not_found_error`` "model: <id>";
+- ``thinking`` configurations the model rejects (Troubleshooting thinking; the
+  Opus 5.5 / Sonnet 5.5 "what's new" pages);
+- forced tool use (``tool_choice`` any / tool) while thinking is on (Extended
+  thinking; the 5.5 "what's new" pages: "Forced tool use returns an error");
+- a final assistant message on models without prefill (4.6+ and 5.x migration
+  notes): "This model does not support assistant message prefill. ...";
+- a tool continuation whose assistant turn does not start with its thinking block
+  while thinking is on (Extended thinking, "Preserving thinking blocks");
+- thinking / redacted_thinking blocks whose signature this emulator did not issue
+  for this model and text ("Invalid `signature` in `thinking` block");
+- empty or whitespace-only text blocks, empty messages;
+- ``tool_use`` without its ``tool_result`` right after;
+- more than four ``cache_control`` breakpoints (Prompt caching).
+
+Wording marked "(ours)" below is not in the stored docs; the rest is quoted.
+Rendering the answer lives in :mod:`anthropic_stream`.
 """
 
 from __future__ import annotations
 
-import json
 import uuid
+from dataclasses import dataclass
 from typing import Any
 
+from .caching import Segment
 from .default_reply import Conversation, Turn
-from .script import Reply, approx_tokens
+from .models import ClaudeModel, ModelTable
+from .signing import Signer
 
 ERROR_TYPES = {
     400: "invalid_request_error",
@@ -34,6 +55,17 @@ DEFAULT_MESSAGES = {
     500: "Internal server error (emulated).",
     529: "Overloaded (emulated).",
 }
+PREFILL = ("This model does not support assistant message prefill. "
+           "The conversation must end with a user message.")
+THINKING_FIRST = (
+    "messages.{index}.content.0.type: Expected `thinking` or `redacted_thinking`, but found `{found}`. "
+    "When `thinking` is enabled, a final `assistant` message must start with a thinking block "
+    "(preceeding the lastmost set of `tool_use` and `tool_result` blocks). We recommend you include "
+    "thinking blocks from previous turns. To avoid this requirement, disable `thinking`. Please consult "
+    "our documentation at https://docs.claude.com/en/docs/build-with-claude/extended-thinking")
+ADAPTIVE_HINT = ' Use "thinking.type.adaptive" and "output_config.effort" to control thinking behavior.'
+THINKING_TYPES = ("enabled", "disabled", "between_tools", "adaptive")
+MAX_BREAKPOINTS = 4
 
 
 class WireError(Exception):
@@ -66,32 +98,154 @@ def check_auth(headers: Any, invalid_prefix: str) -> tuple[int, str] | None:
     return None
 
 
-def _text_of(content: Any) -> str:
+@dataclass
+class ClaudeRequest:
+    """A Messages request the emulator accepted, with what the answer depends on."""
+
+    model: ClaudeModel
+    stream: bool
+    conv: Conversation
+    thinking: str  # "up_front", "between_tools" or "off"
+    display: str  # "summarized" or "omitted"
+    segments: list[Segment]
+    breakpoints: list[tuple[int, str]]  # (segment index, ttl), in prompt order
+
+
+def _thinking(model: ClaudeModel, body: dict[str, Any]) -> tuple[str, str]:
+    """Resolve the request's ``thinking`` against what the model accepts."""
+    config = body.get("thinking")
+    kind = None
+    if config is not None:
+        if not isinstance(config, dict) or "type" not in config:
+            raise WireError(400, "thinking.type: Field required")
+        kind = config["type"]
+        if kind not in THINKING_TYPES:
+            raise WireError(400, f"thinking: Input tag '{kind}' found using 'type' does not match any of the "
+                                 "expected tags: 'enabled', 'disabled', 'between_tools', 'adaptive'")
+        if kind not in model.thinking_types and not (kind == "disabled" and model.thinks == "none"):
+            if kind == "disabled" and "between_tools" in model.thinking_types:
+                hint = ' Use "thinking.type.between_tools" to turn off up-front thinking.'  # (ours)
+            elif "adaptive" in model.thinking_types:
+                hint = ADAPTIVE_HINT
+            else:
+                hint = ' Use "thinking.type.enabled" with "budget_tokens".'  # (ours)
+            raise WireError(400, f'"thinking.type.{kind}" is not supported for this model.{hint}')
+        if kind == "enabled":
+            budget = config.get("budget_tokens")
+            if not isinstance(budget, int) or budget < 1024:
+                raise WireError(400, "thinking.enabled.budget_tokens: Input should be greater than or equal to 1024")
+            if budget >= body["max_tokens"]:
+                raise WireError(400, "`max_tokens` must be greater than `thinking.budget_tokens`.")
+    display = (config or {}).get("display") or model.display_default
+    if display not in ("summarized", "omitted"):
+        raise WireError(400, "thinking.display: Input should be 'summarized' or 'omitted'")
+    if model.thinks == "none" or kind == "disabled":
+        return "off", display
+    if kind == "between_tools":
+        return "between_tools", display
+    if kind in ("adaptive", "enabled") or model.thinks in ("always", "default"):
+        return "up_front", display
+    return "off", display
+
+
+def _content_blocks(message: dict[str, Any], index: int, final: bool) -> list[dict[str, Any]]:
+    content = message.get("content")
     if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        return "".join(b.get("text", "") for b in content if isinstance(b, dict) and b.get("type") == "text")
-    return ""
+        content = [{"type": "text", "text": content}] if content else []
+    if not isinstance(content, list) or not all(isinstance(b, dict) for b in content):
+        raise WireError(400, f"messages.{index}.content: Input should be a valid list")
+    if not content and not (final and message.get("role") == "assistant"):
+        raise WireError(400, f"messages.{index}: all messages must have non-empty content except for the "
+                             "optional final assistant message")
+    return content
 
 
-def _blocks(content: Any) -> list[dict[str, Any]]:
-    if isinstance(content, str):
-        return [{"type": "text", "text": content}]
-    if isinstance(content, list) and all(isinstance(b, dict) for b in content):
-        return content
-    raise WireError(400, "messages: content must be a string or a list of content blocks")
+def _check_text(block: dict[str, Any], where: str, path: str) -> str:
+    text = block.get("text")
+    if not isinstance(text, str):
+        raise WireError(400, f"{path}.text: Field required")
+    if not text:
+        raise WireError(400, f"{where}: text content blocks must be non-empty")
+    if not text.strip():
+        raise WireError(400, f"{where}: text content blocks must contain non-whitespace text")
+    return text
 
 
-def parse_request(body: dict[str, Any]) -> tuple[str, bool, Conversation]:
-    """Validate a Messages request like the real API and reduce it to a Conversation."""
-    model = body.get("model")
-    if not isinstance(model, str) or not model:
+def _strip(block: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in block.items() if k != "cache_control"}
+
+
+class _Breakpoints:
+    """Collects ``cache_control`` markers in prompt order and validates each one."""
+
+    def __init__(self) -> None:
+        self.found: list[tuple[int, str]] = []
+
+    def take(self, block: Any, path: str, position: int) -> None:
+        marker = block.get("cache_control") if isinstance(block, dict) else None
+        if marker is None:
+            return
+        if not isinstance(marker, dict) or marker.get("type") != "ephemeral":
+            raise WireError(400, f"{path}.cache_control.type: Input should be 'ephemeral'")
+        ttl = marker.get("ttl", "5m")
+        if ttl not in ("5m", "1h"):
+            raise WireError(400, f"{path}.cache_control.ttl: Input should be '5m' or '1h'")
+        self.found.append((position, ttl))
+
+    def checked(self) -> list[tuple[int, str]]:
+        if len(self.found) > MAX_BREAKPOINTS:
+            raise WireError(400, f"A maximum of {MAX_BREAKPOINTS} blocks with cache_control may be provided. "
+                                 f"Found {len(self.found)}.")
+        ordered = sorted(set(self.found))
+        ttls = [ttl for _, ttl in ordered]
+        if "5m" in ttls and "1h" in ttls[ttls.index("5m"):]:
+            raise WireError(400, "cache_control: a breakpoint with ttl '1h' must not come after one with "
+                                 "ttl '5m' (longer TTLs first)")  # (ours)
+        return ordered
+
+
+def parse_request(body: dict[str, Any], models: ModelTable | None = None,
+                  signer: Signer | None = None) -> ClaudeRequest:
+    """Validate a Messages request like the real API and reduce it.
+
+    Usable without a server as an oracle of what the real API accepts (the model
+    table and signer then default to the emulator's built-in ones).
+    """
+    models = models or ModelTable()
+    signer = signer or Signer()
+    model_id = body.get("model")
+    if not isinstance(model_id, str) or not model_id:
         raise WireError(400, "model: Field required")
     if not isinstance(body.get("max_tokens"), int):
         raise WireError(400, "max_tokens: Field required")
     messages = body.get("messages")
     if not isinstance(messages, list) or not messages:
         raise WireError(400, "messages: at least one message is required")
+    model = models.claude_model(model_id)
+    if model is None:
+        raise WireError(404, f"model: {model_id}")
+    mode, display = _thinking(model, body)
+
+    segments: list[Segment] = []
+    marks = _Breakpoints()
+    tools = body.get("tools") or []
+    if not isinstance(tools, list) or not all(isinstance(t, dict) for t in tools):
+        raise WireError(400, "tools: Input should be a valid list")
+    for number, tool in enumerate(tools):
+        marks.take(tool, f"tools.{number}", len(segments))
+        segments.append(Segment.of({"tool": _strip(tool)}))
+    system = body.get("system")
+    system_blocks = [{"type": "text", "text": system}] if isinstance(system, str) and system else system or []
+    if not isinstance(system_blocks, list):
+        raise WireError(400, "system: Input should be a valid list")
+    for number, block in enumerate(system_blocks):
+        if not isinstance(block, dict):
+            raise WireError(400, f"system.{number}: Input should be a valid dictionary")
+        _check_text(block, "system", f"system.{number}")
+        marks.take(block, f"system.{number}", len(segments))
+        segments.append(Segment.of({"system": _strip(block)}))
+    segments.append(Segment.of({"settings": {"tool_choice": body.get("tool_choice"),
+                                             "thinking": body.get("thinking")}}, free=True))
 
     turns: list[Turn] = []
     open_calls: set[str] = set()
@@ -99,36 +253,82 @@ def parse_request(body: dict[str, Any]) -> tuple[str, bool, Conversation]:
         role = message.get("role") if isinstance(message, dict) else None
         if role not in ("user", "assistant"):
             raise WireError(400, f"messages.{index}.role: Input should be 'user' or 'assistant'")
-        blocks = _blocks(message.get("content"))
+        blocks = _content_blocks(message, index, index == len(messages) - 1)
         turn = Turn(role=role)
         answered: set[str] = set()
-        for block in blocks:
-            kind = block.get("type")
-            if kind == "text":
-                turn.text += block.get("text", "")
-            elif kind == "tool_use" and role == "assistant":
-                turn.tool_calls.append(block.get("name", ""))
-            elif kind == "tool_result" and role == "user":
-                answered.add(block.get("tool_use_id", ""))
-                turn.tool_results.append(_tool_name(messages, block.get("tool_use_id", "")))
-            else:
-                raise WireError(400, f"messages.{index}.content: unexpected block type {kind!r} for role {role}")
+        for number, block in enumerate(blocks):
+            path = f"messages.{index}.content.{number}"
+            _read_block(block, role, path, model, signer, messages, turn, answered)
+            marks.take(block, path, len(segments))
+            segments.append(Segment.of({"role": role, "first": number == 0, "block": _strip(block)}))
         if open_calls and open_calls != answered:
             raise WireError(
                 400,
-                f"messages.{index}: tool_use ids were found without tool_result blocks immediately after: "
-                + ", ".join(sorted(open_calls - answered) or sorted(answered - open_calls)),
+                f"messages.{index}: `tool_use` ids were found without `tool_result` blocks immediately after: "
+                + ", ".join(sorted(open_calls - answered) or sorted(answered - open_calls))
+                + ". Each `tool_use` block must have a corresponding `tool_result` block in the next message.",
             )
         if answered and not open_calls:
-            raise WireError(400, f"messages.{index}: unexpected tool_use_id found in tool_result blocks")
+            raise WireError(400, f"messages.{index}: unexpected `tool_use_id` found in `tool_result` blocks")
         open_calls = {b.get("id", "") for b in blocks if b.get("type") == "tool_use"}
         turns.append(turn)
 
-    tools = body.get("tools") or []
-    tool_names = [t.get("name", "") for t in tools if isinstance(t, dict)]
-    system = body.get("system")
-    conv = Conversation(model=model, turns=turns, tool_names=tool_names, system=_text_of(system) or None)
-    return model, bool(body.get("stream")), conv
+    if messages[-1].get("role") == "assistant" and model.forbids_prefill:
+        raise WireError(400, PREFILL)
+    if mode == "up_front":
+        _demand_thinking_first(messages)
+    choice = body.get("tool_choice")
+    if mode != "off" and isinstance(choice, dict) and choice.get("type") in ("any", "tool"):
+        raise WireError(400, "Thinking may not be enabled when tool_choice forces tool use.")
+    automatic = body.get("cache_control")
+    if automatic is not None:
+        marks.take(body, "cache_control", len(segments) - 1)
+    tool_names = [str(t.get("name", "")) for t in tools]
+    system_text = "".join(str(b.get("text", "")) for b in system_blocks if b.get("type") == "text")
+    conv = Conversation(model=model.id, turns=turns, tool_names=tool_names, system=system_text or None)
+    return ClaudeRequest(model, bool(body.get("stream")), conv, mode, display, segments, marks.checked())
+
+
+def _read_block(block: dict[str, Any], role: str, path: str, model: ClaudeModel, signer: Signer,
+                messages: list[Any], turn: Turn, answered: set[str]) -> None:
+    kind = block.get("type")
+    if kind == "text":
+        turn.text += _check_text(block, "messages", path)
+    elif kind in ("image", "document") and role == "user":
+        pass
+    elif kind == "tool_use" and role == "assistant":
+        turn.tool_calls.append(str(block.get("name", "")))
+    elif kind == "tool_result" and role == "user":
+        answered.add(block.get("tool_use_id", ""))
+        turn.tool_results.append(_tool_name(messages, block.get("tool_use_id", "")))
+    elif kind == "thinking" and role == "assistant":
+        if "signature" not in block:
+            raise WireError(400, f"{path}.thinking.signature: Field required")
+        if not signer.check_thinking(model.id, block.get("thinking"), block.get("signature")):
+            raise WireError(400, f"{path}: Invalid `signature` in `thinking` block")
+        turn.thinking += str(block.get("thinking") or "")
+    elif kind == "redacted_thinking" and role == "assistant":
+        if not signer.check_redacted(model.id, block.get("data")):
+            raise WireError(400, f"{path}: Invalid `data` in `redacted_thinking` block")  # (ours)
+    else:
+        raise WireError(400, f"{path}: unexpected block type {kind!r} for role {role}")
+
+
+def _demand_thinking_first(messages: list[Any]) -> None:
+    """With thinking on, the assistant turn answered by the final tool results must
+    open with its thinking (or redacted_thinking) block."""
+    last = messages[-1]
+    content = last.get("content")
+    if last.get("role") != "user" or not isinstance(content, list):
+        return
+    if not any(isinstance(b, dict) and b.get("type") == "tool_result" for b in content) or len(messages) < 2:
+        return
+    index = len(messages) - 2
+    previous = messages[index].get("content")
+    blocks = [{"type": "text", "text": previous}] if isinstance(previous, str) else previous or []
+    found = blocks[0].get("type") if blocks else "nothing"
+    if found not in ("thinking", "redacted_thinking"):
+        raise WireError(400, THINKING_FIRST.format(index=index, found=found))
 
 
 def _tool_name(messages: list[Any], call_id: str) -> str:
@@ -139,95 +339,3 @@ def _tool_name(messages: list[Any], call_id: str) -> str:
                 if isinstance(block, dict) and block.get("type") == "tool_use" and block.get("id") == call_id:
                     return str(block.get("name", ""))
     return call_id
-
-
-def _tool_id(call_id: str) -> str:
-    return call_id or f"toolu_emu_{uuid.uuid4().hex[:20]}"
-
-
-def _usage(reply: Reply, input_tokens: int) -> tuple[int, int]:
-    if reply.usage is not None:
-        return reply.usage.input_tokens, reply.usage.output_tokens
-    spoken = "".join(reply.text_chunks()) + "".join(json.dumps(c.input) for c in reply.tool_calls)
-    return input_tokens, approx_tokens(spoken)
-
-
-def render_message(reply: Reply, model: str, input_tokens: int) -> dict[str, Any]:
-    """The non-streaming response body."""
-    content: list[dict[str, Any]] = []
-    text = "".join(reply.text_chunks())
-    if text:
-        content.append({"type": "text", "text": text})
-    for call in reply.tool_calls:
-        content.append({"type": "tool_use", "id": _tool_id(call.id), "name": call.name, "input": call.input})
-    tokens_in, tokens_out = _usage(reply, input_tokens)
-    return {
-        "id": f"msg_emu_{uuid.uuid4().hex[:20]}",
-        "type": "message",
-        "role": "assistant",
-        "model": model,
-        "content": content,
-        "stop_reason": reply.resolved_stop_reason(),
-        "stop_sequence": None,
-        "usage": {"input_tokens": tokens_in, "output_tokens": tokens_out},
-    }
-
-
-def _event(name: str, data: dict[str, Any]) -> bytes:
-    return f"event: {name}\ndata: {json.dumps(data)}\n\n".encode()
-
-
-def render_events(reply: Reply, model: str, input_tokens: int) -> tuple[list[bytes], int]:
-    """The SSE events of a streamed reply, and how many precede the closing ones.
-
-    The second value is the index of ``message_delta``: a cut stream never gets
-    that far, which is what a dropped connection looks like to the SDK.
-    """
-    message = render_message(reply, model, input_tokens)
-    tokens_in, tokens_out = message["usage"]["input_tokens"], message["usage"]["output_tokens"]
-    start = dict(message, content=[], stop_reason=None, usage={"input_tokens": tokens_in, "output_tokens": 1})
-    events = [_event("message_start", {"type": "message_start", "message": start}), _event("ping", {"type": "ping"})]
-    index = 0
-    chunks = reply.text_chunks()
-    if chunks:
-        events.append(_event("content_block_start", {"type": "content_block_start", "index": index,
-                                                     "content_block": {"type": "text", "text": ""}}))
-        for chunk in chunks:
-            events.append(_event("content_block_delta", {"type": "content_block_delta", "index": index,
-                                                         "delta": {"type": "text_delta", "text": chunk}}))
-        events.append(_event("content_block_stop", {"type": "content_block_stop", "index": index}))
-        index += 1
-    for block in message["content"]:
-        if block["type"] != "tool_use":
-            continue
-        events.append(_event("content_block_start", {"type": "content_block_start", "index": index,
-                                                     "content_block": dict(block, input={})}))
-        encoded = json.dumps(block["input"])
-        for piece in (encoded[i:i + 16] for i in range(0, len(encoded), 16)):
-            events.append(_event("content_block_delta", {"type": "content_block_delta", "index": index,
-                                                         "delta": {"type": "input_json_delta", "partial_json": piece}}))
-        events.append(_event("content_block_stop", {"type": "content_block_stop", "index": index}))
-        index += 1
-    closing_at = len(events)
-    events.append(_event("message_delta", {
-        "type": "message_delta",
-        "delta": {"stop_reason": message["stop_reason"], "stop_sequence": None},
-        "usage": {"input_tokens": tokens_in, "output_tokens": tokens_out},
-    }))
-    events.append(_event("message_stop", {"type": "message_stop"}))
-    return events, closing_at
-
-
-def error_event(status: int, message: str | None = None) -> bytes:
-    """An error delivered inside a stream, as the API does for mid-stream overloads."""
-    body = error_body(status, message)
-    body.pop("request_id", None)
-    return _event("error", body)
-
-
-def malformed_event() -> bytes:
-    return b"event: content_block_delta\ndata: {this is not json\n\n"
-
-
-def input_tokens(body: dict[str, Any]) -> int:
-    return approx_tokens(json.dumps(body.get("messages", [])) + json.dumps(body.get("system", "")))

@@ -32,6 +32,7 @@ class Turn:
     text: str = ""
     tool_calls: list[str] = field(default_factory=list)
     tool_results: list[str] = field(default_factory=list)
+    thinking: str = ""  # shown thinking text sent back (Claude thinking blocks, Gemini thought parts)
 
 
 @dataclass
@@ -56,8 +57,16 @@ def _quote(text: str) -> str:
 
 
 def _author(turn: Turn) -> str:
-    found = SIGNATURE_RE.search(turn.text)
+    found = SIGNATURE_RE.search(turn.text) or SIGNATURE_RE.search(turn.thinking)
     return found.group(1) if found else "an unknown model"
+
+
+def default_thinking(conv: Conversation) -> str:
+    """The reasoning a thinking model shows when the script gives none: short, and
+    naming the model so a test can see whose thinking came back."""
+    user_texts = [t.text for t in conv.turns if t.role == "user" and t.text.strip()]
+    latest = _quote(user_texts[-1]) if user_texts else "the tool results"
+    return f"Thinking as {conv.model}: the user said {latest}; I will answer from the {len(conv.turns)} turns I have."
 
 
 def _describe_history(earlier: list[Turn]) -> str:

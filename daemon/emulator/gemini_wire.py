@@ -1,20 +1,40 @@
-"""The Gemini API (generateContent / streamGenerateContent) as the emulator speaks it.
+"""The Gemini API (generateContent / streamGenerateContent), request side.
 
-Pure functions: request validation and reduction to a :class:`Conversation`, the
-GenerateContentResponse JSON, the SSE stream (``data:`` lines only, one response
-object per event), and Google's error body ``{"error": {"code", "message",
-"status"}}``. Both camelCase and snake_case field names are accepted in requests,
-because the SDK may send either for function declarations.
+Pure functions: credential checks, Google's error body ``{"error": {"code",
+"message", "status", "details"?}}``, and the validation of a request down to a
+:class:`GeminiRequest`. Both camelCase and snake_case field names are accepted,
+because the SDK may send either (function declarations, ``thought_signature``).
+What is refused, and where the rule comes from:
+
+- unknown or retired model: 404 NOT_FOUND "models/<id> is not found for API
+  version v1beta, or is not supported for generateContent. Call ListModels ...";
+- on Gemini 3 models, a current-turn ``functionCall`` whose step has no
+  ``thoughtSignature`` on its first call (thought-signatures doc: the current turn
+  starts after the latest user content that is not only function responses;
+  parallel calls carry one signature, on the first) with the real 400 wording;
+- a ``thoughtSignature`` that is not base64 (protobuf JSON's bytes rule); in the
+  current turn, one this emulator did not issue, or one issued for another model on
+  a function call (earlier turns are not validated, as the doc says); Google's two
+  documented placeholders pass on function calls;
+- a ``thoughtSignature`` nested inside ``functionCall`` (an unknown field there);
+- function responses that do not match the calls of the turn before;
+- ``thinkingBudget: 0`` on a model that only works in thinking mode, and thinking
+  levels the model does not offer.
+
+Wording marked "(ours)" is not in the stored docs. Rendering is :mod:`gemini_stream`.
 """
 
 from __future__ import annotations
 
-import json
+import base64
 import uuid
+from dataclasses import dataclass
 from typing import Any
 
+from .caching import Segment
 from .default_reply import Conversation, Turn
-from .script import Reply, approx_tokens
+from .models import GeminiModel, ModelTable
+from .signing import Signer
 
 STATUSES = {
     400: "INVALID_ARGUMENT",
@@ -36,8 +56,18 @@ DEFAULT_MESSAGES = {
     503: "The model is overloaded. Please try again later. (emulated)",
     529: "The model is overloaded. Please try again later. (emulated)",
 }
-FINISH_REASONS = {"end_turn": "STOP", "tool_use": "STOP", "stop_sequence": "STOP", "max_tokens": "MAX_TOKENS"}
 INVALID_KEY_MESSAGE = "API key not valid. Please pass a valid API key."
+MISSING_SIGNATURE = (
+    "Function call is missing a thought_signature in functionCall parts. This is required for tools to "
+    "work correctly, and missing thought_signature may lead to degraded model performance. Additional "
+    "data, function call `default_api:{name}` , position {position}. Please refer to "
+    "https://ai.google.dev/gemini-api/docs/thought-signatures for more details.")
+QUOTA_MESSAGE = (
+    "You exceeded your current quota, please check your plan and billing details. For more information "
+    "on this error, head to: https://ai.google.dev/gemini-api/docs/rate-limits. To monitor your current "
+    "usage, head to: https://ai.dev/rate-limit. \n* Quota exceeded for metric: "
+    "generativelanguage.googleapis.com/generate_content_paid_tier_input_token_count, limit: 1000000, "
+    "model: {model}\nPlease retry in {delay}.")
 
 
 class WireError(Exception):
@@ -49,7 +79,10 @@ class WireError(Exception):
         self.message = message
 
 
-def error_body(status: int, message: str | None = None, reason: str | None = None) -> dict[str, Any]:
+def error_body(status: int, message: str | None = None, reason: str | None = None,
+               retry_delay: str | None = None, model: str = "") -> dict[str, Any]:
+    """Google's error body; with ``retry_delay`` the details a quota 429 carries
+    (google.rpc.QuotaFailure, Help, RetryInfo), as the rate-limits doc shows."""
     error: dict[str, Any] = {
         "code": status,
         "message": message or DEFAULT_MESSAGES.get(status) or f"Emulated error {status}.",
@@ -62,7 +95,27 @@ def error_body(status: int, message: str | None = None, reason: str | None = Non
             "domain": "googleapis.com",
             "metadata": {"service": "generativelanguage.googleapis.com"},
         }]
+    if retry_delay is not None:
+        if message is None:
+            error["message"] = QUOTA_MESSAGE.format(model=model or "unknown", delay=retry_delay)
+        error["details"] = [
+            {"@type": "type.googleapis.com/google.rpc.QuotaFailure", "violations": [{
+                "quotaMetric": "generativelanguage.googleapis.com/generate_content_paid_tier_input_token_count",
+                "quotaId": "GenerateContentPaidTierInputTokensPerModelPerMinute",
+                "quotaDimensions": {"location": "global", "model": model or "unknown"},
+                "quotaValue": "1000000"}]},
+            {"@type": "type.googleapis.com/google.rpc.Help", "links": [{
+                "description": "Learn more about Gemini API quotas",
+                "url": "https://ai.google.dev/gemini-api/docs/rate-limits"}]},
+            {"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": retry_delay},
+        ]
     return {"error": error}
+
+
+def not_found_body(model: str, version: str) -> dict[str, Any]:
+    return error_body(404, f"models/{model} is not found for API version {version}, or is not supported for "
+                           "generateContent. Call ListModels to see the list of available models and their "
+                           "supported methods.")
 
 
 def check_auth(headers: Any, query: dict[str, list[str]], invalid_prefix: str) -> dict[str, Any] | None:
@@ -75,114 +128,161 @@ def check_auth(headers: Any, query: dict[str, list[str]], invalid_prefix: str) -
     return None
 
 
-def _get(obj: dict[str, Any], camel: str, snake: str) -> Any:
+def get(obj: dict[str, Any], camel: str, snake: str) -> Any:
     return obj.get(camel, obj.get(snake))
 
 
-def _texts(parts: list[dict[str, Any]]) -> str:
-    return "".join(p["text"] for p in parts if isinstance(p.get("text"), str) and not p.get("thought"))
+def texts(parts: list[dict[str, Any]], *, thought: bool = False) -> str:
+    return "".join(p["text"] for p in parts if isinstance(p.get("text"), str) and bool(p.get("thought")) == thought)
 
 
-def parse_request(model: str, stream: bool, body: dict[str, Any]) -> Conversation:
-    """Validate a generateContent request like the real API and reduce it."""
+@dataclass
+class GeminiRequest:
+    """A request the emulator accepted, with what the answer depends on."""
+
+    model: GeminiModel
+    stream: bool
+    conv: Conversation
+    thinks: bool
+    include_thoughts: bool
+    segments: list[Segment]
+
+
+def _thinking(model: GeminiModel, body: dict[str, Any]) -> tuple[bool, bool]:
+    """(the model thinks for this request, thought summaries were asked for)."""
+    config = get(body, "generationConfig", "generation_config") or {}
+    thinking = get(config, "thinkingConfig", "thinking_config") or {}
+    if not isinstance(thinking, dict):
+        raise WireError(400, "Invalid JSON payload received. 'thinkingConfig' must be an object.")
+    include = bool(get(thinking, "includeThoughts", "include_thoughts"))
+    level = get(thinking, "thinkingLevel", "thinking_level")
+    budget = get(thinking, "thinkingBudget", "thinking_budget")
+    if level is not None:
+        if not model.thinking_levels:
+            raise WireError(400, "Thinking level is not supported for this model.")  # (ours)
+        if str(level).upper() not in model.thinking_levels:
+            raise WireError(400, f"Thinking level {str(level).upper()} is not supported for this model; "
+                                 f"use one of {', '.join(model.thinking_levels)}.")  # (ours)
+    if model.thinks == "none":
+        return False, include
+    if budget == 0 and model.thinks == "always" and not model.thinking_levels:
+        raise WireError(400, "Budget 0 is invalid. This model only works in thinking mode.")
+    if model.thinks == "always":
+        return True, include
+    if model.thinks == "default":
+        return budget != 0, include
+    return budget is not None and budget != 0, include
+
+
+def _signature(part: dict[str, Any]) -> Any:
+    token = get(part, "thoughtSignature", "thought_signature")
+    if isinstance(token, bytes):  # SDK-built dicts handed in directly; the SDK would send base64
+        return base64.urlsafe_b64encode(token).decode()
+    return token
+
+
+def _current_turn_start(contents: list[dict[str, Any]]) -> int:
+    """Index of the latest user content holding more than function responses."""
+    for index in range(len(contents) - 1, -1, -1):
+        content = contents[index]
+        if content.get("role", "user") != "user":
+            continue
+        if any(get(p, "functionResponse", "function_response") is None for p in content.get("parts", [])):
+            return index
+    return 0
+
+
+def _check_signatures(model: GeminiModel, contents: list[dict[str, Any]], signer: Signer) -> None:
+    start = _current_turn_start(contents)
+    for index, content in enumerate(contents):
+        if content.get("role") != "model":
+            continue
+        current = index > start
+        first_call_seen = False
+        for number, part in enumerate(content["parts"]):
+            call = get(part, "functionCall", "function_call")
+            token = _signature(part)
+            where = f"contents[{index}].parts[{number}]"
+            if isinstance(call, dict) and _signature(call) is not None:
+                name = "thoughtSignature" if "thoughtSignature" in call else "thought_signature"
+                raise WireError(400, f"Invalid JSON payload received. Unknown name \"{name}\" at "
+                                     f"'{where}.function_call': Cannot find field.")
+            if token is not None:
+                verdict = signer.check_gemini(model.id, part, token, call if isinstance(call, dict) else None)
+                if verdict == "not_base64":
+                    raise WireError(400, f"Invalid value at '{where}.thought_signature' (TYPE_BYTES), "
+                                         f"Base64 decoding failed for \"{token}\"")
+                if verdict == "corrupt" and current:
+                    raise WireError(400, f"Corrupted thought signature at {where}.")  # (ours, after the docs)
+                if verdict == "foreign" and current and call is not None:
+                    raise WireError(400, f"Invalid thought signature at {where}: it was issued for another "
+                                         "model.")  # (ours)
+            if call is None or first_call_seen:
+                continue
+            first_call_seen = True
+            if current and model.requires_signatures and token is None:
+                raise WireError(400, MISSING_SIGNATURE.format(name=call.get("name", ""), position=index + 1))
+
+
+def parse_request(model_id: str, stream: bool, body: dict[str, Any], *, version: str = "v1beta",
+                  models: ModelTable | None = None, signer: Signer | None = None) -> GeminiRequest:
+    """Validate a generateContent request like the real API and reduce it.
+
+    Usable without a server as an oracle (built-in model table and signer).
+    """
+    models = models or ModelTable()
+    signer = signer or Signer()
+    model = models.gemini_model(model_id)
+    if model is None:
+        raise WireError(404, not_found_body(model_id, version)["error"]["message"])
     contents = body.get("contents")
     if not isinstance(contents, list) or not contents:
         raise WireError(400, "* GenerateContentRequest.contents: contents is not specified")
     turns: list[Turn] = []
+    segments: list[Segment] = []
+    system = get(body, "systemInstruction", "system_instruction")
+    if system:
+        segments.append(Segment.of({"system": system}))
+    tools = body.get("tools") or []
+    for tool in tools:
+        segments.append(Segment.of({"tool": tool}))
     open_calls = 0
     for index, content in enumerate(contents):
         role = content.get("role", "user") if isinstance(content, dict) else None
         if role not in ("user", "model"):
-            raise WireError(400, f"* GenerateContentRequest.contents[{index}].role: Please use a valid role: user, model.")
+            raise WireError(400, f"* GenerateContentRequest.contents[{index}].role: "
+                                 "Please use a valid role: user, model.")
         parts = content.get("parts")
         if not isinstance(parts, list) or not parts:
             raise WireError(400, f"* GenerateContentRequest.contents[{index}].parts: contents.parts must not be empty.")
-        turn = Turn(role="user" if role == "user" else "assistant", text=_texts(parts))
+        turn = Turn(role="user" if role == "user" else "assistant", text=texts(parts),
+                    thinking=texts(parts, thought=True))
         responses = 0
-        for part in parts:
-            call = _get(part, "functionCall", "function_call")
-            response = _get(part, "functionResponse", "function_response")
+        for number, part in enumerate(parts):
+            call = get(part, "functionCall", "function_call")
+            response = get(part, "functionResponse", "function_response")
             if call is not None:
                 turn.tool_calls.append(str(call.get("name", "")))
             if response is not None:
                 responses += 1
                 turn.tool_results.append(str(response.get("name", "")))
+            segments.append(Segment.of({"role": role, "first": number == 0, "part": part}))
         if open_calls and responses != open_calls:
             raise WireError(400, "Please ensure that the number of function response parts is equal to the "
                                  "number of function call parts of the function call turn.")
         open_calls = len(turn.tool_calls)
         turns.append(turn)
+    _check_signatures(model, contents, signer)
+    thinks, include = _thinking(model, body)
 
     tool_names: list[str] = []
-    for tool in body.get("tools") or []:
-        for decl in _get(tool, "functionDeclarations", "function_declarations") or []:
+    for tool in tools:
+        for decl in get(tool, "functionDeclarations", "function_declarations") or []:
             tool_names.append(str(decl.get("name", "")))
-    system = _get(body, "systemInstruction", "system_instruction")
-    system_text = _texts(system.get("parts", [])) if isinstance(system, dict) else None
-    return Conversation(model=model, turns=turns, tool_names=tool_names, system=system_text or None)
+    system_text = texts(system.get("parts", [])) if isinstance(system, dict) else None
+    conv = Conversation(model=model.id, turns=turns, tool_names=tool_names, system=system_text or None)
+    return GeminiRequest(model, stream, conv, thinks, include, segments)
 
 
-def _usage(reply: Reply, input_tokens: int) -> dict[str, int]:
-    if reply.usage is not None:
-        prompt, output = reply.usage.input_tokens, reply.usage.output_tokens
-    else:
-        spoken = "".join(reply.text_chunks()) + "".join(json.dumps(c.input) for c in reply.tool_calls)
-        prompt, output = input_tokens, approx_tokens(spoken)
-    return {"promptTokenCount": prompt, "candidatesTokenCount": output, "totalTokenCount": prompt + output}
-
-
-def _response(model: str, response_id: str, parts: list[dict[str, Any]], finish: str | None,
-              usage: dict[str, int]) -> dict[str, Any]:
-    candidate: dict[str, Any] = {"content": {"parts": parts, "role": "model"}, "index": 0}
-    if finish:
-        candidate["finishReason"] = finish
-    return {"candidates": [candidate], "usageMetadata": usage, "modelVersion": model, "responseId": response_id}
-
-
-def _call_parts(reply: Reply) -> list[dict[str, Any]]:
-    return [{"functionCall": {"id": c.id or f"call_emu_{uuid.uuid4().hex[:16]}", "name": c.name, "args": c.input}}
-            for c in reply.tool_calls]
-
-
-def render_response(reply: Reply, model: str, input_tokens: int) -> dict[str, Any]:
-    """The non-streaming response body."""
-    text = "".join(reply.text_chunks())
-    parts = ([{"text": text}] if text else []) + _call_parts(reply)
-    finish = FINISH_REASONS.get(reply.resolved_stop_reason(), reply.resolved_stop_reason().upper())
-    return _response(model, uuid.uuid4().hex[:22], parts or [{"text": ""}], finish, _usage(reply, input_tokens))
-
-
-def render_events(reply: Reply, model: str, input_tokens: int) -> tuple[list[bytes], int]:
-    """The SSE events of a streamed reply, and the index of the last (finishing) one.
-
-    Each event is one GenerateContentResponse; only the last carries finishReason
-    and the full usage, as the real API does. A cut stream stops before it.
-    """
-    response_id = uuid.uuid4().hex[:22]
-    usage = _usage(reply, input_tokens)
-    interim = {"promptTokenCount": usage["promptTokenCount"], "totalTokenCount": usage["promptTokenCount"]}
-    pieces: list[list[dict[str, Any]]] = [[{"text": chunk}] for chunk in reply.text_chunks()]
-    pieces += [[part] for part in _call_parts(reply)]
-    if not pieces:
-        pieces = [[{"text": ""}]]
-    finish = FINISH_REASONS.get(reply.resolved_stop_reason(), reply.resolved_stop_reason().upper())
-    events = []
-    for number, parts in enumerate(pieces):
-        last = number == len(pieces) - 1
-        body = _response(model, response_id, parts, finish if last else None, usage if last else interim)
-        events.append(f"data: {json.dumps(body)}\r\n\r\n".encode())
-    return events, len(events) - 1
-
-
-def error_event(status: int, message: str | None = None) -> bytes:
-    """An error delivered inside a stream: a data line holding Google's error body."""
-    return f"data: {json.dumps(error_body(status, message))}\r\n\r\n".encode()
-
-
-def malformed_event() -> bytes:
-    return b"data: {\"candidates\": [{this is not json\r\n\r\n"
-
-
-def input_tokens(body: dict[str, Any]) -> int:
-    system = _get(body, "systemInstruction", "system_instruction") or ""
-    return approx_tokens(json.dumps(body.get("contents", [])) + json.dumps(system))
+def new_response_id() -> str:
+    return uuid.uuid4().hex[:22]

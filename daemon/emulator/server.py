@@ -6,6 +6,11 @@ keep the connection alive (SDK retries reuse it); streams are sent close-delimit
 (``Connection: close``, no length), which is how a dropped stream can be emulated
 faithfully: closing early looks to the SDK like a connection that ended.
 
+Routes: ``POST /v1/messages`` and ``GET /v1/models[/{id}]`` (Anthropic),
+``POST /{version}/models/{id}:generateContent|streamGenerateContent`` and
+``GET /{version}/models[/{id}]`` (Gemini). ``GET /v1/models`` is Gemini's when the
+request carries a Google key, Anthropic's otherwise.
+
 The API key is checked and then forgotten: it is never logged or recorded.
 """
 
@@ -14,31 +19,43 @@ from __future__ import annotations
 import json
 import logging
 import re
+import select
+import socket
 import threading
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from . import anthropic_wire, gemini_wire
+from . import anthropic_stream, anthropic_wire, gemini_stream, gemini_wire
+from .caching import PromptCache
 from .default_reply import Conversation, default_reply
+from .failures import StreamShape, custom_body, retry_headers, shape
+from .model_listing import claude_models_page, gemini_model_page
+from .models import ModelTable
 from .script import Failure, ProviderName, ReceivedRequest, Reply, Script, Step
+from .signing import Signer
 
 log = logging.getLogger(__name__)
 
 GEMINI_PATH = re.compile(r"^/(v1beta|v1alpha|v1)/models/([^/:]+):(generateContent|streamGenerateContent)$")
+GEMINI_MODELS_PATH = re.compile(r"^/(v1beta|v1alpha|v1)/models(?:/([^/:]+))?$")
 ANTHROPIC_PATH = "/v1/messages"
+ANTHROPIC_MODELS_PATH = re.compile(r"^/v1/models(?:/([^/:]+))?$")
 
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
 
-    def __init__(self, address: tuple[str, int], script: Script, invalid_key_prefix: str,
-                 stopping: threading.Event) -> None:
+    def __init__(self, address: tuple[str, int], emulator: Emulator) -> None:
         super().__init__(address, _Handler)
-        self.script = script
-        self.invalid_key_prefix = invalid_key_prefix
-        self.stopping = stopping
+        self.script = emulator._script
+        self.invalid_key_prefix = emulator._invalid_key_prefix
+        self.stopping = emulator._stopping
+        self.models = emulator.models
+        self.signer = emulator._signer
+        self.cache = emulator.cache
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -50,21 +67,35 @@ class _Handler(BaseHTTPRequestHandler):
 
     # -- plumbing -------------------------------------------------------------
 
-    def _send_json(self, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
-        data = json.dumps(body).encode()
+    def _send_bytes(self, status: int, data: bytes, content_type: str, headers: dict[str, str] | None = None) -> None:
         self.send_response(status)
-        self.send_header("content-type", "application/json")
+        self.send_header("content-type", content_type)
         self.send_header("content-length", str(len(data)))
         for name, value in (headers or {}).items():
             self.send_header(name, value)
         self.end_headers()
         self.wfile.write(data)
 
+    def _send_json(self, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
+        self._send_bytes(status, json.dumps(body).encode(), "application/json", headers)
+
     def _wait(self, seconds: float) -> bool:
         """Sleep unless the emulator stops meanwhile; True when it is stopping."""
         return seconds > 0 and self.server.stopping.wait(seconds)
 
-    def _stream(self, events: list[bytes], delay: float, tail: bytes | None = None) -> None:
+    def _client_gone(self) -> bool:
+        """True once the client closed its end (readable with nothing to read)."""
+        try:
+            readable, _, _ = select.select([self.connection], [], [], 0)
+            return bool(readable) and self.connection.recv(1, socket.MSG_PEEK) == b""
+        except OSError:
+            return True
+
+    def _stream(self, events: list[bytes], delay: float, tail: bytes | None = None, *,
+                keepalive: bytes | None = None, interval: float = 1.0) -> None:
+        """Send a close-delimited event stream. With ``keepalive`` (the bytes to repeat,
+        b"" for none) the stream then idles until the client leaves or the emulator
+        stops. bench/fanout.py wraps this method, so its first three parameters stay."""
         self.send_response(200)
         self.send_header("content-type", "text/event-stream")
         self.send_header("cache-control", "no-cache")
@@ -79,14 +110,51 @@ class _Handler(BaseHTTPRequestHandler):
         if tail is not None:
             self.wfile.write(tail)
             self.wfile.flush()
+        while keepalive is not None and not self._client_gone():
+            if keepalive:  # Anthropic keeps a stream alive with ping events; Gemini sends nothing
+                self.wfile.write(keepalive)
+                self.wfile.flush()
+            if self._wait(interval if keepalive else 0.05):
+                return
+
+    def _send_shaped(self, plan: StreamShape, delay: float, ping: bytes) -> None:
+        if plan.keepalive:
+            self._stream(plan.events, delay, plan.tail, keepalive=ping, interval=plan.interval)
+        else:
+            self._stream(plan.events, delay, plan.tail)
+
+    def _send_failure(self, step: Failure, body: dict[str, Any]) -> None:
+        custom = custom_body(step)
+        if custom is not None:
+            self._send_bytes(step.status or 500, custom[0], custom[1], retry_headers(step))
+        else:
+            self._send_json(step.status or 500, body, retry_headers(step))
 
     # -- routing --------------------------------------------------------------
 
     def do_GET(self) -> None:  # noqa: N802 - stdlib naming
-        if urlsplit(self.path).path in ("/", "/health"):
-            self._send_json(200, {"emulator": True, "providers": ["anthropic", "gemini"]})
-        else:
-            self._send_json(404, {"error": {"code": 404, "message": "Not found.", "status": "NOT_FOUND"}})
+        url = urlsplit(self.path)
+        query = parse_qs(url.query)
+        google = bool(self.headers.get("x-goog-api-key") or query.get("key"))
+        try:
+            if url.path in ("/", "/health"):
+                self._send_json(200, {"emulator": True, "providers": ["anthropic", "gemini"]})
+            elif (match := ANTHROPIC_MODELS_PATH.match(url.path)) and not google:
+                problem = anthropic_wire.check_auth(self.headers, self.server.invalid_key_prefix)
+                if problem:
+                    self._send_json(problem[0], anthropic_wire.error_body(*problem))
+                    return
+                self._send_json(*claude_models_page(self.server.models, match.group(1), query))
+            elif match := GEMINI_MODELS_PATH.match(url.path):
+                problem = gemini_wire.check_auth(self.headers, query, self.server.invalid_key_prefix)
+                if problem:
+                    self._send_json(problem["error"]["code"], problem)
+                    return
+                self._send_json(*gemini_model_page(self.server.models, match.group(1), match.group(2), query))
+            else:
+                self._send_json(404, {"error": {"code": 404, "message": "Not found.", "status": "NOT_FOUND"}})
+        except (BrokenPipeError, ConnectionResetError):
+            self.close_connection = True
 
     def do_POST(self) -> None:  # noqa: N802 - stdlib naming
         url = urlsplit(self.path)
@@ -96,18 +164,19 @@ class _Handler(BaseHTTPRequestHandler):
             if url.path == ANTHROPIC_PATH:
                 self._anthropic(url.path, raw)
             elif match := GEMINI_PATH.match(url.path):
-                self._gemini(url.path, parse_qs(url.query), match.group(2), match.group(3), raw)
+                self._gemini(url.path, parse_qs(url.query), match.groups(), raw)
             else:
                 self._send_json(404, {"type": "error", "error": {"type": "not_found_error",
                                                                  "message": f"Not found: {url.path}"}})
         except (BrokenPipeError, ConnectionResetError):
             self.close_connection = True  # the client gave up (e.g. its timeout): nothing to answer
         except Exception as exc:  # a request shape the wire modules did not foresee: answer, never die
-            log.warning("emulator could not handle %s: %r", url.path, exc)
+            log.warning("emulator could not handle %s: %r", url.path, exc, exc_info=True)
             self.close_connection = True
             wire = anthropic_wire if url.path == ANTHROPIC_PATH else gemini_wire
             try:
-                self._send_json(400, wire.error_body(400, f"The emulator cannot read this request ({type(exc).__name__})."))
+                reason = f"The emulator cannot read this request ({type(exc).__name__})."
+                self._send_json(400, wire.error_body(400, reason))
             except OSError:
                 pass
 
@@ -118,9 +187,11 @@ class _Handler(BaseHTTPRequestHandler):
             return None
         return body if isinstance(body, dict) else None
 
-    def _failure_delay(self, step: Step | None) -> bool:
-        """Honour a scripted delay; True when the emulator is stopping."""
-        return isinstance(step, Failure) and self._wait(step.delay)
+    def _take_step(self, request: ReceivedRequest) -> tuple[Step | None, bool]:
+        """Record the request and take the provider's next step; True when stopping."""
+        self.server.script.record(request)
+        step = self.server.script.next_step(request.provider)
+        return step, isinstance(step, Failure) and self._wait(step.delay)
 
     # -- Anthropic ------------------------------------------------------------
 
@@ -135,16 +206,35 @@ class _Handler(BaseHTTPRequestHandler):
             self._send_json(400, wire.error_body(400, "There was an error parsing the body: not a JSON object"))
             return
         try:
-            model, stream, conv = wire.parse_request(body)
+            request = wire.parse_request(body, self.server.models, self.server.signer)
         except wire.WireError as exc:
             self._send_json(exc.status, wire.error_body(exc.status, exc.message))
             return
-        self._answer(ReceivedRequest("anthropic", model, path, body, stream), conv, wire,
-                     wire.render_message, sse=True)
+        received = ReceivedRequest("anthropic", request.model.id, path, body, request.stream)
+        step, stopping = self._take_step(received)
+        if stopping:
+            return
+        if isinstance(step, Failure) and _answers_with_error(step, request.stream):
+            self._send_failure(step, wire.error_body(step.status, step.message))
+            return
+        bill = self.server.cache.bill_claude(request.model.id, request.segments, request.breakpoints,
+                                             request.model.min_cache_tokens)
+        received.billed.update(prompt_tokens=bill.input_tokens + bill.cache_read + bill.cache_creation,
+                               input_tokens=bill.input_tokens, cache_read_tokens=bill.cache_read,
+                               cache_write_5m_tokens=bill.cache_write_5m, cache_write_1h_tokens=bill.cache_write_1h)
+        reply = _reply_for(step, request.conv)
+        signer = self.server.signer
+        if not request.stream:
+            self._send_json(200, anthropic_stream.render_message(reply, request, bill, signer))
+            return
+        events, closing_at = anthropic_stream.render_events(reply, request, bill, signer)
+        self._send_shaped(shape(step, events, closing_at, anthropic_stream), reply.chunk_delay,
+                          anthropic_stream.ping_event())
 
     # -- Gemini ---------------------------------------------------------------
 
-    def _gemini(self, path: str, query: dict[str, list[str]], model: str, method: str, raw: bytes) -> None:
+    def _gemini(self, path: str, query: dict[str, list[str]], route: tuple[str, ...], raw: bytes) -> None:
+        version, model_id, method = route
         wire = gemini_wire
         problem = wire.check_auth(self.headers, query, self.server.invalid_key_prefix)
         if problem:
@@ -156,41 +246,38 @@ class _Handler(BaseHTTPRequestHandler):
             return
         stream = method == "streamGenerateContent"
         try:
-            conv = wire.parse_request(model, stream, body)
+            request = wire.parse_request(model_id, stream, body, version=version, models=self.server.models,
+                                         signer=self.server.signer)
         except wire.WireError as exc:
             self._send_json(exc.status, wire.error_body(exc.status, exc.message))
             return
-        self._answer(ReceivedRequest("gemini", model, path, body, stream), conv, wire,
-                     wire.render_response, sse=(query.get("alt") or [""])[0] == "sse")
-
-    def _answer(self, request: ReceivedRequest, conv: Conversation, wire: Any,
-                render_plain: Any, sse: bool) -> None:
-        """Record the request, take the provider's next scripted step, and answer it:
-        an error, a plain response, or a (possibly cut or corrupted) stream."""
-        self.server.script.record(request)
-        step = self.server.script.next_step(request.provider)
-        if self._failure_delay(step):
+        received = ReceivedRequest("gemini", model_id, path, body, stream)
+        step, stopping = self._take_step(received)
+        if stopping:
             return
-        stream = request.stream
-        if isinstance(step, Failure) and step.status is not None and (step.in_stream_after is None or not stream):
-            self._send_json(step.status, wire.error_body(step.status, step.message), _retry_headers(step))
+        if isinstance(step, Failure) and _answers_with_error(step, stream):
+            self._send_failure(step, wire.error_body(step.status, step.message, retry_delay=step.retry_delay,
+                                                     model=model_id))
             return
-        reply = _reply_for(step, conv)
-        tokens = wire.input_tokens(request.body)
+        prompt, cached = self.server.cache.bill_gemini(request.model.id, request.segments,
+                                                       request.model.min_cache_tokens)
+        received.billed.update(prompt_tokens=prompt, input_tokens=prompt - cached, cache_read_tokens=cached,
+                               cache_write_5m_tokens=0, cache_write_1h_tokens=0)
+        reply = _reply_for(step, request.conv)
+        signer = self.server.signer
         if not stream:
-            self._send_json(200, render_plain(reply, request.model, tokens))
+            self._send_json(200, gemini_stream.render_response(reply, request, prompt, cached, signer))
             return
-        events, closing_at = wire.render_events(reply, request.model, tokens)
-        if not sse:  # a stream asked for without alt=sse: Gemini answers a JSON array
+        events, closing_at = gemini_stream.render_events(reply, request, prompt, cached, signer)
+        if (query.get("alt") or [""])[0] != "sse":  # a stream asked for without alt=sse: a JSON array
             self._send_json(200, [json.loads(e.decode().removeprefix("data: ")) for e in events])
             return
-        self._stream(*_shape(step, events, closing_at, reply.chunk_delay, wire))
+        self._send_shaped(shape(step, events, closing_at, gemini_stream), reply.chunk_delay, b"")
 
 
-def _retry_headers(step: Failure) -> dict[str, str]:
-    if step.retry_after is None:
-        return {}
-    return {"retry-after": f"{step.retry_after:g}"}
+def _answers_with_error(step: Failure, stream: bool) -> bool:
+    """A scripted status is an HTTP error unless it is meant for inside a stream."""
+    return step.status is not None and (step.in_stream_after is None or not stream)
 
 
 def _reply_for(step: Step | None, conv: Conversation) -> Reply:
@@ -201,32 +288,25 @@ def _reply_for(step: Step | None, conv: Conversation) -> Reply:
     return default_reply(conv)
 
 
-def _shape(step: Step | None, events: list[bytes], closing_at: int, delay: float,
-           wire: Any) -> tuple[list[bytes], float, bytes | None]:
-    """Apply a scripted cut, corruption or in-stream error to a stream's events."""
-    if not isinstance(step, Failure):
-        return events, delay, None
-    if step.cut_after is not None:
-        return events[: min(step.cut_after, closing_at)], delay, None
-    if step.malformed_after is not None:
-        return events[: min(step.malformed_after, closing_at)], delay, wire.malformed_event()
-    if step.in_stream_after is not None and step.status is not None:
-        return events[: min(step.in_stream_after, closing_at)], delay, wire.error_event(step.status, step.message)
-    return events, delay, None
-
-
 class Emulator:
     """A provider emulator running in a background thread.
 
     ``url`` is the base URL for both SDKs (``base_url=emu.url``). Keys starting with
     ``invalid_key_prefix`` are rejected the way each provider rejects a bad key.
+    ``clock`` (seconds, monotonic) drives cache lifetimes, so a test can expire a
+    cache entry without sleeping; ``signing_key`` makes this emulator's thinking and
+    thought signatures unverifiable by emulators with another key.
     """
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0, *, invalid_key_prefix: str = "invalid") -> None:
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, *, invalid_key_prefix: str = "invalid",
+                 clock: Callable[[], float] | None = None, signing_key: bytes | None = None) -> None:
         self._address = (host, port)
         self._invalid_key_prefix = invalid_key_prefix
         self._script = Script()
         self._stopping = threading.Event()
+        self._signer = Signer(signing_key)
+        self.models = ModelTable()
+        self.cache = PromptCache(clock)
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
 
@@ -234,7 +314,7 @@ class Emulator:
         if self._server is not None:
             return self
         self._stopping.clear()
-        self._server = _Server(self._address, self._script, self._invalid_key_prefix, self._stopping)
+        self._server = _Server(self._address, self)
         self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.02},
                                         name="duologue-emulator", daemon=True)
         self._thread.start()
@@ -264,7 +344,7 @@ class Emulator:
         return self._script.received
 
     def reset(self) -> None:
-        """Forget queued steps and received requests."""
+        """Forget queued steps and received requests (the prompt cache stays)."""
         self._script.reset()
 
     def stop(self) -> None:

@@ -19,9 +19,30 @@ import re
 from collections.abc import AsyncIterator
 from typing import Any
 
-from duologue.protocol.entities import CodeContextBlock, TextBlock, ToolCallBlock, ToolResultBlock, Usage
+from duologue.protocol.entities import (
+    CodeContextBlock,
+    Refusal,
+    TextBlock,
+    ThinkingBlock,
+    ToolCallBlock,
+    ToolResultBlock,
+    Usage,
+)
 
-from .base import Finished, ProviderError, StreamEvent, TextDelta, ToolCallEvent, TurnRequest, scrub
+from .base import (
+    Finished,
+    ProviderError,
+    StreamEvent,
+    TextDelta,
+    ThinkingDelta,
+    ThinkingDone,
+    ToolCallEvent,
+    TurnRequest,
+    idle_guard,
+    parse_retry_after,
+    scrub,
+    unforeseen,
+)
 from .history import Turn, prepare_turns, render_code_context
 
 DEFAULT_BASE_URL = "https://api.anthropic.com"
@@ -34,7 +55,7 @@ ERROR_TYPE_KINDS = {
     "authentication_error": "auth",
     "permission_error": "auth",
     "invalid_request_error": "bad_request",
-    "not_found_error": "bad_request",
+    "not_found_error": "not_found",
     "request_too_large": "bad_request",
 }
 STOP_REASONS = {
@@ -50,39 +71,117 @@ _TOOL_ID_UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
 
 # -- request encoding -----------------------------------------------------------
 
+BUDGETS = {"low": 2_048, "medium": 8_192, "high": 16_384, "max": 32_000}
+"""Extended-thinking budgets (tokens) for models set by ``budget_tokens``."""
+CACHE = {"type": "ephemeral"}
+
 
 def _tool_id(call_id: str) -> str:
     """Anthropic accepts only [A-Za-z0-9_-] in tool ids; ids from Gemini may differ."""
     return _TOOL_ID_UNSAFE.sub("_", call_id) or "call"
 
 
+def _encode_block(block: Any) -> dict[str, Any] | None:
+    if isinstance(block, TextBlock):
+        return {"type": "text", "text": block.text} if block.text else None
+    if isinstance(block, CodeContextBlock):
+        return {"type": "text", "text": render_code_context(block)}
+    if isinstance(block, ThinkingBlock):
+        if block.redacted:
+            return {"type": "redacted_thinking", "data": block.redacted}
+        if block.signature:
+            return {"type": "thinking", "thinking": block.text, "signature": block.signature}
+        return None  # unsigned thinking (an import, another tool) cannot be verified: left out
+    if isinstance(block, ToolCallBlock):
+        return {"type": "tool_use", "id": _tool_id(block.id), "name": block.name, "input": block.input}
+    if isinstance(block, ToolResultBlock):
+        return {"type": "tool_result", "tool_use_id": _tool_id(block.call_id),
+                "content": block.content, "is_error": block.is_error}
+    return None
+
+
 def _encode_turn(turn: Turn) -> dict[str, Any]:
-    content: list[dict[str, Any]] = []
-    for block in turn.blocks:
-        if isinstance(block, TextBlock):
-            content.append({"type": "text", "text": block.text})
-        elif isinstance(block, CodeContextBlock):
-            content.append({"type": "text", "text": render_code_context(block)})
-        elif isinstance(block, ToolCallBlock):
-            content.append({"type": "tool_use", "id": _tool_id(block.id), "name": block.name, "input": block.input})
-        elif isinstance(block, ToolResultBlock):
-            content.append({"type": "tool_result", "tool_use_id": _tool_id(block.call_id),
-                            "content": block.content, "is_error": block.is_error})
+    content = [encoded for encoded in map(_encode_block, turn.blocks) if encoded is not None]
     return {"role": turn.role, "content": content}
 
 
+def _thinks(req: TurnRequest) -> bool:
+    """Whether this request runs with thinking on (then tool continuations need it)."""
+    info = req.info
+    if info is None or info.thinking == "none":
+        return False
+    if info.thinking_control == "budget":
+        return req.thinking not in (None, "off")
+    return True
+
+
+def _thinking_params(req: TurnRequest, params: dict[str, Any]) -> None:
+    """Thinking as the model's page says to set it.
+
+    Adaptive models (effort) think on their own; ``display: summarized`` asks for the
+    thinking text, which is where Sonnet 5.5 puts what it writes between tool calls,
+    so clients can show it. ``off`` on a model that thinks by default becomes
+    ``between_tools`` (its documented way to stop up-front thinking; ``disabled`` is
+    refused). Budget models (extended thinking) think only when asked, with a budget
+    that leaves the answer its own room within ``max_tokens``.
+    """
+    info = req.info
+    if info is None or info.thinking == "none":
+        return
+    if info.thinking_control == "budget":
+        if req.thinking in (None, "off"):
+            return
+        budget = BUDGETS[req.thinking]
+        params["thinking"] = {"type": "enabled", "budget_tokens": budget}
+        params["max_tokens"] = max(params["max_tokens"], budget + 4_096)
+        return
+    if req.thinking == "off" and info.thinking == "default":
+        params["thinking"] = {"type": "between_tools"}
+        return
+    params["thinking"] = {"type": "adaptive", "display": "summarized"}
+    if req.thinking not in (None, "off"):
+        params["output_config"] = {"effort": req.thinking}
+
+
+def _mark_cache(params: dict[str, Any]) -> None:
+    """Cache breakpoints by one policy (docs/protocol.md, "Prompt caching").
+
+    Up to four: the tools, the system prompt, the last block of the final message
+    (this request's whole prefix is written), and the last block of the user message
+    before the previous reply (the previous request's breakpoint, so a long tool
+    round cannot push the last cached prefix past the API's ~20-block look-back).
+    The prefix is rendered the same way every turn, so each request reads what the
+    one before wrote, and a switch away and back within the TTL reads it again.
+    """
+    if params.get("tools"):
+        params["tools"][-1]["cache_control"] = CACHE
+    if params.get("system"):
+        params["system"][-1]["cache_control"] = CACHE
+    users = [m for m in params["messages"] if m["role"] == "user" and m["content"]]
+    for message in users[-2:]:
+        message["content"][-1]["cache_control"] = CACHE
+
+
 def build_params(req: TurnRequest) -> dict[str, Any]:
-    """The keyword arguments of ``messages.stream`` for a turn."""
+    """The keyword arguments of ``messages.stream`` for a turn.
+
+    Rendered deterministically (no times or ids added, tools in the order given),
+    so the prefix of one turn's request is byte-identical to the next one's.
+    """
+    thinks = _thinks(req)
+    turns = prepare_turns(req.messages, req.model, thinking_continuation=thinks)
     params: dict[str, Any] = {
         "model": req.model,
         "max_tokens": req.max_tokens,
-        "messages": [_encode_turn(t) for t in prepare_turns(req.messages)],
+        "messages": [_encode_turn(t) for t in turns],
     }
     if req.system:
-        params["system"] = req.system
+        params["system"] = [{"type": "text", "text": req.system}]
     if req.tools:
         params["tools"] = [{"name": t.name, "description": t.description, "input_schema": t.parameters}
                            for t in req.tools]
+    _thinking_params(req, params)
+    _mark_cache(params)
     return params
 
 
@@ -90,16 +189,32 @@ def build_params(req: TurnRequest) -> dict[str, Any]:
 
 
 def _retry_after(headers: Any) -> float | None:
+    """From ``retry-after-ms`` or ``retry-after`` (seconds or an HTTP-date)."""
     if headers is None:
         return None
-    for name, scale in (("retry-after-ms", 0.001), ("retry-after", 1.0)):
-        value = headers.get(name)
-        if value is not None:
-            try:
-                return max(0.0, float(value) * scale)
-            except ValueError:
-                continue
-    return None
+    millis = headers.get("retry-after-ms")
+    if millis is not None:
+        try:
+            return max(0.0, float(millis) / 1000)
+        except ValueError:
+            pass
+    return parse_retry_after(headers.get("retry-after"))
+
+
+def _status_message(exc: Any) -> str:
+    """The error's text, whatever the body's shape (a proxy's page, a bare string)."""
+    if exc.api_message:
+        return str(exc.api_message)
+    body = exc.body
+    if isinstance(body, dict) and isinstance(body.get("error"), str):
+        return body["error"]
+    if isinstance(body, str) and body.strip():
+        return " ".join(body.split())[:300]
+    try:
+        text = exc.response.text
+    except Exception:  # a streamed response that was never read
+        text = ""
+    return " ".join(text.split())[:300] or str(exc.message) or f"HTTP {exc.status_code}"
 
 
 def map_anthropic_error(exc: BaseException, *, api_key: str | None, midstream: bool = False) -> ProviderError | None:
@@ -118,10 +233,9 @@ def map_anthropic_error(exc: BaseException, *, api_key: str | None, midstream: b
     if isinstance(exc, anthropic.APIStatusError):
         status = exc.status_code if exc.status_code >= 400 else None  # an `event: error` arrives with 200
         kind = ERROR_TYPE_KINDS.get(str(exc.type or ""))
-        if kind is None or status in (429, 529):
+        if kind is None or status in (404, 429, 529):
             kind = _kind_for_status(status)
-        message = exc.api_message or str(exc.message)
-        return error(kind, message, status=status, retry_after=_retry_after(exc.response.headers))
+        return error(kind, _status_message(exc), status=status, retry_after=_retry_after(exc.response.headers))
     if isinstance(exc, anthropic.APITimeoutError):
         return error("timeout", "the request to Anthropic timed out")
     if isinstance(exc, anthropic.APIConnectionError):
@@ -145,6 +259,8 @@ def _kind_for_status(status: int | None) -> str:
         return "overloaded"
     if status in (401, 403):
         return "auth"
+    if status == 404:
+        return "not_found"
     if status == 408:
         return "timeout"
     if status is None or status >= 500:
@@ -181,6 +297,7 @@ class AnthropicProvider:
         import anthropic
 
         self._api_key = api_key
+        self._idle_s = timeout
         self._client = anthropic.AsyncAnthropic(
             api_key=api_key,
             base_url=base_url or DEFAULT_BASE_URL,  # explicit, so ANTHROPIC_BASE_URL is never read behind our back
@@ -190,42 +307,100 @@ class AnthropicProvider:
         )
 
     async def stream(self, req: TurnRequest) -> AsyncIterator[StreamEvent]:
-        params = build_params(req)
-        seen_events = False
-        stop_reason: str | None = None
-        completed = False
-        input_tokens = output_tokens = 0
+        reader = _Reader()
         try:
+            params = build_params(req)
             async with self._client.messages.stream(**params) as events:
-                async for event in events:
-                    seen_events = True
-                    if event.type == "text":
-                        if event.text:
-                            yield TextDelta(event.text)
-                    elif event.type == "content_block_stop" and event.content_block.type == "tool_use":
-                        block = event.content_block
-                        yield ToolCallEvent(block.id, block.name, dict(block.input or {}))
-                    elif event.type == "message_start":
-                        input_tokens = event.message.usage.input_tokens or 0
-                        output_tokens = event.message.usage.output_tokens or 0
-                    elif event.type == "message_delta":
-                        stop_reason = event.delta.stop_reason
-                        output_tokens = event.usage.output_tokens or output_tokens
-                        input_tokens = event.usage.input_tokens or input_tokens
-                    elif event.type == "message_stop":
-                        completed = True
+                async for event in idle_guard(events, self._idle_s, "Anthropic"):
+                    for out in reader.read(event):
+                        yield out
+                snapshot = events.current_message_snapshot
         except ProviderError:
             raise
         except Exception as exc:
-            mapped = map_anthropic_error(exc, api_key=self._api_key, midstream=seen_events)
-            if mapped is None:
-                raise
-            raise mapped from exc
-        if not completed or stop_reason is None:
-            raise ProviderError("stream_cut", "the Anthropic stream ended before its final events",
-                                provider="anthropic")
-        yield Finished(STOP_REASONS.get(stop_reason, "other"), Usage(input_tokens=input_tokens,
-                                                                     output_tokens=output_tokens))
+            mapped = map_anthropic_error(exc, api_key=self._api_key, midstream=reader.seen)
+            raise (mapped or unforeseen(exc, "Anthropic", self._api_key)) from exc
+        try:
+            yield reader.finished(snapshot)
+        except ProviderError:
+            raise
+        except Exception as exc:
+            raise unforeseen(exc, "Anthropic", self._api_key) from exc
 
     async def aclose(self) -> None:
         await self._client.close()
+
+
+class _Reader:
+    """Turns the SDK's stream events into ours, keeping the blocks in their order.
+
+    A tool call is held until the next block starts or the message ends: when the
+    output limit cuts a call's JSON, ``content_block_stop`` still comes (with input
+    parsed from the partial JSON), and only ``stop_reason: max_tokens`` tells.
+    """
+
+    def __init__(self) -> None:
+        self.seen = False
+        self.held: ToolCallEvent | None = None
+        self.stop_reason: str | None = None
+        self.completed = False
+        self.thinking_tokens = 0
+
+    def _release(self) -> list[StreamEvent]:
+        held, self.held = self.held, None
+        return [held] if held is not None else []
+
+    def read(self, event: Any) -> list[StreamEvent]:
+        self.seen = True
+        kind = event.type
+        if kind == "text":
+            return [TextDelta(event.text)] if event.text else []
+        if kind == "thinking":
+            return [ThinkingDelta(event.thinking)] if event.thinking else []
+        if kind == "content_block_start":
+            return self._release()
+        if kind == "content_block_stop":
+            block = event.content_block
+            if block.type == "thinking":
+                return [ThinkingDone(block.thinking or "", block.signature or None)]
+            if block.type == "redacted_thinking":
+                return [ThinkingDone("", None, block.data)]
+            if block.type == "tool_use":
+                self.held = ToolCallEvent(block.id, block.name, dict(block.input or {}))
+            return []
+        if kind == "message_delta":
+            self.stop_reason = event.delta.stop_reason
+            details = getattr(event.usage, "output_tokens_details", None)
+            self.thinking_tokens = getattr(details, "thinking_tokens", 0) or self.thinking_tokens
+            if self.stop_reason == "max_tokens":
+                return []  # a held call was cut: finished() reports it
+            return self._release()
+        if kind == "message_stop":
+            self.completed = True
+        return []
+
+    def finished(self, snapshot: Any) -> Finished:
+        if not self.completed or self.stop_reason is None:
+            raise ProviderError("stream_cut", "the Anthropic stream ended before its final events",
+                                provider="anthropic")
+        truncated = self.held.name if self.held is not None else None
+        refusal = None
+        if self.stop_reason == "refusal":
+            details = getattr(snapshot, "stop_details", None)
+            refusal = Refusal(provider="anthropic", category=getattr(details, "category", None),
+                              explanation=getattr(details, "explanation", None))
+        return Finished(STOP_REASONS.get(self.stop_reason, "other"), _usage(snapshot.usage, self.thinking_tokens),
+                        refusal=refusal, truncated_call=truncated)
+
+
+def _usage(usage: Any, thinking_tokens: int) -> Usage:
+    """Usage as billed: the 5-minute and 1-hour cache writes apart when the API splits them."""
+    written = usage.cache_creation_input_tokens or 0
+    split = usage.cache_creation
+    one_hour = (split.ephemeral_1h_input_tokens or 0) if split is not None else 0
+    five_min = (split.ephemeral_5m_input_tokens or 0) if split is not None else written
+    details = getattr(usage, "output_tokens_details", None)
+    return Usage(input_tokens=usage.input_tokens or 0, output_tokens=usage.output_tokens or 0,
+                 cache_read_tokens=usage.cache_read_input_tokens or 0,
+                 cache_write_tokens=five_min, cache_write_1h_tokens=one_hour,
+                 thinking_tokens=getattr(details, "thinking_tokens", 0) or thinking_tokens)

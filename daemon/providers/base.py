@@ -1,23 +1,39 @@
 """What every provider adapter promises the router, independent of any SDK.
 
 A turn goes in as a :class:`TurnRequest` built from the unified history; what comes
-back is a stream of :class:`TextDelta`, :class:`ToolCallEvent` and exactly one final
-:class:`Finished`. Anything that goes wrong surfaces as one :class:`ProviderError`
+back is a stream of :class:`TextDelta`, :class:`ThinkingDelta`, :class:`ThinkingDone`,
+:class:`TextSignature`, :class:`ToolCallEvent` and exactly one final
+:class:`Finished`, in the order the model produced them (the order is side data too:
+Claude wants its thinking blocks back where they were). Anything that goes wrong surfaces as one :class:`ProviderError`
 whose ``kind`` the router can act on (retry, fail over, tell the user) without
 knowing which SDK raised what. No SDK is imported here.
 """
 
 from __future__ import annotations
 
+import asyncio
+import email.utils
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from datetime import timezone
+from typing import Any, Literal, Protocol, TypeVar
 
-from duologue.protocol.entities import Message, Usage
+from duologue.protocol.entities import Message, ModelInfo, Refusal, ThinkingDepth, Usage
 
-ErrorKind = Literal["rate_limited", "overloaded", "server", "timeout", "auth", "bad_request", "stream_cut"]
+from ..redact import scrub
 
-RETRYABLE_KINDS: frozenset[str] = frozenset({"rate_limited", "overloaded", "server", "timeout", "stream_cut"})
+ErrorKind = Literal["rate_limited", "overloaded", "server", "timeout", "auth", "bad_request", "stream_cut",
+                    "not_found", "malformed", "internal", "deadline"]
+"""``not_found``: the model id is unknown or retired (another model may answer);
+``malformed``: the model produced an unusable reply (a malformed function call);
+``internal``: an exception nobody foresaw at the provider boundary (an SDK or our bug);
+``deadline``: the turn ran past ``turn_timeout_s``."""
+
+T = TypeVar("T")
+
+RETRYABLE_KINDS: frozenset[str] = frozenset({"rate_limited", "overloaded", "server", "timeout", "stream_cut",
+                                             "not_found", "deadline"})
 
 StopReason = Literal["end_turn", "max_tokens", "tool_use", "stop_sequence", "refusal", "other"]
 
@@ -40,11 +56,39 @@ class TurnRequest:
     messages: list[Message]
     tools: list[ToolSpec] = field(default_factory=list)
     max_tokens: int = 4096
+    info: ModelInfo | None = None
+    """The catalog entry of ``model``: whether it thinks, how thinking is set, whether
+    it forbids prefill. None in tests that call an adapter with a bare id."""
+    thinking: ThinkingDepth | None = None
+    """What the user asked for this turn; None leaves the model's default."""
 
 
 @dataclass(frozen=True)
 class TextDelta:
     text: str
+
+
+@dataclass(frozen=True)
+class ThinkingDelta:
+    """Thinking text as it streams, to show (apart from the reply) while it arrives."""
+
+    text: str
+
+
+@dataclass(frozen=True)
+class ThinkingDone:
+    """One whole thinking block, with the side data the provider wants back."""
+
+    text: str
+    signature: str | None = None
+    redacted: str | None = None
+
+
+@dataclass(frozen=True)
+class TextSignature:
+    """A signature on the text part just streamed (Gemini's last text chunk)."""
+
+    signature: str
 
 
 @dataclass(frozen=True)
@@ -54,17 +98,22 @@ class ToolCallEvent:
     id: str
     name: str
     input: dict[str, Any]
+    signature: str | None = None
 
 
 @dataclass(frozen=True)
 class Finished:
-    """The last event of a successful stream. ``stop_reason`` is normalised."""
+    """The last event of a successful stream. ``stop_reason`` is normalised; a
+    ``refusal`` stop carries the provider's reason. ``truncated_call`` names a tool
+    call the output limit cut off (its input never completed)."""
 
     stop_reason: str | None
     usage: Usage
+    refusal: Refusal | None = None
+    truncated_call: str | None = None
 
 
-StreamEvent = TextDelta | ToolCallEvent | Finished
+StreamEvent = TextDelta | ThinkingDelta | ThinkingDone | TextSignature | ToolCallEvent | Finished
 
 
 class ProviderError(Exception):
@@ -106,9 +155,45 @@ class Provider(Protocol):
     async def aclose(self) -> None: ...
 
 
-def scrub(text: str, *secrets: str | None) -> str:
-    """Remove secrets from a message that may be shown or logged."""
-    for secret in secrets:
-        if secret:
-            text = text.replace(secret, "[redacted]")
-    return text
+def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
+    """Seconds to wait from a ``retry-after`` value: a number of seconds or an
+    HTTP-date (RFC 9110 allows both); None when it is neither."""
+    if value is None:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=timezone.utc)
+    return max(0.0, when.timestamp() - (time.time() if now is None else now))
+
+
+def unforeseen(exc: BaseException, provider: str, api_key: str | None) -> ProviderError:
+    """Any exception nobody mapped (an SDK choking on an event, a bug of ours) as a
+    ProviderError with a message, so a turn never ends without an error text."""
+    detail = scrub(str(exc), api_key)[:300] or "no detail"
+    return ProviderError("internal", f"unexpected {type(exc).__name__} while reading the {provider} reply: {detail}",
+                         provider=provider, retryable=False)
+
+
+async def idle_guard(events: AsyncIterator[T], idle_s: float, provider: str) -> AsyncIterator[T]:
+    """Yield ``events``, failing when none arrives for ``idle_s`` seconds.
+
+    The HTTP read timeout alone cannot end a stream that sends only keepalives (each
+    ``ping`` resets it, and the SDK hides pings); this watches for real events.
+    """
+    iterator = events.__aiter__()
+    while True:
+        try:
+            item = await asyncio.wait_for(iterator.__anext__(), idle_s)
+        except StopAsyncIteration:
+            return
+        except TimeoutError:
+            raise ProviderError("timeout", f"{provider} sent nothing but keepalives for {idle_s:g} s",
+                                provider=provider) from None
+        yield item

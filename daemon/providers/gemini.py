@@ -14,45 +14,113 @@ honours ``retry-after``; the value is still reported on the error.
 
 from __future__ import annotations
 
+import base64
 import re
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
-from duologue.protocol.entities import CodeContextBlock, TextBlock, ToolCallBlock, ToolResultBlock, Usage
+from duologue.protocol.entities import (
+    CodeContextBlock,
+    Refusal,
+    TextBlock,
+    ThinkingBlock,
+    ToolCallBlock,
+    ToolResultBlock,
+    Usage,
+)
 
-from .base import Finished, ProviderError, StreamEvent, TextDelta, ToolCallEvent, TurnRequest, scrub
+from .base import (
+    Finished,
+    ProviderError,
+    StreamEvent,
+    TextDelta,
+    TextSignature,
+    ThinkingDelta,
+    ThinkingDone,
+    ToolCallEvent,
+    TurnRequest,
+    idle_guard,
+    parse_retry_after,
+    scrub,
+    unforeseen,
+)
 from .history import Turn, prepare_turns, render_code_context
 
 DEFAULT_BASE_URL = "https://generativelanguage.googleapis.com/"
 RETRIED_STATUSES = [408, 429, 500, 502, 503, 504, 529]
-REFUSALS = frozenset({"SAFETY", "RECITATION", "BLOCKLIST", "PROHIBITED_CONTENT", "SPII", "IMAGE_SAFETY"})
+REFUSALS = frozenset({"SAFETY", "RECITATION", "BLOCKLIST", "PROHIBITED_CONTENT", "SPII", "IMAGE_SAFETY",
+                      "IMAGE_PROHIBITED_CONTENT", "IMAGE_RECITATION", "MODEL_ARMOR"})
+MALFORMED = frozenset({"MALFORMED_FUNCTION_CALL", "MALFORMED_RESPONSE", "UNEXPECTED_TOOL_CALL",
+                       "MISSING_THOUGHT_SIGNATURE"})
 AUTH_REASONS = frozenset({"API_KEY_INVALID", "API_KEY_EXPIRED", "API_KEY_SERVICE_BLOCKED"})
 _DURATION = re.compile(r"^\s*([0-9.]+)s\s*$")
 
 
 # -- request encoding -----------------------------------------------------------
 
+PLACEHOLDER_SIGNATURE = "skip_thought_signature_validator"
+"""Google's documented stand-in for the signature of a function call Gemini did not
+make (another model's history); Gemini 3 refuses such a call with no signature."""
+LEVELS = {"off": "MINIMAL", "low": "LOW", "medium": "MEDIUM", "high": "HIGH", "max": "HIGH"}
+"""Gemini 3 thinking levels for the depths a send may ask for."""
+BUDGETS = {"low": 2_048, "medium": 8_192, "high": 16_384, "max": 32_768}
+"""Thinking budgets (tokens) for Gemini models set by ``thinking_budget``."""
+
+
+def signature_bytes(signature: str) -> bytes:
+    """A stored signature as the bytes the SDK sends back (it writes them url-safe
+    base64 encoded, which the API reads as the same bytes). Either alphabet is read,
+    so Google's url-safe placeholder is too."""
+    padded = signature + "=" * (-len(signature) % 4)
+    return base64.b64decode(padded.replace("-", "+").replace("_", "/"))
+
+
+def signature_text(raw: bytes) -> str:
+    """The bytes the SDK decoded, stored as the API sent them (standard base64)."""
+    return base64.b64encode(raw).decode("ascii")
+
+
+def _encode_block(block: Any) -> dict[str, Any] | None:
+    part: dict[str, Any]
+    if isinstance(block, TextBlock):
+        part = {"text": block.text}
+    elif isinstance(block, CodeContextBlock):
+        return {"text": render_code_context(block)}
+    elif isinstance(block, ThinkingBlock):
+        if not block.signature:
+            return None  # Gemini reads nothing from unsigned thought text
+        part = {"text": block.text, "thought": True}
+    elif isinstance(block, ToolCallBlock):
+        part = {"function_call": {"id": block.id, "name": block.name, "args": block.input}}
+    elif isinstance(block, ToolResultBlock):
+        key = "error" if block.is_error else "output"
+        return {"function_response": {"id": block.call_id, "name": block.name, "response": {key: block.content}}}
+    else:
+        return None
+    signature = getattr(block, "signature", None)
+    if signature:
+        part["thought_signature"] = signature_bytes(signature)
+    return part
+
 
 def _encode_turn(turn: Turn) -> dict[str, Any]:
-    parts: list[dict[str, Any]] = []
-    for block in turn.blocks:
-        if isinstance(block, TextBlock):
-            parts.append({"text": block.text})
-        elif isinstance(block, CodeContextBlock):
-            parts.append({"text": render_code_context(block)})
-        elif isinstance(block, ToolCallBlock):
-            parts.append({"function_call": {"id": block.id, "name": block.name, "args": block.input}})
-        elif isinstance(block, ToolResultBlock):
-            key = "error" if block.is_error else "output"
-            parts.append({"function_response": {"id": block.call_id, "name": block.name,
-                                                "response": {key: block.content}}})
+    parts = [encoded for encoded in map(_encode_block, turn.blocks) if encoded is not None]
+    if turn.role == "assistant":
+        calls = [p for p in parts if "function_call" in p]
+        if calls and "thought_signature" not in calls[0]:
+            calls[0]["thought_signature"] = signature_bytes(PLACEHOLDER_SIGNATURE)
     return {"role": "model" if turn.role == "assistant" else "user", "parts": parts}
 
 
 def build_contents(req: TurnRequest) -> list[dict[str, Any]]:
-    """The ``contents`` of a generate_content call for a turn."""
-    return [_encode_turn(t) for t in prepare_turns(req.messages)]
+    """The ``contents`` of a generate_content call for a turn.
+
+    A model step's first function call carries its signature; one that came from
+    another model gets Google's placeholder (parallel calls after the first carry
+    none, as Gemini returns them).
+    """
+    return [_encode_turn(t) for t in prepare_turns(req.messages, req.model)]
 
 
 def build_config(req: TurnRequest) -> dict[str, Any]:
@@ -66,32 +134,58 @@ def build_config(req: TurnRequest) -> dict[str, Any]:
             for t in req.tools
         ]}]
         config["automatic_function_calling"] = {"disable": True}
+    info = req.info
+    if info is not None and info.thinking != "none":
+        thinking: dict[str, Any] = {"include_thoughts": True}  # thought summaries, shown apart
+        if req.thinking is not None and info.thinking_control == "level":
+            thinking["thinking_level"] = LEVELS[req.thinking]
+        elif req.thinking is not None and info.thinking_control == "budget":
+            thinking["thinking_budget"] = 0 if req.thinking == "off" else BUDGETS[req.thinking]
+        config["thinking_config"] = thinking
     return config
 
 
 # -- errors ---------------------------------------------------------------------
 
 
+def _details(exc: Any) -> list[dict[str, Any]]:
+    """The google.rpc details of an error body, or none when the body is not Google's."""
+    body = exc.details if isinstance(exc.details, dict) else {}
+    error = body.get("error")
+    details = error.get("details") if isinstance(error, dict) else None
+    return [d for d in details if isinstance(d, dict)] if isinstance(details, list) else []
+
+
 def _retry_after(exc: Any) -> float | None:
-    """From a ``retry-after`` header or a google.rpc.RetryInfo detail (``"12s"``)."""
+    """From a ``retry-after`` header (seconds or HTTP-date) or a RetryInfo ``retryDelay``."""
     headers = getattr(getattr(exc, "response", None), "headers", None)
-    if headers is not None and headers.get("retry-after") is not None:
-        try:
-            return max(0.0, float(headers.get("retry-after")))
-        except ValueError:
-            pass
-    details = exc.details.get("error", {}).get("details", []) if isinstance(exc.details, dict) else []
-    for detail in details if isinstance(details, list) else []:
-        match = _DURATION.match(str(detail.get("retryDelay", ""))) if isinstance(detail, dict) else None
+    if headers is not None:
+        wait = parse_retry_after(headers.get("retry-after"))
+        if wait is not None:
+            return wait
+    for detail in _details(exc):
+        match = _DURATION.match(str(detail.get("retryDelay", "")))
         if match:
             return float(match.group(1))
     return None
 
 
 def _reasons(exc: Any) -> set[str]:
-    details = exc.details.get("error", {}).get("details", []) if isinstance(exc.details, dict) else []
-    return {str(d.get("reason")) for d in details if isinstance(d, dict) and d.get("reason")} if isinstance(
-        details, list) else set()
+    return {str(d["reason"]) for d in _details(exc) if d.get("reason")}
+
+
+def _error_text(exc: Any) -> str:
+    """The error's text, whatever the body's shape (Google's, a bare string, a page)."""
+    if exc.message:
+        return f"{exc.status or 'ERROR'}: {exc.message}"
+    body = exc.details
+    if isinstance(body, dict) and isinstance(body.get("error"), str):
+        return body["error"]
+    if isinstance(body, str) and body.strip():
+        return " ".join(body.split())[:300]
+    if body:
+        return " ".join(str(body).split())[:300]
+    return f"HTTP {exc.code}" if exc.code else "no message"
 
 
 def _transport_errors() -> tuple[tuple[type[BaseException], ...], tuple[type[BaseException], ...]]:
@@ -111,7 +205,7 @@ def _transport_errors() -> tuple[tuple[type[BaseException], ...], tuple[type[Bas
 def map_gemini_error(exc: BaseException, *, api_key: str | None, midstream: bool = False) -> ProviderError | None:
     """Translate an exception raised by the SDK (or its transport) into a ProviderError.
 
-    Returns None for exceptions that are not provider failures.
+    Returns None for exceptions it does not know; the caller makes those ``internal``.
     """
     from google.genai import errors
 
@@ -120,9 +214,9 @@ def map_gemini_error(exc: BaseException, *, api_key: str | None, midstream: bool
 
     if isinstance(exc, errors.APIError):
         code = exc.code if isinstance(exc.code, int) else None
-        message = f"{exc.status or 'ERROR'}: {exc.message or 'no message'}"
-        kind = _kind_for(code, exc.status, _reasons(exc))
-        return error(kind, message, status=code, retry_after=_retry_after(exc))
+        status = exc.status if isinstance(exc.status, str) else None
+        kind = _kind_for(code, status, _reasons(exc))
+        return error(kind, _error_text(exc), status=code, retry_after=_retry_after(exc))
     if isinstance(exc, errors.UnknownApiResponseError):
         return error("server", "Gemini sent malformed stream data", retryable=True)
     timeouts, transports = _transport_errors()
@@ -144,6 +238,8 @@ def _kind_for(code: int | None, status: str | None, reasons: set[str]) -> str:
         return "timeout"
     if code in (401, 403) or reasons & AUTH_REASONS or status in ("UNAUTHENTICATED", "PERMISSION_DENIED"):
         return "auth"
+    if code == 404 or status == "NOT_FOUND":
+        return "not_found"
     if code is None or code >= 500:
         return "server"
     return "bad_request"
@@ -157,6 +253,101 @@ def _finish(reason: str, called_tools: bool) -> str:
     if reason in REFUSALS:
         return "refusal"
     return "other"
+
+
+def _refusal(reason: str, candidate: Any) -> Refusal:
+    """A safety or recitation stop, with what Google said about it."""
+    ratings = [str(getattr(r.category, "value", r.category)).removeprefix("HARM_CATEGORY_").lower()
+               for r in (candidate.safety_ratings or []) if r.blocked]
+    explanation = candidate.finish_message or (
+        f"Gemini stopped the reply ({reason}{': ' + ', '.join(ratings) if ratings else ''})")
+    return Refusal(provider="gemini", category=reason, explanation=explanation)
+
+
+def _blocked(feedback: Any) -> Refusal:
+    reason = str(getattr(feedback.block_reason, "value", feedback.block_reason))
+    explanation = feedback.block_reason_message or f"Gemini blocked the prompt ({reason}); nothing was generated"
+    return Refusal(provider="gemini", category=reason, explanation=explanation)
+
+
+def _usage(meta: Any) -> Usage:
+    """Usage as billed: thoughts are output; the cached part of the prompt apart."""
+    cached = meta.cached_content_token_count or 0
+    thoughts = meta.thoughts_token_count or 0
+    return Usage(input_tokens=max(0, (meta.prompt_token_count or 0) - cached),
+                 output_tokens=(meta.candidates_token_count or 0) + thoughts,
+                 cache_read_tokens=cached, thinking_tokens=thoughts)
+
+
+class _Reader:
+    """Turns the SDK's chunks into our events, in the order of the parts.
+
+    Thought parts arrive in pieces; one thinking block ends where the first part
+    that is not a thought begins (or where a thought part carries its signature).
+    """
+
+    def __init__(self) -> None:
+        self.seen = False
+        self.finish: str | None = None
+        self.called_tools = False
+        self.usage = Usage()
+        self.refusal: Refusal | None = None
+        self._thought: list[str] | None = None
+
+    def _close_thought(self, signature: str | None = None) -> list[StreamEvent]:
+        if self._thought is None:
+            return [ThinkingDone("", signature)] if signature else []
+        text, self._thought = "".join(self._thought), None
+        return [ThinkingDone(text, signature)]
+
+    def read(self, chunk: Any) -> list[StreamEvent]:
+        self.seen = True
+        out: list[StreamEvent] = []
+        if chunk.usage_metadata is not None:
+            self.usage = _usage(chunk.usage_metadata)
+        candidate = chunk.candidates[0] if chunk.candidates else None
+        if candidate is None:
+            feedback = chunk.prompt_feedback
+            if feedback is not None and feedback.block_reason is not None:
+                self.refusal, self.finish = _blocked(feedback), "BLOCKED"
+            return out
+        parts = candidate.content.parts if candidate.content and candidate.content.parts else []
+        for part in parts:
+            signature = signature_text(part.thought_signature) if part.thought_signature else None
+            if part.thought:
+                if part.text:
+                    self._thought = (self._thought or []) + [part.text]
+                    out.append(ThinkingDelta(part.text))
+                if signature:
+                    out += self._close_thought(signature)
+                continue
+            out += self._close_thought()
+            if part.function_call is not None:
+                call = part.function_call
+                self.called_tools = True
+                out.append(ToolCallEvent(call.id or f"call_{uuid.uuid4().hex[:16]}", call.name or "",
+                                         dict(call.args or {}), signature))
+            elif part.text is not None:
+                if part.text:
+                    out.append(TextDelta(part.text))
+                if signature:
+                    out.append(TextSignature(signature))
+        if candidate.finish_reason is not None:
+            self.finish = str(getattr(candidate.finish_reason, "value", candidate.finish_reason))
+            if self.finish in REFUSALS:
+                self.refusal = _refusal(self.finish, candidate)
+        return out
+
+    def finished(self) -> list[StreamEvent]:
+        out = self._close_thought()
+        if self.finish is None:
+            raise ProviderError("stream_cut", "the Gemini stream ended without a finish reason", provider="gemini")
+        if self.finish in MALFORMED:
+            raise ProviderError("malformed", f"Gemini produced an unusable reply ({self.finish})",
+                                provider="gemini", retryable=False)
+        if self.finish == "BLOCKED":
+            return [*out, Finished("refusal", self.usage, refusal=self.refusal)]
+        return [*out, Finished(_finish(self.finish, self.called_tools), self.usage, refusal=self.refusal)]
 
 
 # -- the provider ---------------------------------------------------------------
@@ -178,6 +369,7 @@ class GeminiProvider:
             retry = types.HttpRetryOptions(attempts=retries + 1, initial_delay=retry_delay, jitter=retry_delay,
                                            max_delay=max_retry_after, http_status_codes=RETRIED_STATUSES)
         self._api_key = api_key
+        self._idle_s = timeout
         self._client = genai.Client(
             api_key=api_key,
             vertexai=False,  # explicit, so GOOGLE_GENAI_USE_VERTEXAI is never read behind our back
@@ -190,45 +382,23 @@ class GeminiProvider:
         )
 
     async def stream(self, req: TurnRequest) -> AsyncIterator[StreamEvent]:
-        contents = build_contents(req)
-        config = build_config(req)
-        seen_chunks = False
-        finish: str | None = None
-        called_tools = False
-        input_tokens = output_tokens = 0
+        reader = _Reader()
         try:
+            contents = build_contents(req)
+            config = build_config(req)
             chunks = await self._client.aio.models.generate_content_stream(
                 model=req.model, contents=contents, config=config)  # type: ignore[arg-type]
-            async for chunk in chunks:
-                seen_chunks = True
-                usage = chunk.usage_metadata
-                if usage is not None:
-                    input_tokens = usage.prompt_token_count or input_tokens
-                    output_tokens = usage.candidates_token_count or output_tokens
-                candidate = chunk.candidates[0] if chunk.candidates else None
-                if candidate is None:
-                    continue
-                parts = candidate.content.parts if candidate.content and candidate.content.parts else []
-                for part in parts:
-                    if part.text and not part.thought:
-                        yield TextDelta(part.text)
-                    elif part.function_call is not None:
-                        call = part.function_call
-                        called_tools = True
-                        yield ToolCallEvent(call.id or f"call_{uuid.uuid4().hex[:16]}", call.name or "",
-                                            dict(call.args or {}))
-                if candidate.finish_reason is not None:
-                    finish = str(getattr(candidate.finish_reason, "value", candidate.finish_reason))
+            async for chunk in idle_guard(chunks, self._idle_s, "Gemini"):
+                for event in reader.read(chunk):
+                    yield event
+            ending = reader.finished()
         except ProviderError:
             raise
         except Exception as exc:
-            mapped = map_gemini_error(exc, api_key=self._api_key, midstream=seen_chunks)
-            if mapped is None:
-                raise
-            raise mapped from exc
-        if finish is None:
-            raise ProviderError("stream_cut", "the Gemini stream ended without a finish reason", provider="gemini")
-        yield Finished(_finish(finish, called_tools), Usage(input_tokens=input_tokens, output_tokens=output_tokens))
+            mapped = map_gemini_error(exc, api_key=self._api_key, midstream=reader.seen)
+            raise (mapped or unforeseen(exc, "Gemini", self._api_key)) from exc
+        for event in ending:
+            yield event
 
     async def aclose(self) -> None:
         await self._client.aio.aclose()

@@ -5,6 +5,14 @@ which messages to send at all, strict user/assistant alternation, tool calls pai
 with their results in the very next turn (both APIs reject anything else), and code
 context rendered as text a model reads reliably. Doing it once here keeps the two
 adapters thin and makes a switch between them lossless in the same way.
+
+Provider side data follows one rule (docs/protocol.md, "Provider side data"): thinking
+blocks and signatures go back, unchanged and in their order, only to the model that
+wrote the message; for any other model they are left out (Claude ties thinking blocks
+to the model and the conversation; a Gemini signature is checked against the model
+that issued it). Refused exchanges are left out of every later request, as both
+providers advise, and a request never ends with an assistant message (Claude 4.6+
+refuses prefill; a failed attempt's partial text stays in the transcript only).
 """
 
 from __future__ import annotations
@@ -19,6 +27,7 @@ from duologue.protocol.entities import (
     Message,
     Role,
     TextBlock,
+    ThinkingBlock,
     ToolCallBlock,
     ToolResultBlock,
 )
@@ -49,22 +58,50 @@ def render_code_context(block: CodeContextBlock) -> str:
     return f"<code_context {' '.join(attrs)}>\n{fence}{block.language or ''}\n{body}{fence}\n</code_context>"
 
 
-def _sendable(message: Message) -> tuple[ContentBlock, ...]:
-    """The blocks of a message worth sending.
+def _own(block: ContentBlock) -> ContentBlock | None:
+    """A block as it goes back to the model that wrote it: as stored."""
+    if isinstance(block, TextBlock) and not block.text.strip() and not block.signature:
+        return None
+    return block
+
+
+def _foreign(block: ContentBlock) -> ContentBlock | None:
+    """A block as another model sees it: no thinking, no signatures."""
+    if isinstance(block, ThinkingBlock):
+        return None
+    if isinstance(block, TextBlock):
+        return TextBlock(text=block.text) if block.text.strip() else None
+    if isinstance(block, ToolCallBlock) and block.signature is not None:
+        return ToolCallBlock(id=block.id, name=block.name, input=block.input)
+    return block
+
+
+def _sendable(message: Message, target: str | None) -> tuple[ContentBlock, ...]:
+    """The blocks of a message worth sending to ``target``.
 
     A failed turn that produced no text has nothing to say; partial text of a
     cancelled or interrupted turn is kept (the model should see what it said).
-    Empty text blocks are dropped because the APIs reject them.
+    Empty text blocks are dropped because the APIs reject them (one that carries a
+    signature goes back to its own model, which sent it that way).
     """
     if message.status == "failed" and not message.text.strip():
         return ()
-    return tuple(b for b in message.content if not (isinstance(b, TextBlock) and not b.text.strip()))
+    keep = _own if target is not None and message.model == target else _foreign
+    return tuple(b for b in map(keep, message.content) if b is not None)
 
 
-def _merge(messages: list[Message]) -> list[Turn]:
+def _without_refused(messages: list[Message]) -> list[Message]:
+    """Leave out every message of a turn that ended refused (the prompt included)."""
+    refused = {m.turn_id or m.id for m in messages if m.status == "refused"}
+    if not refused:
+        return messages
+    return [m for m in messages if (m.turn_id or m.id) not in refused]
+
+
+def _merge(messages: list[Message], target: str | None) -> list[Turn]:
     turns: list[Turn] = []
     for message in messages:
-        blocks = _sendable(message)
+        blocks = _sendable(message, target)
         if not blocks:
             continue
         if turns and turns[-1].role == message.role:
@@ -74,8 +111,9 @@ def _merge(messages: list[Message]) -> list[Turn]:
     return turns
 
 
-def _call_note(block: ToolCallBlock) -> TextBlock:
-    return TextBlock(text=f"[called tool {block.name} with {json.dumps(block.input, sort_keys=True)}; no result was recorded]")
+def _call_note(block: ToolCallBlock, answered: bool = False) -> TextBlock:
+    called = f"[called tool {block.name} with {json.dumps(block.input, sort_keys=True)}"
+    return TextBlock(text=called + ("]" if answered else "; no result was recorded]"))
 
 
 def _result_note(block: ToolResultBlock) -> TextBlock:
@@ -130,6 +168,35 @@ def _pair_tools(turns: list[Turn]) -> list[Turn]:
     return fixed
 
 
-def prepare_turns(messages: list[Message]) -> list[Turn]:
-    """Sendable, strictly alternating turns with every tool call paired."""
-    return _pair_tools(_merge(messages))
+def _unthought_continuation(turns: list[Turn]) -> list[Turn]:
+    """Turn a tool round another model started into text notes.
+
+    A thinking Claude model refuses a tool continuation whose assistant turn does not
+    open with its own thinking block; when the calls came from another model (a
+    failover or a switch in the middle of a tool round) there is none to send, so the
+    calls and their results travel as notes, which every model accepts.
+    """
+    if len(turns) < 2 or turns[-1].role != "user" or turns[-2].role != "assistant":
+        return turns
+    calls, results = turns[-2], turns[-1]
+    if not any(isinstance(b, ToolCallBlock) for b in calls.blocks):
+        return turns
+    if calls.blocks and isinstance(calls.blocks[0], ThinkingBlock):
+        return turns
+    noted_calls = tuple(_call_note(b, answered=True) if isinstance(b, ToolCallBlock) else b for b in calls.blocks)
+    noted_results = tuple(_result_note(b) if isinstance(b, ToolResultBlock) else b for b in results.blocks)
+    return [*turns[:-2], Turn("assistant", noted_calls), Turn("user", noted_results)]
+
+
+def prepare_turns(messages: list[Message], target: str | None = None, *,
+                  thinking_continuation: bool = False) -> list[Turn]:
+    """Sendable, strictly alternating turns with every tool call paired, for the
+    model ``target`` (whose own side data is kept), ending with a user turn.
+
+    ``thinking_continuation`` is set for a model that demands its thinking block
+    before the calls of a tool continuation (a thinking Claude model).
+    """
+    turns = _pair_tools(_merge(_without_refused(messages), target))
+    while turns and turns[-1].role == "assistant":
+        turns.pop()  # never prefill: a trailing attempt stays in the transcript only
+    return _unthought_continuation(turns) if thinking_continuation else turns

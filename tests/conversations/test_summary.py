@@ -25,6 +25,7 @@ def _filler(tag: str, n: int = 300) -> str:
 
 
 async def test_small_window_gets_summary_recent_turns_and_pinned_context_verbatim(home, emulator):
+    emulator.models.alias("claude-tiny", like="claude-haiku-4-5")  # a model the provider serves too
     d = provider_daemon(home, emulator, top='summary_model = "flash"', config=TINY).start()
     try:
         async with d.client() as c:

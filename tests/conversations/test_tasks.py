@@ -42,7 +42,7 @@ async def test_default_emulator_plans_when_asked(c1):
     await c1.attach(s.id, since_seq=s.last_seq)
     await send_and_wait(c1, s.id, "please plan the migration")
     tasks = await c1.list_tasks(s.id)
-    assert len(tasks.tasks) == 3 and tasks.updated_by == "claude-haiku-4-5"
+    assert len(tasks.tasks) == 3 and tasks.updated_by == "claude-haiku-5-5"
 
 
 async def test_malformed_tool_call_gets_a_tool_error_not_a_crashed_turn(c1, emulator):

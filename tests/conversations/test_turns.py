@@ -108,7 +108,7 @@ async def test_detach_mid_stream_and_reattach_since_seq_ends_with_the_same_text(
 
 
 async def test_cancel_stops_the_turn_and_keeps_partial_text_marked(c1, emulator):
-    emulator.script("anthropic", Reply(text=" ".join(f"w{i}" for i in range(200)), chunk_delay=0.03))
+    emulator.script("anthropic", Reply(text=" ".join(f"w{i}" for i in range(200)), chunk_delay=0.03, thinking=""))
     s = await c1.create_session(model="sonnet")
     await c1.attach(s.id, since_seq=s.last_seq)
     sent = await c1.send(s.id, "go on forever")
@@ -178,7 +178,7 @@ async def test_auth_error_fails_the_turn_with_a_clear_message_and_no_key(home, e
 
 
 async def test_kill9_during_stream_keeps_partial_text_marked_interrupted(live, emulator):
-    emulator.script("anthropic", Reply(text=" ".join(f"w{i}" for i in range(300)), chunk_delay=0.02))
+    emulator.script("anthropic", Reply(text=" ".join(f"w{i}" for i in range(300)), chunk_delay=0.02, thinking=""))
     async with live.client() as c:
         s = await c.create_session(model="sonnet")
         await c.attach(s.id, since_seq=s.last_seq)
@@ -198,7 +198,7 @@ async def test_kill9_during_stream_keeps_partial_text_marked_interrupted(live, e
 
 
 @pytest.mark.parametrize("text, context, expect", [
-    ("hi", [], "claude-haiku-4-5"),
+    ("hi", [], "claude-haiku-5-5"),
     ("what does this do?", [CodeContextBlock(path="a.py", text="print(1)\n")], "claude-sonnet-5-5"),
     ("please design a storage engine for this", [], "claude-opus-5-5"),
     ("summarise", [CodeContextBlock(path="big.txt", text="x " * 50_000)], "gemini-3.8-flash"),

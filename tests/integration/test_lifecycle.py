@@ -3,6 +3,7 @@ kill -9, clean stops, file modes, a deep $DUOLOGUE_HOME, and autostart."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -173,3 +174,37 @@ async def test_a_client_with_autostart_starts_a_daemon_when_none_runs(home: Path
         except ChildProcessError:
             pass
         os.kill(status.pid, 0)
+
+
+async def test_a_stale_lock_naming_a_live_unrelated_pid_does_not_block_clients(home: Path,
+                                                                               monkeypatch: pytest.MonkeyPatch):
+    """kill -9 (or power loss) leaves the socket file and the pid; the pid is then reused
+    by an unrelated process. Whether a daemon runs is told by the lock and the socket."""
+    d = DaemonProcess(home).start()
+    async with d.client() as c:
+        s = await c.create_session(title="before the crash")
+    d.kill9()
+    unrelated = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
+    try:
+        Path(d.paths.lock_path).write_text(f"{unrelated.pid}\n")
+        assert Path(d.paths.socket_path).exists()
+        idle = AsyncClient(d.paths, autostart=False)
+        assert not idle.daemon_running()
+        status = subprocess.run([sys.executable, "-m", "duologue.clients.cli", "daemon", "status"], env=d.env,
+                                capture_output=True, text=True, timeout=60)
+        assert status.returncode == 3 and "no daemon is running" in status.stdout, status
+        db = subprocess.run([sys.executable, "-m", "duologue.daemon", "db", "status", "--json"], env=d.env,
+                            capture_output=True, text=True, timeout=60)
+        assert json.loads(db.stdout)["daemon_pid"] is None, db
+        monkeypatch.setenv("DUOLOGUE_HOME", str(home))
+        client = AsyncClient(d.paths, autostart=True, client_name="after", timeout=20.0, emulator=True)
+        async with client:
+            assert client.started_daemon
+            got = await client.get_session(s.id)
+            assert got.session.title == "before the crash"
+            assert (await client.status()).pid != unrelated.pid
+            await client.shutdown()
+        wait_until(lambda: read_pid(d.paths) is None, timeout=15)
+    finally:
+        unrelated.kill()
+        unrelated.wait()

@@ -7,6 +7,7 @@ walking ``msgspec.inspect`` builds one for any type the table ever holds.
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timezone
 from typing import Any
 
@@ -14,6 +15,8 @@ import msgspec.inspect as mi
 import pytest
 
 WHEN = datetime(2025, 3, 4, 5, 6, 7, 890000, tzinfo=timezone.utc)
+_PATTERNED = ["1741064767890.01JNM7ZQ0000000000000000AB"]
+"""Examples for strings with a pattern (a page cursor)."""
 
 
 def example(t: Any, *, full: bool) -> Any:
@@ -44,6 +47,13 @@ def _build(info: mi.Type, full: bool) -> Any:
         return {"key": _build(info.value_type, full)} if full else {}
     if isinstance(info, mi.LiteralType):
         return sorted(info.values)[-1] if full else sorted(info.values)[0]
+    if isinstance(info, mi.Metadata):
+        return _build(info.type, full)
+    if isinstance(info, mi.StrType) and info.pattern is not None:
+        found = next((c for c in _PATTERNED if re.search(info.pattern, c)), None)
+        if found is None:
+            raise TypeError(f"no example matches {info.pattern!r}; add one to _PATTERNED")
+        return found
     if isinstance(info, mi.StrType):
         n = max(info.min_length or 0, 3)
         if info.max_length is not None:

@@ -7,11 +7,14 @@ oracle, without HTTP, so hypothesis can try many transcripts quickly.
 
 from __future__ import annotations
 
+import base64
+
 from datetime import UTC, datetime
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from duologue.daemon.catalog import Catalog
 from duologue.daemon.emulator import anthropic_wire, gemini_wire
 from duologue.daemon.providers import TurnRequest
 from duologue.daemon.providers.anthropic import build_params
@@ -54,6 +57,20 @@ def _history(raw: list[tuple[str, list, str]]) -> list[Message]:
     return history
 
 
+SONNET = Catalog().resolve("claude-sonnet-5-5")
+FLASH = Catalog().resolve("gemini-3.8-flash")
+
+
+def _wire_contents(contents: list[dict]) -> list[dict]:
+    """Contents as the SDK puts them on the wire (bytes as url-safe base64)."""
+    def part(p: dict) -> dict:
+        signature = p.get("thought_signature")
+        if signature is None:
+            return p
+        return {**p, "thought_signature": base64.urlsafe_b64encode(signature).decode()}
+    return [{**c, "parts": [part(p) for p in c["parts"]]} for c in contents]
+
+
 @settings(max_examples=300, deadline=None)
 @given(messages)
 def test_any_history_translates_to_valid_requests_for_both_apis(raw):
@@ -62,10 +79,14 @@ def test_any_history_translates_to_valid_requests_for_both_apis(raw):
     assert all(turn.blocks for turn in turns)
     assert all(a.role != b.role for a, b in zip(turns, turns[1:], strict=False))
 
-    req = TurnRequest(model="m", system="s", messages=history, tools=[], max_tokens=100)
-    params = build_params(req)
-    anthropic_wire.parse_request({"model": "m", "max_tokens": 100, "messages": params["messages"]})
-    gemini_wire.parse_request("m", True, {"contents": build_contents(req)})
+    # current models, which demand the most: Sonnet 5.5 thinks (a tool continuation must
+    # open with its thinking block), Gemini 3 wants a signature on every function call
+    claude = TurnRequest(model=SONNET.id, system="s", messages=history, tools=[], max_tokens=100, info=SONNET)
+    params = build_params(claude)
+    anthropic_wire.parse_request({"model": SONNET.id, "max_tokens": 100, "messages": params["messages"],
+                                  **{k: params[k] for k in ("thinking", "system") if k in params}})
+    gemini = TurnRequest(model=FLASH.id, system="s", messages=history, tools=[], max_tokens=100, info=FLASH)
+    gemini_wire.parse_request(FLASH.id, True, {"contents": _wire_contents(build_contents(gemini))})
 
 
 @given(messages)

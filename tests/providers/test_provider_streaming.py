@@ -63,7 +63,7 @@ async def test_tools_are_offered_in_the_provider_shape(name, emu, make_provider,
     body = emu.received[-1].body
     if name == "anthropic":
         assert body["tools"] == [{"name": "update_tasks", "description": TASK_TOOL.description,
-                                  "input_schema": TASK_TOOL.parameters}]
+                                  "input_schema": TASK_TOOL.parameters, "cache_control": {"type": "ephemeral"}}]
     else:
         [declaration] = body["tools"][0]["functionDeclarations"]
         assert declaration["name"] == "update_tasks"

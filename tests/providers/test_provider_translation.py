@@ -48,7 +48,7 @@ async def test_roles_strictly_alternate_after_merging_and_skipping(name, emu, ma
 async def test_anthropic_request_puts_system_apart_and_encodes_tool_round_trip(emu, make_provider, mixed_history):
     await collect(make_provider("anthropic").stream(request(CLAUDE, mixed_history, system="Be brief.")))
     body = emu.received[-1].body
-    assert body["system"] == "Be brief."
+    assert body["system"] == [{"type": "text", "text": "Be brief.", "cache_control": {"type": "ephemeral"}}]
     messages = body["messages"]
     assert all(m["role"] != "system" for m in messages)
     tool_use = messages[3]["content"][1]

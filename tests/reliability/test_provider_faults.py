@@ -33,8 +33,8 @@ FAULTS = {
     "500": (lambda: Failure(status=500), "server"),
     "529": (lambda: Failure(status=529), "overloaded"),
     "timeout": (lambda: Failure(delay=3.0), "timeout"),
-    "stream_cut": (lambda: Failure(cut_after=6, reply=Reply(chunks=STREAMED, chunk_delay=0.06)), "stream_cut"),
-    "malformed_sse": (lambda: Failure(malformed_after=6, reply=Reply(chunks=STREAMED, chunk_delay=0.06)), "server"),
+    "stream_cut": (lambda: Failure(cut_after=6, reply=Reply(chunks=STREAMED, chunk_delay=0.06, thinking="")), "stream_cut"),
+    "malformed_sse": (lambda: Failure(malformed_after=6, reply=Reply(chunks=STREAMED, chunk_delay=0.06, thinking="")), "server"),
     "invalid_key": (None, "auth"),
 }
 TALLY: dict[str, dict[str, str]] = {}

@@ -142,10 +142,10 @@ async def test_what_another_client_sends_appears_with_its_reply(daemon, make_app
             await until(pilot, done(app), what="the reply to the editor's message")
             users = [v for v in app.transcript.views.values() if v.message.role == "user"]
             assert users[0].text == "sent from the editor" and users[0].via == "from another client"
-            assert replies(app)[0].label == "haiku · Claude Haiku 4.5"
+            assert replies(app)[0].label == "haiku · Claude Haiku 5.5"
             assert "sent from the editor" in replies(app)[0].text
             assert app.transcript.switches[0].reason == "cheaper"
-            assert app.selector.chosen == "claude-haiku-4-5"
+            assert app.selector.chosen == "claude-haiku-5-5"
             # and what this app sends is its own
             await pilot.press(*"mine", "enter")
             await until(pilot, done(app, 2), what="the second reply")
