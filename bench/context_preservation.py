@@ -202,6 +202,7 @@ def run(quick: bool) -> list[Row]:
         with Daemon(home / "fits", emulator_url=emu.url) as d:
             fits = asyncio.run(_fits(d, emu, conversations))
         emu.reset()
+        emu.models.alias("claude-tiny", like="claude-haiku-4-5")  # served, with a window we set small
         with Daemon(home / "tiny", emulator_url=emu.url, top='summary_model = "flash"', config=TINY) as d:
             summ = asyncio.run(_summarised(d, emu, summarised))
     target = "100%"

@@ -60,8 +60,11 @@ def _message(msg: Message) -> str:
         marks.append("pinned")
     head = f"### {who} · {_time(msg.created_at)}" + (f" ({', '.join(marks)})" if marks else "")
     parts = [head, ""]
-    for b in msg.content:
+    for i, b in enumerate(msg.content):
         if isinstance(b, TextBlock):
+            if i and isinstance(msg.content[i - 1], TextBlock):
+                parts[-2] += b.text  # one text in several parts (a signed part is kept apart)
+                continue
             parts.append(b.text)
         elif isinstance(b, CodeContextBlock):
             where = b.path + (f":{b.range.start}-{b.range.end}" if b.range else "")

@@ -99,8 +99,11 @@ def message_block(msg: Message) -> str:
     parts = []
     if msg.thinking:
         parts.append(thinking_line(msg.thinking))
-    for block in msg.content:
+    for i, block in enumerate(msg.content):
         if isinstance(block, TextBlock):
+            if i and isinstance(msg.content[i - 1], TextBlock):
+                parts[-1] += block.text  # one text in several parts (a signed part is kept apart)
+                continue
             parts.append(block.text)
         elif isinstance(block, CodeContextBlock):
             where = block.path + (f":{block.range.start}-{block.range.end}" if block.range else "")

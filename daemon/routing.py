@@ -30,6 +30,8 @@ from .settings import Settings
 
 COOLDOWN_AFTER = 3
 COOLDOWN_S = 60.0
+MAX_COOLDOWN_S = 300.0
+"""The longest a server's requested wait keeps a provider cooling down."""
 EMULATOR_KEY = "emulator-key"
 
 _TIER_RANK: dict[Tier, int] = {"fast": 0, "balanced": 1, "frontier": 2}
@@ -124,13 +126,19 @@ class Routing:
     def record_success(self, provider: str) -> None:
         self._health[provider] = _Health()
 
-    def record_failure(self, provider: str, retryable: bool) -> None:
+    def record_failure(self, provider: str, retryable: bool, retry_after: float | None = None) -> None:
+        """Count a failure; repeated ones cool the provider down. A server's own wait
+        (``retry-after``, Gemini's ``RetryInfo``) cools it for that long at once (up to
+        ``MAX_COOLDOWN_S``), so the next turns go to the other provider instead of
+        spending the quota again a second later."""
         if not retryable:
             return
         health = self._health.setdefault(provider, _Health())
         health.consecutive_failures += 1
+        until = self._clock() + min(retry_after, MAX_COOLDOWN_S) if retry_after else 0.0
         if health.consecutive_failures >= COOLDOWN_AFTER:
-            health.cooling_until = self._clock() + COOLDOWN_S
+            until = max(until, self._clock() + COOLDOWN_S)
+        health.cooling_until = max(health.cooling_until, until)
 
     def statuses(self) -> list[ProviderStatus]:
         out = []

@@ -423,7 +423,7 @@ class Turns:
                 exc.provider_message += (f"; {model.id} may be retired or not offered to this key"
                                          + (f"; try {', '.join(others)}" if others else ""))
             outcome = _Outcome("failed", exc)
-            self.routing.record_failure(model.provider, exc.retryable)
+            self.routing.record_failure(model.provider, exc.retryable, exc.retry_after)
         except asyncio.CancelledError:
             outcome = _Outcome(turn.stop_status, turn.stop_error)
             raise

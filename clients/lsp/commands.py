@@ -87,6 +87,8 @@ def decode_args(command: str, arguments: list[Any]) -> Any:
         raise RpcError(ErrorCode.INVALID_PARAMS,
                        f"{command} takes one argument (an object), got {len(arguments)}")
     value: Any = arguments[0] if arguments else {}
+    if value == [] or value is None:  # an empty Lua table is encoded as []: no arguments
+        value = {}
     if isinstance(value, str) and bare_field is not None:
         value = {bare_field: value}
     if not isinstance(value, dict):

@@ -42,6 +42,7 @@ from duologue.protocol.paths import Paths, locate
 from ..launcher import DaemonUnavailable, EmulatorMode
 from . import commands as c
 from .bridge import Bridge, unavailable
+from .framing import CheckedStdin, LockedStdout
 from .workdone import WorkDoneRelay
 
 log = logging.getLogger("duologue.lsp")
@@ -340,5 +341,6 @@ def main(*, emulator: EmulatorMode = False) -> int:
     paths = locate()
     _setup_logging(paths)
     server = build_server(paths, emulator=emulator)
-    server.start_io()
+    out = LockedStdout(sys.stdout.buffer)
+    server.start_io(stdin=CheckedStdin(sys.stdin.fileno(), out), stdout=out)  # type: ignore[arg-type]
     return 0 if server.shutdown_requested else 1

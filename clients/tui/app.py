@@ -9,6 +9,7 @@ what another attached client sends or switches appears here as it happens.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timezone
 from pathlib import PurePath
@@ -26,6 +27,7 @@ from duologue.protocol.entities import AUTO, ModelInfo, Session, TaskList
 from duologue.protocol.errors import ErrorCode, RpcError
 
 from ..connection import AsyncClient, DaemonUnavailable
+from ..drafts import Draft, Drafts
 from ..follow import ContextArgError
 from .commands import run_command
 from .feed import SessionFeed
@@ -89,6 +91,10 @@ class ChatApp(App[None]):
         self.emulator = False
         self.ready = False
         self._inflight: list[str] = []
+        self.pending: list[dict[str, Any]] = []
+        """Prompts sent but not acknowledged yet (the daemon may be away): shown marked
+        pending, and kept in the session's draft on disk until acknowledged."""
+        self.drafts = Drafts(client.paths.state_dir)
         self.feed = SessionFeed(client, self)
 
     # --- layout -------------------------------------------------------------------------
@@ -173,7 +179,41 @@ class ChatApp(App[None]):
         if old and old != session_id:
             await c.detach(old)
         await c.attach(session_id, since_seq=got.session.last_seq)
+        self._restore_draft(got)
         self.ready = True
+
+    def _restore_draft(self, got: m.GetResult) -> None:
+        """Give back what an earlier chat on this session was given and not acknowledged."""
+        draft = self.drafts.load(got.session.id)
+        if draft.empty:
+            return
+        arrived = [(msg.seq, msg.text) for msg in got.messages if msg.role == "user"]
+        unsent = [p["text"] for p in draft.pending
+                  if not any(seq > p.get("after_seq", 0) and text == p["text"] for seq, text in arrived)]
+        kept = " ".join([*unsent, draft.input]).strip()
+        if kept:
+            box = self.query_one("#prompt", Input)
+            box.value = kept
+            box.cursor_position = len(kept)
+            if unsent:
+                self.transcript.notice(
+                    f"⧗ {len(unsent)} prompt{'s' if len(unsent) > 1 else ''} typed earlier never reached the "
+                    "daemon; it is back in the input: enter sends it", style="bold yellow")
+        self.drafts.save(got.session.id, Draft(input=kept))
+
+    def _save_draft(self) -> None:
+        if self.session is None:
+            return
+        try:
+            text = self.query_one("#prompt", Input).value
+        except Exception:  # the screen is gone (quitting): keep what was saved last
+            text = self.drafts.load(self.session.id).input
+        pending = [{"text": p["text"], "after_seq": p["after_seq"]} for p in self.pending]
+        self.drafts.save(self.session.id, Draft(pending=pending, input=text))
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        if self.ready and event.input.id == "prompt":
+            self._save_draft()
 
     def _show_session(self) -> None:
         s = self.session
@@ -231,6 +271,10 @@ class ChatApp(App[None]):
         elif isinstance(event, m.MessageCompleted):
             msg = event.message
             t.message_completed(msg)
+            if msg.role == "assistant" and msg.turn_id and msg.status in ("interrupted", "failed", "cancelled"):
+                # the turn ended there, even when its progress end never came (the
+                # daemon stopped and marked it interrupted when it started again)
+                self.running.discard(msg.turn_id)
             if msg.role == "assistant":
                 self.turn.outcome, self.turn.error = msg.status, msg.error
                 self.turn.model = msg.model or self.turn.model
@@ -275,6 +319,17 @@ class ChatApp(App[None]):
         self.transcript.notice("reconnected to the daemon" if up else
                                "the daemon connection was lost; waiting for it to come back",
                                style="green" if up else "bold red")
+        if up:
+            self._spawn(self._forget_ended_turns(), "cannot refresh the progress")
+
+    async def _forget_ended_turns(self) -> None:
+        """After a reconnect (the daemon may have restarted), a turn the daemon no
+        longer runs is not running here either."""
+        status = await self.client.status()
+        alive = {t.turn_id for t in status.running_turns}
+        if self.running - alive:
+            self.running &= alive
+            self._show_progress()
 
     async def _refresh_session(self) -> None:
         if self.session:
@@ -295,18 +350,42 @@ class ChatApp(App[None]):
         self.send(text)
 
     def send(self, text: str, **kwargs: Any) -> None:
+        """Send, showing the prompt as pending (and keeping it in the draft on disk)
+        until the daemon acknowledges it; if it cannot be sent it goes back into the
+        input, and a quit meanwhile leaves it in the draft for the next chat."""
         sid = self.session.id if self.session else ""
         self._inflight.append(text)
+        entry: dict[str, Any] = {"text": text, "after_seq": self.feed.last_seq,
+                                 "view": self.transcript.pending(text)}
+        self.pending.append(entry)
+        self._save_draft()
         self.transcript.scroll_end(animate=False)
+
+        def settle(sent: bool) -> None:
+            if entry in self.pending:
+                self.pending.remove(entry)
+            entry["view"].remove()
+            if not sent:
+                if text in self._inflight:
+                    self._inflight.remove(text)
+                box = self.query_one("#prompt", Input)
+                box.value = f"{text} {box.value}".strip()
+            self._save_draft()
 
         async def send() -> None:
             try:
                 await self.client.send(sid, text, **kwargs)
-            except BaseException:
-                if text in self._inflight:
-                    self._inflight.remove(text)
+            except asyncio.CancelledError:
+                self._save_draft()  # quitting: it stays pending in the draft
                 raise
+            except BaseException:
+                settle(False)
+                raise
+            settle(True)
         self._spawn(send(), "not sent")
+
+    def on_unmount(self) -> None:
+        self._save_draft()
 
     def command(self, line: str) -> None:
         run_command(self, line)

@@ -187,6 +187,12 @@ class Transcript(VerticalScroll):
     def notice(self, text: str, style: str = "") -> None:
         self._add(Notice(Text(text, style=style)))
 
+    def pending(self, text: str) -> Static:
+        """A prompt sent but not acknowledged yet, shown until it is (remove the widget)."""
+        widget = Notice(Text(f"⧗ pending, not yet received by the daemon: {text}", style="bold yellow"))
+        self._add(widget)
+        return widget
+
     def plain(self) -> str:
         """Everything shown, as text (for tests and copying)."""
         parts = []

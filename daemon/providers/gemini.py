@@ -48,7 +48,10 @@ from .base import (
 from .history import Turn, prepare_turns, render_code_context
 
 DEFAULT_BASE_URL = "https://generativelanguage.googleapis.com/"
-RETRIED_STATUSES = [408, 429, 500, 502, 503, 504, 529]
+RETRIED_STATUSES = [408, 500, 502, 503, 504, 529]
+"""Not 429: the SDK's backoff ignores Google's ``RetryInfo`` and would spend the quota
+again within a second; a 429 goes to the router, which cools Gemini for the delay
+Google asked for and fails over meanwhile."""
 REFUSALS = frozenset({"SAFETY", "RECITATION", "BLOCKLIST", "PROHIBITED_CONTENT", "SPII", "IMAGE_SAFETY",
                       "IMAGE_PROHIBITED_CONTENT", "IMAGE_RECITATION", "MODEL_ARMOR"})
 MALFORMED = frozenset({"MALFORMED_FUNCTION_CALL", "MALFORMED_RESPONSE", "UNEXPECTED_TOOL_CALL",

@@ -14,6 +14,8 @@ whose message names the provider and what went wrong, with the API key scrubbed 
 
 from __future__ import annotations
 
+import asyncio
+import importlib
 from typing import Any
 
 from ..discovery import ListedModel
@@ -23,6 +25,9 @@ ANTHROPIC_BASE_URL = "https://api.anthropic.com"
 GEMINI_BASE_URL = "https://generativelanguage.googleapis.com/"
 PAGE_SIZE = 1000
 _THINKING_TYPES = ("adaptive", "enabled", "disabled", "between_tools")
+
+
+SDK_MODULES = {"anthropic": "anthropic", "gemini": "google.genai"}
 
 
 class ListingError(Exception):
@@ -35,6 +40,9 @@ async def list_models(provider: str, api_key: str, base_url: str | None, timeout
     if lister is None:
         raise ListingError(f"no models endpoint is known for provider {provider!r}")
     try:
+        # loading an SDK takes a second or more: in a thread, so the daemon's loop
+        # (every client's requests) never waits for it
+        await asyncio.to_thread(importlib.import_module, SDK_MODULES[provider])
         return await lister(api_key, base_url, timeout_s)
     except ListingError:
         raise

@@ -5,6 +5,10 @@ The first half opens real LMDB files in tmp_path with test-local migration lists
 kill -9 during a step, refused gaps, and the backups each step leaves. The second half
 runs the real `duologue db` console script (which runs ``python -m duologue.daemon db``)
 against a home whose store a real daemon, or a test-local migration, wrote.
+
+Every version is relative to ``V`` (``SCHEMA_VERSION``, what this code writes): the
+stores are seeded at V by the real ``MIGRATIONS`` and the test-local steps go to V+1
+and V+2, as the steps of a later duologue would, so the file holds whatever V is.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ import pytest
 
 from duologue.clients.sync_client import Client
 from duologue.daemon.maintenance import read_version
-from duologue.daemon.migrations import PARTIAL, Migration, MigrationContext, list_backups
+from duologue.daemon.migrations import MIGRATIONS, PARTIAL, Migration, MigrationContext, list_backups
 from duologue.daemon.store import (
     SCHEMA_VERSION,
     Change,
@@ -32,20 +36,22 @@ from duologue.daemon.store import (
     StoreMigrationError,
     StoreVersionError,
 )
-from duologue.protocol.entities import Message, Session, TextBlock
+from duologue.protocol.entities import Message, Session, TextBlock, ToolCallBlock, ToolResultBlock, Usage
 from support import DaemonProcess
 
 SCRIPT = Path(sys.executable).with_name("duologue")
 T0 = datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
 SESSION_DEC = msgspec.msgpack.Decoder(Session)
 ENC = msgspec.msgpack.Encoder()
+V = SCHEMA_VERSION
+"""The version this code writes; the test-local steps produce V+1 and V+2."""
 
 
 # --- a store with something in it, and steps that change it ---------------------------
 
 
 def seed(path: Path, titles: tuple[str, ...] = ("first", "second"), prefix: str = "S") -> list[Session]:
-    """A store at the current version with one session per title (ids ``<prefix><i>``),
+    """A store at version V (the real steps ran) with one session per title (ids ``<prefix><i>``),
     two messages each."""
     store = Store(path)
     made = []
@@ -101,10 +107,15 @@ def step(version: int, ran: list[int], *, needs: bytes | None = None) -> Migrati
             assert ctx.txn.get(needs, db=notes) is not None, f"{needs!r} not written before v{version}"
         ran.append(version)
         ctx.txn.put(f"v{version}".encode(), b"done", db=notes)
-        if version == 2:
+        if version == V + 1:
             upper_titles(ctx)
 
     return Migration(version=version, description=f"to v{version}", apply=apply)
+
+
+def later(*extra: Migration) -> list[Migration]:
+    """The step list of a later duologue: the real steps up to V, then ``extra``."""
+    return [*MIGRATIONS, *extra]
 
 
 # --- upgrading ------------------------------------------------------------------------
@@ -114,25 +125,28 @@ def test_upgrade_runs_each_step_once_in_order_with_one_backup_per_step(tmp_path:
     path = tmp_path / "store"
     seed(path)
     ran: list[int] = []
-    steps = [step(3, ran, needs=b"v2"), step(2, ran)]  # listed out of order on purpose
+    # the real steps, then V+2 before V+1: listed out of order on purpose
+    steps = later(step(V + 2, ran, needs=f"v{V + 1}".encode()), step(V + 1, ran))
+    assert read_version(path) == V
 
-    store = Store(path, migrations=steps, target_version=3)
-    assert store.schema_version() == 3
+    store = Store(path, migrations=steps, target_version=V + 2)
+    assert store.schema_version() == V + 2
     assert {s.title for s in store.list_sessions()} == {"FIRST", "SECOND"}
     assert [m.text for m in store.messages("S0")] == ["first #1", "first #2"]
     store.close()
-    assert ran == [2, 3]
+    assert ran == [V + 1, V + 2]
 
     backups = list_backups(tmp_path / "backups")
-    assert [b.version for b in backups] == [1, 2]
-    assert [b.reason for b in backups] == ["before migration to v2", "before migration to v3"]
+    assert [b.version for b in backups] == [V, V + 1]
+    assert [b.reason for b in backups] == [f"before migration to v{V + 1}", f"before migration to v{V + 2}"]
     # Each backup is the store as it was before its step: a usable store of that version.
-    assert read_version(backups[0].path) == 1 and named_db(backups[0].path, "notes") is None
-    assert read_version(backups[1].path) == 2 and named_db(backups[1].path, "notes") == {b"v2": b"done"}
+    assert read_version(backups[0].path) == V and named_db(backups[0].path, "notes") is None
+    assert read_version(backups[1].path) == V + 1
+    assert named_db(backups[1].path, "notes") == {f"v{V + 1}".encode(): b"done"}
 
-    again = Store(path, migrations=steps, target_version=3)  # already there: nothing runs
+    again = Store(path, migrations=steps, target_version=V + 2)  # already there: nothing runs
     again.close()
-    assert ran == [2, 3]
+    assert ran == [V + 1, V + 2]
     assert len(list_backups(tmp_path / "backups")) == 2
 
 
@@ -148,7 +162,7 @@ def test_the_backup_before_a_step_is_compacted(tmp_path: Path):
     store.close()
     seed(path, ("kept",))
 
-    Store(path, migrations=[step(2, [])], target_version=2).close()
+    Store(path, migrations=later(step(V + 1, [])), target_version=V + 1).close()
 
     (backup,) = list_backups(tmp_path / "backups")
     assert backup.size < (path / "data.mdb").stat().st_size / 4
@@ -158,17 +172,68 @@ def test_the_backup_before_a_step_is_compacted(tmp_path: Path):
 def test_a_step_that_outgrows_the_map_is_retried_whole_in_a_grown_map(tmp_path: Path):
     path = tmp_path / "store"
     Store(path, map_size=1 << 20).close()
+    assert read_version(path) == V
 
     def bulk(ctx: MigrationContext) -> None:
         db = ctx.db("bulk")  # a new database, opened inside the step's transaction
         for i in range(2000):
             ctx.txn.put(b"k%05d" % i, b"x" * 2000, db=db)
 
-    store = Store(path, map_size=1 << 20, migrations=[Migration(2, "bulk", bulk)], target_version=2)
-    assert store.schema_version() == 2
+    store = Store(path, map_size=1 << 20, migrations=later(Migration(V + 1, "bulk", bulk)),
+                  target_version=V + 1)
+    assert store.schema_version() == V + 1
     assert store.info()["map_size"] > 1 << 20
     store.close()
     assert len(named_db(path, "bulk")) == 2000
+
+
+# --- the real steps -------------------------------------------------------------------
+
+
+def test_a_version_1_store_is_upgraded_by_the_real_steps_and_its_messages_read_back_unchanged(
+        tmp_path: Path):
+    path = tmp_path / "store"
+    s = Session(id="OLD", title="from v1", created_at=T0, updated_at=T0, model="m", current_model="m",
+                last_seq=3)
+    msgs = [  # only what a version 1 duologue wrote: no thinking, signatures, refusals or costs
+        Message(id="OLD-m1", session_id="OLD", seq=1, role="user", content=[TextBlock(text="list tasks")],
+                created_at=T0),
+        Message(id="OLD-m2", session_id="OLD", seq=2, role="assistant", created_at=T0, model="m",
+                turn_id="t1", usage=Usage(input_tokens=12, output_tokens=7), stop_reason="tool_use",
+                content=[TextBlock(text="on it"),
+                         ToolCallBlock(id="c1", name="tasks", input={"op": "list"})]),
+        Message(id="OLD-m3", session_id="OLD", seq=3, role="user", created_at=T0, turn_id="t1",
+                content=[ToolResultBlock(call_id="c1", name="tasks", content="none")]),
+    ]
+    v1 = Store(path, migrations=[], target_version=1)
+    v1.apply(Change(session=s, previous=None, messages=msgs,
+                    events=[(q, b'{"seq":%d}' % q) for q in (1, 2, 3)]))
+    v1.close()
+    assert read_version(path) == 1
+    raw = named_db(path, "messages")
+    assert raw is not None and len(raw) == 3
+    for record in raw.values():
+        for v2_key in (b"thinking", b"signature", b"redacted", b"refusal", b"cost_usd"):
+            assert v2_key not in record
+
+    store = Store(path)  # the real code: the real MIGRATIONS, up to SCHEMA_VERSION
+    try:
+        assert store.schema_version() == V
+        assert store.get_session("OLD") == s
+        assert store.messages("OLD") == msgs
+        assert [m.text for m in store.messages("OLD")] == ["list tasks", "on it", ""]
+    finally:
+        store.close()
+    assert read_version(path) == V
+
+    backups = list_backups(tmp_path / "backups")
+    assert len(backups) == V - 1  # one per step, the first the step to version 2
+    assert (backups[0].version, backups[0].reason) == (1, "before migration to v2")
+    assert read_version(backups[0].path) == 1
+    assert named_db(backups[0].path, "messages") == raw  # the v1 store as it was
+
+    Store(path).close()  # already there: nothing runs again
+    assert len(list_backups(tmp_path / "backups")) == V - 1
 
 
 # --- a step that fails ----------------------------------------------------------------
@@ -185,22 +250,23 @@ def test_a_failing_step_is_undone_whole_and_the_error_names_version_and_backup(t
         raise RuntimeError("disk on fire at record 2")
 
     with pytest.raises(StoreMigrationError) as info:
-        Store(path, migrations=[Migration(2, "uppercase titles", half_then_fail)], target_version=2)
+        Store(path, migrations=later(Migration(V + 1, "uppercase titles", half_then_fail)),
+              target_version=V + 1)
 
     (backup,) = list_backups(tmp_path / "backups")
     text = str(info.value)
-    assert "schema version 2" in text and "uppercase titles" in text
+    assert f"schema version {V + 1}" in text and "uppercase titles" in text
     assert "disk on fire at record 2" in text
-    assert "still at version 1" in text and str(backup.path) in text
+    assert f"still at version {V}" in text and str(backup.path) in text
     assert isinstance(info.value.__cause__, RuntimeError)
 
-    assert titles(path) == {"S0": "first", "S1": "second"}  # opens as v1, data intact
-    assert read_version(path) == 1
+    assert titles(path) == {"S0": "first", "S1": "second"}  # opens as v{V}, data intact
+    assert read_version(path) == V
     assert named_db(path, "notes") is None
     assert b"half" not in named_db(path, "meta")
 
-    fixed = Store(path, migrations=[step(2, [])], target_version=2)  # a later, fixed duologue
-    assert fixed.schema_version() == 2
+    fixed = Store(path, migrations=later(step(V + 1, [])), target_version=V + 1)  # a later, fixed duologue
+    assert fixed.schema_version() == V + 1
     assert {s.id: s.title for s in fixed.list_sessions()} == {"S0": "FIRST", "S1": "SECOND"}
     fixed.close()
 
@@ -209,8 +275,8 @@ SLOW_MIGRATION = textwrap.dedent("""
     import sys, time
     from pathlib import Path
 
-    from duologue.daemon.migrations import Migration
-    from duologue.daemon.store import Store
+    from duologue.daemon.migrations import MIGRATIONS, Migration
+    from duologue.daemon.store import SCHEMA_VERSION, Store
 
     def slow(ctx):
         for i in range(100):
@@ -218,7 +284,8 @@ SLOW_MIGRATION = textwrap.dedent("""
         print("written", flush=True)
         time.sleep(60)
 
-    Store(Path(sys.argv[1]), migrations=[Migration(2, "slow", slow)], target_version=2)
+    Store(Path(sys.argv[1]), migrations=[*MIGRATIONS, Migration(SCHEMA_VERSION + 1, "slow", slow)],
+          target_version=SCHEMA_VERSION + 1)
     print("finished", flush=True)
 """)
 
@@ -236,16 +303,16 @@ def test_kill_9_during_a_step_leaves_the_old_store_usable_at_the_old_version(tmp
         proc.send_signal(signal.SIGKILL)
         proc.wait(10)
 
-    assert read_version(path) == 1
+    assert read_version(path) == V
     assert named_db(path, "notes") is None
     assert titles(path) == {"S0": "first", "S1": "second"}
     (backup,) = list_backups(tmp_path / "backups")  # taken before the step began
-    assert backup.version == 1
+    assert backup.version == V
 
     # The dead writer's lock is released: the next duologue writes and migrates.
     seed(path, ("third",), prefix="AFTER")
-    after = Store(path, migrations=[step(2, [])], target_version=2)
-    assert after.schema_version() == 2
+    after = Store(path, migrations=later(step(V + 1, [])), target_version=V + 1)
+    assert after.schema_version() == V + 1
     after.close()
 
 
@@ -255,14 +322,17 @@ def test_kill_9_during_a_step_leaves_the_old_store_usable_at_the_old_version(tmp
 def test_a_missing_step_is_refused_and_the_file_left_unchanged(tmp_path: Path):
     path = tmp_path / "store"
     seed(path)
+    assert read_version(path) == V
     before = (path / "data.mdb").read_bytes()
+    ran: list[int] = []
 
-    with pytest.raises(StoreVersionError) as info:
-        Store(path, migrations=[step(3, [])], target_version=3)
+    with pytest.raises(StoreVersionError) as info:  # the real steps, then a gap at V+1
+        Store(path, migrations=later(step(V + 2, ran)), target_version=V + 2)
 
     text = str(info.value)
-    assert "no migration step to schema version 2" in text
-    assert "version 1 store to 3" in text and "left unchanged" in text
+    assert f"no migration step to schema version {V + 1}" in text
+    assert f"version {V} store to {V + 2}" in text and "left unchanged" in text
+    assert ran == []
     assert (path / "data.mdb").read_bytes() == before
     assert list_backups(tmp_path / "backups") == []
 
@@ -270,9 +340,9 @@ def test_a_missing_step_is_refused_and_the_file_left_unchanged(tmp_path: Path):
 def test_an_interrupted_backup_is_not_listed(tmp_path: Path):
     path = tmp_path / "store"
     seed(path)
-    Store(path, migrations=[step(2, [])], target_version=2).close()
+    Store(path, migrations=later(step(V + 1, [])), target_version=V + 1).close()
     (complete,) = list_backups(tmp_path / "backups")
-    partial = tmp_path / "backups" / ("20990101T000000.000000Z-v2" + PARTIAL)
+    partial = tmp_path / "backups" / (f"20990101T000000.000000Z-v{V + 1}" + PARTIAL)
     partial.mkdir()
     (partial / "data.mdb").write_bytes((complete.path / "data.mdb").read_bytes()[:4096])
 
@@ -329,22 +399,22 @@ def test_db_status_shows_version_path_and_backups(made: DaemonProcess):
 
     text = db(made.env, "status").stdout
     assert f"store: {store_path(made)}" in text
-    assert f"schema version: {SCHEMA_VERSION} (up to date)" in text
+    assert f"schema version: {V} (up to date)" in text
     assert "sessions: 1" in text and "daemon: not running" in text
     assert f"backups in {backups_dir(made)}:" in text
-    assert f"{backup.name}  v{SCHEMA_VERSION}" in text
+    assert f"{backup.name}  v{V}" in text
 
     s = db_ok(made.env, "status")
     assert s["path"] == str(store_path(made)) and s["exists"] is True
-    assert s["version"] == s["code_version"] == SCHEMA_VERSION
+    assert s["version"] == s["code_version"] == V
     assert s["sessions"] == 1 and s["daemon_pid"] is None
     assert [(b["name"], b["version"], b["reason"]) for b in s["backups"]] == [
-        (backup.name, SCHEMA_VERSION, "made by `duologue db backup`")]
+        (backup.name, V, "made by `duologue db backup`")]
 
 
 def test_db_neither_lists_nor_restores_an_interrupted_backup(made: DaemonProcess):
     made_backup = db_ok(made.env, "backup")["backup"]
-    (partial := backups_dir(made) / ("20990101T000000.000000Z-v1" + PARTIAL)).mkdir()
+    (partial := backups_dir(made) / (f"20990101T000000.000000Z-v{V}" + PARTIAL)).mkdir()
     (partial / "data.mdb").write_bytes(b"\0" * 4096)  # newest by name, and garbage
 
     assert [b["name"] for b in db_ok(made.env, "status")["backups"]] == [made_backup]
@@ -355,21 +425,23 @@ def test_db_neither_lists_nor_restores_an_interrupted_backup(made: DaemonProcess
 
 def test_rollback_restores_the_store_from_before_a_migration(made: DaemonProcess):
     path = store_path(made)
+    assert read_version(path) == V
     (before,) = titles(path).values()
-    migrated = Store(path, migrations=[Migration(2, "uppercase titles", upper_titles)], target_version=2)
+    migrated = Store(path, migrations=later(Migration(V + 1, "uppercase titles", upper_titles)),
+                     target_version=V + 1)
     migrated.close()
-    assert titles_at(path, 2) == ["KEPT"]
-    assert db_ok(made.env, "status")["version"] == 2
+    assert titles_at(path, V + 1) == ["KEPT"]
+    assert db_ok(made.env, "status")["version"] == V + 1
     assert "newer than this duologue" in db(made.env, "status").stdout
 
     r = db_ok(made.env, "rollback")
 
     (pre_migration, replaced) = list_backups(backups_dir(made))
-    assert r == {"restored": pre_migration.name, "version": 1, "previous_store_saved_as": replaced.name}
-    assert pre_migration.reason == "before migration to v2"
-    assert replaced.version == 2 and replaced.reason == f"before rollback to {pre_migration.name}"
-    assert titles_at(replaced.path, 2) == ["KEPT"]  # the replaced store is kept as it was
-    assert read_version(path) == 1
+    assert r == {"restored": pre_migration.name, "version": V, "previous_store_saved_as": replaced.name}
+    assert pre_migration.reason == f"before migration to v{V + 1}"
+    assert replaced.version == V + 1 and replaced.reason == f"before rollback to {pre_migration.name}"
+    assert titles_at(replaced.path, V + 1) == ["KEPT"]  # the replaced store is kept as it was
+    assert read_version(path) == V
     assert list(titles(path).values()) == [before] == ["kept"]
     assert not (path / "data.mdb.restore").exists()
 
@@ -388,16 +460,17 @@ def titles_at(path: Path, version: int) -> list[str]:
 
 
 def test_rollback_to_a_backup_newer_than_this_duologue_is_refused(made: DaemonProcess):
-    Store(store_path(made), migrations=[Migration(2, "uppercase titles", upper_titles)],
-          target_version=2).close()
+    assert read_version(store_path(made)) == V
+    Store(store_path(made), migrations=later(Migration(V + 1, "uppercase titles", upper_titles)),
+          target_version=V + 1).close()
     db_ok(made.env, "backup")
     newer = list_backups(backups_dir(made))[-1]
-    assert newer.version == 2
+    assert newer.version == V + 1
 
     line = db_fails(made.env, "rollback", newer.name)
-    assert f"backup {newer.name} has schema version 2" in line
+    assert f"backup {newer.name} has schema version {V + 1}" in line
     assert "roll back with the duologue that made it" in line
-    assert read_version(store_path(made)) == 2 and len(list_backups(backups_dir(made))) == 2
+    assert read_version(store_path(made)) == V + 1 and len(list_backups(backups_dir(made))) == 2
 
 
 def test_rollback_after_a_backup_drops_what_was_written_since(made: DaemonProcess):
@@ -414,7 +487,7 @@ def test_rollback_after_a_backup_drops_what_was_written_since(made: DaemonProces
 
     assert r.returncode == 0, r.stderr
     first, replaced = list_backups(backups_dir(made))
-    assert f"restored backup {first.name} (schema version 1)" in r.stdout
+    assert f"restored backup {first.name} (schema version {V})" in r.stdout
     assert f"the store it replaced is backup {replaced.name}" in r.stdout
     assert list(titles(store_path(made)).values()) == ["kept"]
     assert sorted(titles(replaced.path).values()) == ["kept", "written after the backup"]

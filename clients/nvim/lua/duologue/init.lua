@@ -136,7 +136,11 @@ local function request(method, params, on_result, quiet)
   end)
 end
 
+-- An empty Lua table encodes as a JSON array ([]), not an object: send vim.empty_dict().
 local function execute(command, argument, on_result)
+  if argument == nil or (type(argument) == 'table' and vim.tbl_isempty(argument)) then
+    argument = vim.empty_dict()
+  end
   request('workspace/executeCommand', { command = command, arguments = { argument } }, on_result, true)
 end
 
