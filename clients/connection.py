@@ -76,7 +76,9 @@ class ConnectionLost(DaemonUnavailable):
     """The daemon went away while a request was in flight."""
 
 
-HELLO_TIMEOUT_S = 5.0
+HELLO_TIMEOUT_S = 15.0
+"""How long a daemon has to answer hello: one that just bound may still be finishing
+its start (recovery, tightening an old home) on a loaded machine."""
 
 
 def _expire(future: asyncio.Future[Any], method: str, timeout: float) -> None:
