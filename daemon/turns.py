@@ -504,11 +504,16 @@ def history_for(messages: list[Message], prompt: Message) -> list[Message]:
     def turn_key(msg: Message) -> int:
         return prompt_seq.get(msg.turn_id, msg.seq) if msg.turn_id else msg.seq
 
-    selected = [msg for msg in messages if turn_key(msg) <= prompt.seq and not _superseded(msg, messages, prompt)]
+    last_reply: dict[str, int] = {}  # each turn's newest assistant seq, read once (this runs every round)
+    for msg in messages:
+        if msg.role == "assistant" and msg.turn_id:
+            last_reply[msg.turn_id] = msg.seq
+    selected = [msg for msg in messages
+                if turn_key(msg) <= prompt.seq and not _superseded(msg, last_reply, prompt)]
     return sorted(selected, key=lambda msg: (turn_key(msg), msg.seq))
 
 
-def _superseded(msg: Message, messages: list[Message], prompt: Message) -> bool:
+def _superseded(msg: Message, last_reply: dict[str, int], prompt: Message) -> bool:
     """An attempt that is not part of the conversation the next model continues.
 
     In the running turn, every attempt that did not complete (a failover starts the
@@ -520,8 +525,7 @@ def _superseded(msg: Message, messages: list[Message], prompt: Message) -> bool:
         return False
     if msg.turn_id == prompt.turn_id:
         return True
-    return msg.status == "failed" and any(
-        other.turn_id == msg.turn_id and other.role == "assistant" and other.seq > msg.seq for other in messages)
+    return msg.status == "failed" and last_reply.get(msg.turn_id, msg.seq) > msg.seq
 
 
 @dataclass
