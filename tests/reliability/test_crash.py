@@ -41,6 +41,9 @@ from duologue.protocol.entities import Message
 CLIENTS = 3
 CHUNKS = 30
 CHUNK_DELAY_S = 0.01
+# Odd rounds aim inside a reply; their replies stream for 1.5 s so that a kill
+# timed from the first chunk a client sees still lands mid-stream on a loaded machine.
+AIMED_CHUNK_DELAY_S = 0.05
 
 
 @dataclass
@@ -72,9 +75,11 @@ def _record(ledger: Ledger, event: Any) -> None:
 async def _round(d: DaemonProcess, emulator: Emulator, ledger: Ledger, rng: random.Random, n: int) -> bool:
     """One round of load, ended by kill -9; True when a reply was streaming at the kill."""
     emulator.reset()
+    aimed = bool(n % 2)
+    delay = AIMED_CHUNK_DELAY_S if aimed else CHUNK_DELAY_S
     for provider in ("anthropic", "gemini"):
         emulator.script(provider, *[Reply(chunks=[f"r{n}t{t}c{i} " for i in range(CHUNKS)],
-                                          chunk_delay=CHUNK_DELAY_S) for t in range(12)])
+                                          chunk_delay=delay) for t in range(12)])
     clients = [await _connect(d, f"crash-{n}-{i}") for i in range(CLIENTS)]
     new = await clients[0].create_session(title=f"round {n}", model=rng.choice(["sonnet", "flash"]))
     ledger.sessions.append(new.id)
@@ -103,13 +108,13 @@ async def _round(d: DaemonProcess, emulator: Emulator, ledger: Ledger, rng: rand
 
     tasks = [asyncio.create_task(reader(c)) for c in clients]
     tasks += [asyncio.create_task(sender(c, i)) for i, c in enumerate(clients)]
-    if n % 2:
-        # Odd rounds aim inside a reply: wait until one streams, then a random moment
-        # within its first half. A loaded machine would otherwise rarely land there.
-        deadline = time.monotonic() + 3.0
+    if aimed:
+        # Aim inside a reply: wait until a client sees one stream (however long a
+        # loaded machine takes to start it), then a random moment in its first fifth.
+        deadline = time.monotonic() + 60.0
         while not streaming and time.monotonic() < deadline:
             await asyncio.sleep(0.002)
-        await asyncio.sleep(rng.uniform(0.0, CHUNK_DELAY_S * CHUNKS / 2))
+        await asyncio.sleep(rng.uniform(0.0, delay * CHUNKS / 5))
     else:
         await asyncio.sleep(rng.uniform(0.02, 0.9))  # anywhere: before, between, during turns
     d.kill9()
