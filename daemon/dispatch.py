@@ -24,6 +24,7 @@ from duologue.protocol.jsonrpc import (
 from duologue.protocol.methods import METHODS
 
 from .hub import Subscriber
+from .store import StoreWriteError
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +70,11 @@ class Dispatcher:
             except RpcError as exc:
                 if not item.is_notification:
                     responses.append(encode_error(item.id, exc))
+                continue
+            except StoreWriteError as exc:
+                if not item.is_notification:
+                    responses.append(encode_error(item.id, RpcError(
+                        ErrorCode.STORE_UNWRITABLE, str(exc), {"disk_full": exc.disk_full})))
                 continue
             except Exception:
                 log.exception("handler for %s failed", item.method)

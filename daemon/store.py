@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import struct
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -70,6 +71,21 @@ class StoreVersionError(StoreError):
 
 class StoreDamaged(StoreError):
     """The store's files are not whole (see ``store_check``); it was not opened."""
+
+
+class StoreWriteError(StoreError):
+    """A write transaction could not be committed (a full disk, an I/O error). LMDB
+    aborted it, so nothing of it was written and the store is as before; a later
+    write succeeds once the cause is gone."""
+
+    def __init__(self, message: str, *, disk_full: bool):
+        super().__init__(message)
+        self.disk_full = disk_full
+
+
+DISK_FULL_BELOW = 8 * 2**20
+"""Free bytes under which a failed commit is reported as a full disk: LMDB reports a
+short write as an I/O error, so the free space is what tells the two apart."""
 
 
 class StoreMigrationError(StoreError):
@@ -274,6 +290,24 @@ class Store:
                 self._env.set_mapsize(new_size)
             except lmdb.MapResizedError:
                 self._env.set_mapsize(0)
+            except lmdb.Error as exc:
+                raise self._write_failed(exc) from exc
+
+    def _write_failed(self, exc: lmdb.Error) -> StoreWriteError:
+        try:
+            stat = os.statvfs(self.path)
+            free = stat.f_bavail * stat.f_frsize
+        except OSError:
+            free = None
+        if free is not None and free < DISK_FULL_BELOW or "No space" in str(exc):
+            log.error("store write failed, the disk is full: %s", exc)
+            return StoreWriteError(
+                f"the disk holding the store ({self.path}) is full: nothing was written. Free some "
+                "space there, then send again; replies that were streaming ended failed", disk_full=True)
+        log.error("store write failed: %s", exc)
+        return StoreWriteError(
+            f"the store ({self.path}) could not be written ({exc}): nothing was written; "
+            "`duologue db check` tells whether it is damaged", disk_full=False)
 
     def apply(self, change: Change) -> None:
         """Write one session change atomically (session, indexes, events, records)."""

@@ -16,12 +16,13 @@ partial text marked cancelled.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections import deque
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Callable, Coroutine
+from typing import Any, Callable, Coroutine, Iterator
 
 import msgspec
 
@@ -62,6 +63,7 @@ from .providers.base import (
 )
 from .routing import Routing
 from .sessions import Draft, Sessions
+from .store import StoreWriteError
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +75,8 @@ THINKING_ROOM = 32_000
 """Output tokens added to a thinking model's budget so thinking cannot crowd out the answer."""
 MAX_TOOL_ROUNDS = 8
 MALFORMED_RETRIES = 1
+UNWRITTEN_RETRY_S = 5.0
+"""How often the end of a reply the store refused (a full disk) is written again."""
 """A malformed reply (Gemini's MALFORMED_FUNCTION_CALL) is asked again this often."""
 
 
@@ -106,6 +110,17 @@ class _Outcome:
     status: MessageStatus
     error: ProviderError | None = None
     refusal: Refusal | None = None
+    failure: str | None = None
+    """Why the turn failed when no provider did (the store could not be written)."""
+
+    @property
+    def error_text(self) -> str | None:
+        if self.failure is not None:
+            return self.failure
+        error = self.error
+        if error is None:
+            return None
+        return f"{error.kind}: {error.provider_message}" + (f" (HTTP {error.status})" if error.status else "")
 
 
 Spawn = Callable[[Coroutine[Any, Any, None]], asyncio.Task[None]]
@@ -123,6 +138,9 @@ class Turns:
         self._turn_timeout_s = turn_timeout_s
         self._queues: dict[str, _Queue] = {}
         self._stopping = False
+        self._unwritten: list[Callable[[], None]] = []
+        """Ends of replies the store could not take (a full disk), written once it can."""
+        self._retry: asyncio.TimerHandle | None = None
 
     # --- requests -----------------------------------------------------------------------
 
@@ -141,6 +159,7 @@ class Turns:
         if not p.text.strip() and not p.context:
             raise RpcError(ErrorCode.INVALID_PARAMS, "the message is empty: give text or context",
                            {"path": "$.text"})
+        self._write_unwritten()  # a reply that ended while the disk was full comes first
         draft = self.sessions.draft(session)
         content = ([TextBlock(text=p.text)] if p.text else []) + list(p.context)
         turn_id = new_id()
@@ -201,6 +220,8 @@ class Turns:
     async def stop(self) -> None:
         """Interrupt every running turn (their partial text is kept, marked interrupted)."""
         self._stopping = True
+        if self._retry is not None:
+            self._retry.cancel()
         workers = []
         for queue in self._queues.values():
             queue.pending.clear()
@@ -210,6 +231,29 @@ class Turns:
                 queue.worker.cancel()
                 workers.append(queue.worker)
         await asyncio.gather(*workers, return_exceptions=True)
+        self._write_unwritten()
+
+    def _unwritable(self, write: Callable[[], None]) -> None:
+        """Keep the end of a reply the store refused, and try again every few seconds:
+        clients were told in the turn's ``progress`` end; the store learns it once
+        there is room (or, after a restart, recovery marks the reply interrupted)."""
+        self._unwritten.append(write)
+        if self._retry is None and not self._stopping:
+            self._retry = asyncio.get_running_loop().call_later(UNWRITTEN_RETRY_S, self._retry_unwritten)
+
+    def _retry_unwritten(self) -> None:
+        self._retry = None
+        self._write_unwritten()
+        if self._unwritten and not self._stopping:
+            self._retry = asyncio.get_running_loop().call_later(UNWRITTEN_RETRY_S, self._retry_unwritten)
+
+    def _write_unwritten(self) -> None:
+        while self._unwritten:
+            try:
+                self._unwritten[0]()
+            except StoreWriteError:
+                return
+            self._unwritten.pop(0)
 
     def recover(self) -> int:
         """Mark the turns a crash (or a stop with turns queued) left open as
@@ -304,12 +348,15 @@ class Turns:
                 self.metrics.record_failover(model.id, target.id)
                 reason = f"failover: {model.id} failed ({error.kind}); using {target.id}"
                 model, kind = target, "failover"
+        except StoreWriteError as exc:  # a tool result or a summary could not be stored
+            outcome = _Outcome("failed", failure=str(exc))
         except asyncio.CancelledError:
             outcome = _Outcome(turn.stop_status, turn.stop_error)
             raise
         finally:
             deadline.cancel()
-            self._progress(turn, "end", turn.model or model.id, outcome=outcome.status)
+            self._progress(turn, "end", turn.model or model.id, outcome=outcome.status,
+                           error=outcome.error_text)
             took = (self.sessions.clock() - turn.started_at).total_seconds() if turn.started_at else 0.0
             log.info("turn %s in session %s: %s %s in %.2f s, %d tokens out%s", turn.id, turn.session_id,
                      turn.model or model.id, outcome.status, took, turn.output_tokens,
@@ -409,7 +456,7 @@ class Turns:
                             stream.add(event)
                 finally:
                     await events.aclose()
-            except (ProviderError, asyncio.CancelledError):
+            except (ProviderError, StoreWriteError, asyncio.CancelledError):
                 raise
             except Exception as exc:  # a bug anywhere on the way: still a failed turn with a reason
                 log.exception("turn %s: %s raised", turn.id, model.id)
@@ -424,14 +471,24 @@ class Turns:
                                          + (f"; try {', '.join(others)}" if others else ""))
             outcome = _Outcome("failed", exc)
             self.routing.record_failure(model.provider, exc.retryable, exc.retry_after)
+        except StoreWriteError as exc:  # a checkpoint could not be stored: the reply ends here
+            outcome = _Outcome("failed", failure=str(exc))
         except asyncio.CancelledError:
             outcome = _Outcome(turn.stop_status, turn.stop_error)
             raise
         finally:
             latency_ms = (time.monotonic() - started) * 1000
             usage = finished.usage if finished else None
-            stream.finish(outcome, usage=usage, latency_ms=latency_ms,
-                          stop_reason=finished.stop_reason if finished else None)
+
+            def finish() -> None:
+                stream.finish(outcome, usage=usage, latency_ms=latency_ms,
+                              stop_reason=finished.stop_reason if finished else None)
+            try:
+                finish()
+            except StoreWriteError as exc:
+                if outcome.failure is None:  # the reply ends failed, as its progress end says
+                    outcome = _Outcome("failed", failure=str(exc))
+                self._unwritable(finish)
             self.metrics.record_turn(model, outcome.status, outcome.error.kind if outcome.error else None,
                                      ttft_ms=stream.ttft_ms, latency_ms=latency_ms, usage=usage)
         return outcome, stream.calls
@@ -479,12 +536,6 @@ def _finished_outcome(finished: Finished | None) -> _Outcome:
             "bad_request", f"the reply reached its output limit in the middle of a call of {finished.truncated_call}; "
                            "the call was not run", retryable=False))
     return _Outcome("complete")
-
-
-def _error_text(error: ProviderError | None) -> str | None:
-    if error is None:
-        return None
-    return f"{error.kind}: {error.provider_message}" + (f" (HTTP {error.status})" if error.status else "")
 
 
 def history_for(messages: list[Message], prompt: Message) -> list[Message]:
@@ -554,6 +605,8 @@ class _Stream:
         self._turn = turn
         self._opening = opening
         self._reply: Message | None = None
+        self._opened = False
+        """Whether the reply's opening has been stored."""
         self._blocks: list[ContentBlock] = []
         self._text: list[str] = []
         """Text of the block being written (the last one, when it is a TextBlock)."""
@@ -627,6 +680,20 @@ class _Stream:
     def _message(self, reply: Message) -> Message:
         return msgspec.structs.replace(reply, content=self._content())
 
+    @contextlib.contextmanager
+    def _undone_if_refused(self) -> Iterator[None]:
+        """A commit the store refuses leaves the stream as before it: its deltas
+        pending, and a reply opened in that draft not open yet."""
+        pending, opened = list(self._pending), self._opened
+        try:
+            yield
+        except StoreWriteError:
+            self._pending, self._opened = pending + self._pending, opened
+            if not opened:
+                self._reply = None
+            raise
+        self._opened = True
+
     def _draft(self) -> tuple[Draft, Message] | None:
         """A draft for the next commit, opening the reply in it if it is not yet."""
         sessions = self._turns.sessions
@@ -646,12 +713,17 @@ class _Stream:
         if opened is None:
             return
         draft, reply = opened
+        with self._undone_if_refused():
+            self._commit_final(draft, reply, outcome, usage=usage, latency_ms=latency_ms, stop_reason=stop_reason)
+
+    def _commit_final(self, draft: Draft, reply: Message, outcome: _Outcome, *, usage: Usage | None,
+                      latency_ms: float, stop_reason: str | None) -> None:
         self._emit_pending(draft, reply)
         model = self._opening.model
         cost = cost_usd(model, usage) if usage is not None else None
         final = msgspec.structs.replace(
             self._message(reply), status=outcome.status, usage=usage, ttft_ms=self.ttft_ms,
-            latency_ms=latency_ms, stop_reason=stop_reason, error=_error_text(outcome.error),
+            latency_ms=latency_ms, stop_reason=stop_reason, error=outcome.error_text,
             refusal=outcome.refusal, cost_usd=cost)
         draft.messages.append(final)
         draft.emit(m.MessageCompleted, message=final)
@@ -682,9 +754,10 @@ class _Stream:
             self._pending.clear()
             return
         draft, reply = opened
-        self._emit_pending(draft, reply)
-        draft.messages.append(self._message(reply))
-        self._turns.sessions.commit(draft, current_model=self._opening.model.id)
+        with self._undone_if_refused():
+            self._emit_pending(draft, reply)
+            draft.messages.append(self._message(reply))
+            self._turns.sessions.commit(draft, current_model=self._opening.model.id)
         self._last_flush = time.monotonic()
         if self._last_flush - self._last_report >= REPORT_INTERVAL_S:
             self._last_report = self._last_flush

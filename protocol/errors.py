@@ -51,6 +51,10 @@ class ErrorCode(enum.IntEnum):
     IMPORT_CONFLICT = -32012
     """A session of the import batch changed after the import; undo would remove more
     than the batch created. ``data.session_ids`` lists them."""
+    STORE_UNWRITABLE = -32013
+    """The daemon could not write its store; nothing of the request was written.
+    ``data.disk_full`` is true when the disk holding the store is full: free space
+    there and send again."""
 
 
 class RpcError(Exception):

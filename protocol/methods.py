@@ -537,6 +537,9 @@ class Progress(msgspec.Struct, kw_only=True, omit_defaults=True):
     active_task: str | None = None
     estimated_s: float | None = None
     outcome: str | None = None
+    error: str | None = None
+    """On a failed ``end``: why. The reply's ``message/completed`` says it too, except
+    when the store could not be written (a full disk): then this is the only word."""
 
 
 class ClientDropped(msgspec.Struct, kw_only=True, omit_defaults=True):
