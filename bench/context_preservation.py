@@ -199,11 +199,11 @@ async def _summarised(d: Daemon, emu: Emulator, conversations: int) -> SummaryCo
 def run(quick: bool) -> list[Row]:
     conversations, summarised = (3, 1) if quick else (20, 5)
     with Emulator() as emu, temp_home() as home:
-        with Daemon(home / "fits", emulator_url=emu.url) as d:
+        with Daemon(home / "fits", emulator=emu) as d:
             fits = asyncio.run(_fits(d, emu, conversations))
         emu.reset()
         emu.models.alias("claude-tiny", like="claude-haiku-4-5")  # served, with a window we set small
-        with Daemon(home / "tiny", emulator_url=emu.url, top='summary_model = "flash"', config=TINY) as d:
+        with Daemon(home / "tiny", emulator=emu, top='summary_model = "flash"', config=TINY) as d:
             summ = asyncio.run(_summarised(d, emu, summarised))
     target = "100%"
     rows = [

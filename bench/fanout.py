@@ -32,7 +32,7 @@ from duologue.daemon.emulator import Emulator, Reply
 from duologue.daemon.emulator import server as emulator_server
 from duologue.protocol.jsonrpc import encode_request
 
-from .fixtures import BENCH_KEY_ANTHROPIC, Daemon, temp_home, wait_turn
+from .fixtures import Daemon, temp_home, wait_turn
 from .harness import Row, latency_row, ms, now_ns, p50, p99, progress
 
 CADENCE_S = 0.06
@@ -175,7 +175,7 @@ async def _turns(d: Daemon, emu: Emulator, log: list[tuple[int, bytes]], watcher
 async def _sdk_direct(emu: Emulator, log: list[tuple[int, bytes]], turns: int, chunks: int) -> list[float]:
     import anthropic
 
-    client = anthropic.AsyncAnthropic(api_key=BENCH_KEY_ANTHROPIC, base_url=emu.url, max_retries=0, timeout=10)
+    client = anthropic.AsyncAnthropic(api_key=emu.api_keys["anthropic"], base_url=emu.url, max_retries=0, timeout=10)
     out: list[float] = []
     try:
         for turn in range(turns):
@@ -202,7 +202,7 @@ def run(quick: bool) -> list[Row]:
     rows: list[Row] = []
     with Emulator() as emu, chunk_clock() as log, temp_home() as home:
         floor = asyncio.run(_sdk_direct(emu, log, turns, chunks))
-        with Daemon(home / "home", emulator_url=emu.url) as d:
+        with Daemon(home / "home", emulator=emu) as d:
             for n in FAN:
                 lat, spread, missing = asyncio.run(_turns(d, emu, log, n, turns, chunks))
                 rows.append(latency_row(

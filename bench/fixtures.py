@@ -19,13 +19,14 @@ import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from duologue.clients.connection import AsyncClient
 from duologue.clients.launcher import wait_for_socket
 from duologue.protocol.paths import Paths, locate
 
-BENCH_KEY_ANTHROPIC = "sk-ant-bench-0123456789abcdef"
-BENCH_KEY_GEMINI = "gm-bench-fedcba9876543210"
+if TYPE_CHECKING:
+    from duologue.daemon.emulator import Emulator
 
 
 @contextlib.contextmanager
@@ -50,17 +51,17 @@ def home_env(home: Path, extra: dict[str, str] | None = None) -> dict[str, str]:
 class Daemon:
     """A daemon child process bound to one home."""
 
-    def __init__(self, home: Path, *, emulator_url: str | None = None, builtin_emulator: bool = False,
+    def __init__(self, home: Path, *, emulator: Emulator | None = None, builtin_emulator: bool = False,
                  top: str = "", config: str = "", wrap: list[str] | None = None):
-        """``emulator_url``: configure both providers (keys + base URLs) to talk to an
+        """``emulator``: configure both providers (its keys and base URL) to talk to an
         emulator the caller runs. ``builtin_emulator``: ``--emulator`` (the daemon's
         own, in-process). ``top``/``config``: config.toml text before/after the
         provider tables. ``wrap``: argv prefix (a profiler)."""
         self.home = home
         extra: dict[str, str] = {}
-        if emulator_url is not None:
-            extra = {"ANTHROPIC_API_KEY": BENCH_KEY_ANTHROPIC, "ANTHROPIC_BASE_URL": emulator_url,
-                     "GEMINI_API_KEY": BENCH_KEY_GEMINI, "GEMINI_BASE_URL": emulator_url}
+        if emulator is not None:
+            extra = {"ANTHROPIC_API_KEY": emulator.api_keys["anthropic"], "ANTHROPIC_BASE_URL": emulator.url,
+                     "GEMINI_API_KEY": emulator.api_keys["gemini"], "GEMINI_BASE_URL": emulator.url}
             config_dir = home / "config"
             config_dir.mkdir(parents=True, exist_ok=True)
             (config_dir / "config.toml").write_text(

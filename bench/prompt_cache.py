@@ -73,7 +73,7 @@ async def _session(d: Daemon, emu: Emulator, turns: int) -> tuple[list[dict[str,
 
 def run(quick: bool) -> list[Row]:
     turns = 8 if quick else 50
-    with Emulator() as emu, temp_home() as home, Daemon(home / "home", emulator_url=emu.url) as d:
+    with Emulator() as emu, temp_home() as home, Daemon(home / "home", emulator=emu) as d:
         bills, back = asyncio.run(_session(d, emu, turns))
     uncached = sum(b["prompt_tokens"] for b in bills)
     cached = sum(weighted(b) for b in bills)

@@ -106,7 +106,7 @@ def _cli_times(d: Daemon, n: int) -> tuple[list[float], list[float]]:
 def run(quick: bool) -> list[Row]:
     n_sessions, batch, cli_n = (50, 25, 5) if quick else (1000, 50, 30)
     with Emulator() as emu, temp_home() as tmp:
-        with Daemon(tmp / "home", emulator_url=emu.url) as d:
+        with Daemon(tmp / "home", emulator=emu) as d:
             asyncio.run(_hello(d))
             time.sleep(0.5)
             idle = rss_mb(d.pid)

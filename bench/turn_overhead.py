@@ -28,7 +28,7 @@ from duologue.daemon.providers.base import TurnRequest
 from duologue.protocol import methods as m
 from duologue.protocol.entities import Message, TextBlock
 
-from .fixtures import BENCH_KEY_ANTHROPIC, BENCH_KEY_GEMINI, Daemon, temp_home
+from .fixtures import Daemon, temp_home
 from .harness import Row, latency_row, ms, now_ns, p50, p99, progress
 
 CHUNKS = 12
@@ -112,7 +112,7 @@ async def _daemon_turns(d: Daemon, emu: Emulator, provider: str, n: int) -> tupl
 async def _anthropic_direct(url: str, emu: Emulator, n: int) -> tuple[list[float], list[float]]:
     import anthropic
 
-    client = anthropic.AsyncAnthropic(api_key=BENCH_KEY_ANTHROPIC, base_url=url, max_retries=0, timeout=10)
+    client = anthropic.AsyncAnthropic(api_key=emu.api_keys["anthropic"], base_url=url, max_retries=0, timeout=10)
     params = anthropic_adapter.build_params(_request(MODELS["anthropic"][1]))
 
     async def one() -> Timed:
@@ -135,7 +135,7 @@ async def _gemini_direct(url: str, emu: Emulator, n: int) -> tuple[list[float], 
     from google import genai
     from google.genai import types
 
-    client = genai.Client(api_key=BENCH_KEY_GEMINI, vertexai=False,
+    client = genai.Client(api_key=emu.api_keys["gemini"], vertexai=False,
                           http_options=types.HttpOptions(base_url=url, api_version="v1beta", timeout=10_000))
     req = _request(MODELS["gemini"][1])
     contents, config = gemini_adapter.build_contents(req), gemini_adapter.build_config(req)
@@ -162,7 +162,7 @@ def run(quick: bool) -> list[Row]:
     rows: list[Row] = []
     progress(f"{n} turns per provider and side; reply: {CHUNKS} chunks {CHUNK_DELAY_S * 1000:.0f} ms apart")
     with Emulator() as emu, temp_home() as home:
-        with Daemon(home / "home", emulator_url=emu.url) as d:
+        with Daemon(home / "home", emulator=emu) as d:
             ours = {p: asyncio.run(_daemon_turns(d, emu, p, n)) for p in MODELS}
         direct = {"anthropic": asyncio.run(_anthropic_direct(emu.url, emu, n)),
                   "gemini": asyncio.run(_gemini_direct(emu.url, emu, n))}

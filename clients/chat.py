@@ -4,7 +4,8 @@ It opens the given session, or the most recent one of the current project, or a 
 one; prints the recent transcript; then reads lines. Plain lines are sent to the
 session; lines starting with ``/`` are commands (``/help`` lists them). Events from
 other clients attached to the same session are printed as they arrive, so a person
-sees what an editor sent. When the daemon runs on the emulator it says so, loudly.
+sees what an editor sent; after a daemon restart they go on from where they stopped.
+When the daemon runs on the emulator it says so, loudly.
 """
 
 from __future__ import annotations
@@ -16,8 +17,9 @@ from duologue.protocol import methods as m
 from duologue.protocol.errors import RpcError
 
 from . import render
-from .connection import AsyncClient
+from .connection import AsyncClient, DaemonUnavailable, Disconnected
 from .follow import _Printer, parse_context_arg
+from .session_events import Resumed, SessionEvents, Unfollowed
 
 HELP = """commands:
   /switch MODEL     switch the session's model (id, short name or auto)
@@ -45,6 +47,7 @@ class Chat:
         self.client = client
         self.project = project
         self.session_id = ""
+        self.events = SessionEvents(client)
         self.printer = _Printer()
         self.turn_done: dict[str, asyncio.Event] = {}
         self.wait_for_replies = not sys.stdin.isatty()
@@ -58,7 +61,7 @@ class Chat:
 
     async def open(self, session_id: str | None) -> None:
         if self.session_id:
-            await self.client.detach(self.session_id)
+            await self.events.detach(self.session_id)
         if session_id is None:
             page = await self.client.list_sessions(project_id=self.project, limit=1)
             session_id = page.sessions[0].id if page.sessions else (
@@ -71,8 +74,7 @@ class Chat:
         _say(render.transcript(tail))
         _say("(type /help for commands)")
         self.printer = _Printer()
-        self.printer.last_seq = got.session.last_seq
-        await self.client.attach(self.session_id, since_seq=got.session.last_seq)
+        await self.events.attach(self.session_id, since_seq=got.session.last_seq)
 
     async def command(self, line: str) -> bool:
         """Run one input line; False when the user leaves."""
@@ -112,11 +114,31 @@ class Chat:
         return True
 
     async def print_events(self) -> None:
-        async for event in self.client.events():
-            if getattr(event, "session_id", self.session_id) == self.session_id:
+        async for event in self.events.events():
+            if isinstance(event, Disconnected):
+                _say("[daemon connection lost; waiting for it to come back]")
+            elif isinstance(event, Resumed):
+                _say("[reconnected to a restarted daemon]" if event.restarted else "[reconnected]")
+                await self._release_ended_turns()
+            elif isinstance(event, Unfollowed):
+                _say(f"[cannot follow the session any more: {event.error.message}]")
+            elif isinstance(event, m.ClientDropped):
+                await self._release_ended_turns()
+            else:
                 self.printer.show(event)
             if isinstance(event, m.Progress) and event.kind == "end":
                 self.turn_done.setdefault(event.turn_id, asyncio.Event()).set()
+
+    async def _release_ended_turns(self) -> None:
+        """After events were missed, a turn whose end was among them has ended all the
+        same: piped input waiting for it goes on."""
+        try:
+            running = {turn.turn_id for turn in (await self.client.status()).running_turns}
+        except (DaemonUnavailable, TimeoutError):
+            return  # gone again: the next reconnect looks again
+        for turn_id, done in self.turn_done.items():
+            if turn_id not in running:
+                done.set()
 
 
 async def run_chat(client: AsyncClient, session: str | None, project: str) -> int:

@@ -25,6 +25,8 @@ from . import render
 from .connection import AsyncClient, DaemonUnavailable
 from .launcher import EmulatorMode, daemon_args
 from .follow import ContextArgError, follow_session, follow_turn, parse_context_arg
+from .project import project_of
+from .session_events import SessionEvents
 
 if TYPE_CHECKING:
     from . import importers
@@ -42,15 +44,6 @@ class TurnFailed(Exception):
 
 def _print_json(value: Any) -> None:
     sys.stdout.write(msgspec.json.format(msgspec.json.encode(value)).decode() + "\n")
-
-
-def project_of(path: str | None) -> str:
-    """A project id: the git root above ``path`` (default: here), else the directory."""
-    start = Path(path or os.getcwd()).resolve()
-    for d in (start, *start.parents):
-        if (d / ".git").exists():
-            return str(d)
-    return str(start)
 
 
 async def resolve_session(client: AsyncClient, ref: str) -> str:
@@ -222,9 +215,10 @@ async def cmd_ask(c: AsyncClient, a: argparse.Namespace) -> Any:
 async def _send_and_follow(c: AsyncClient, sid: str, a: argparse.Namespace) -> Any:
     context = [parse_context_arg(spec) for spec in a.context]
     session = (await c.get_session(sid, limit=1)).session
-    await c.attach(sid, since_seq=session.last_seq)
+    events = SessionEvents(c)
+    await events.attach(sid, since_seq=session.last_seq)
     sent = await c.send(sid, a.text, context=context, model=a.model, thinking=a.thinking)
-    final = await follow_turn(c, sent.turn_id, echo=not a.json)
+    final = await follow_turn(events, sid, sent.turn_id, echo=not a.json)
     if a.json:
         _print_json(final)
     if final is None or final.status != "complete":

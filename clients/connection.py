@@ -4,18 +4,20 @@
 version, and exposes every method of the protocol's table as a typed coroutine.
 Notifications of attached sessions arrive, decoded, on :meth:`events`.
 
-A socket monitor tells when the connection drops and comes back (a daemon restart):
-requests in flight then fail with :class:`ConnectionLost` instead of hanging, and
-``on_reconnect`` callbacks run so a follower can reattach with ``since_seq``.
+A socket monitor tells when the connection drops and comes back (a daemon restart, or
+ZeroMQ closing a connection that sent an oversized frame): requests in flight then
+fail with :class:`ConnectionLost` instead of hanging, and :class:`Disconnected` and
+:class:`Reconnected` are put on the event stream. The monitor only signals: whoever
+reads the stream reattaches (``SessionEvents`` does it by the protocol's rules), so
+no request is ever awaited inside the monitor.
 """
 
 from __future__ import annotations
 
 import asyncio
 import itertools
-import logging
 import subprocess
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -44,8 +46,6 @@ from .launcher import (
     spawn_if_absent,
     start_daemon,
 )
-
-log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -146,7 +146,6 @@ class AsyncClient(ClientSettings):
         self._pending: dict[int, tuple[str, asyncio.Future[Any]]] = {}
         self._events: asyncio.Queue[Any] = asyncio.Queue()
         self._tasks: list[asyncio.Task[None]] = []
-        self._reconnect_callbacks: list[Callable[[], Awaitable[None]]] = []
 
     # --- connection ---------------------------------------------------------------------
 
@@ -167,10 +166,7 @@ class AsyncClient(ClientSettings):
         monitor = sock.get_monitor_socket(zmq.EVENT_CONNECTED | zmq.EVENT_DISCONNECTED)
         self._tasks = [asyncio.create_task(self._watch(monitor))]
         try:
-            self.hello_result = await asyncio.wait_for(
-                self.call("daemon/hello", m.HelloParams(protocol_version=m.PROTOCOL_VERSION,
-                                                        client=self.client_name)),
-                HELLO_TIMEOUT_S)
+            await asyncio.wait_for(self.hello(), HELLO_TIMEOUT_S)
         except (asyncio.TimeoutError, ConnectionLost):
             await self.close()
             raise DaemonUnavailable(
@@ -192,26 +188,23 @@ class AsyncClient(ClientSettings):
             self._sock.close(linger=0)
             self._sock = None
 
-    def on_reconnect(self, callback: Callable[[], Awaitable[None]]) -> None:
-        """Run ``callback`` each time the connection comes back after a drop."""
-        self._reconnect_callbacks.append(callback)
-
     async def _watch(self, monitor: zmq.asyncio.Socket) -> None:
-        connected_once = False
+        """Turn the monitor's events into markers on the event stream, and nothing more.
+
+        A connection that comes up after a drop is a reconnect. The first connection's
+        own event is no guide: the socket connects before the monitor is attached, so
+        that event is often never seen."""
+        down = False
         try:
             while True:
                 event = await recv_monitor_message(monitor)
                 if event["event"] == zmq.EVENT_DISCONNECTED:
+                    down = True
                     self._fail_pending(ConnectionLost("the connection to the daemon was lost"))
-                    await self._events.put(Disconnected())
-                elif event["event"] == zmq.EVENT_CONNECTED:
-                    if connected_once:
-                        for callback in self._reconnect_callbacks:
-                            try:
-                                await callback()
-                            except Exception:  # the watcher must outlive a failed callback
-                                log.exception("a reconnect callback failed")
-                    connected_once = True
+                    self._events.put_nowait(Disconnected())
+                elif event["event"] == zmq.EVENT_CONNECTED and down:
+                    down = False
+                    self._events.put_nowait(Reconnected())
         finally:
             monitor.close(linger=0)
 
@@ -260,8 +253,7 @@ class AsyncClient(ClientSettings):
     def _dispatch(self, frame: bytes) -> None:
         for item in parse_replies(frame):
             if isinstance(item, Incoming):
-                event = decode_notification(item)
-                self._events.put_nowait(event if event is not None else item)
+                self._events.put_nowait(read_notification(item))
             else:
                 self._resolve(item)
 
@@ -311,6 +303,13 @@ class AsyncClient(ClientSettings):
         return await asyncio.wait_for(self._events.get(), timeout)
 
     # --- the methods, typed -------------------------------------------------------------
+
+    async def hello(self) -> m.HelloResult:
+        """Greet the daemon on this connection (again after a reconnect: it may be a
+        new daemon, whose ``instance_id`` says so); kept as ``hello_result``."""
+        self.hello_result = await self.call("daemon/hello", m.HelloParams(
+            protocol_version=m.PROTOCOL_VERSION, client=self.client_name))
+        return self.hello_result
 
     async def status(self) -> m.StatusResult:
         return await self.call("daemon/status")
@@ -397,5 +396,20 @@ class AsyncClient(ClientSettings):
         return await self.call("session/export", m.SessionRef(session_id=session_id))
 
 
+def read_notification(note: Incoming) -> Any:
+    """The notification's typed params; itself, raw, when this client cannot read it
+    (a method it does not know, or params a newer daemon shaped otherwise)."""
+    try:
+        event = decode_notification(note)
+    except msgspec.DecodeError:
+        return note
+    return note if event is None else event
+
+
 class Disconnected(msgspec.Struct):
     """Put on the event stream when the connection to the daemon drops."""
+
+
+class Reconnected(msgspec.Struct):
+    """Put on the event stream when the connection comes back after a drop. Every
+    subscription died with the old connection; a client reattaches them."""

@@ -1,5 +1,7 @@
 """Following a session's live stream in a terminal: one turn (send, ask) or
-everything (attach), resuming after the daemon restarts without printing twice."""
+everything (attach). The events come through :class:`~.session_events.SessionEvents`,
+so a restart, a drop notice or a gap is caught up without printing anything twice,
+and a notification this client does not know is never printed (nor fatal)."""
 
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ from duologue.protocol.entities import CodeContextBlock, LineRange, Message, Too
 
 from . import render
 from .connection import AsyncClient, DaemonUnavailable, Disconnected
+from .session_events import Resumed, SessionEvents, Unfollowed
 
 _LANGUAGES = {".py": "python", ".rs": "rust", ".go": "go", ".js": "javascript", ".ts": "typescript",
               ".lua": "lua", ".c": "c", ".h": "c", ".cpp": "cpp", ".java": "java", ".rb": "ruby",
@@ -54,25 +57,22 @@ def _write(text: str) -> None:
 
 
 class _Printer:
-    """Prints events as a person reads them; remembers the last seq it showed."""
+    """Prints events as a person reads them, each as it is given (``SessionEvents``
+    has already dropped repeats); anything else it is given, it ignores."""
 
     def __init__(self, echo: bool = True, as_json: bool = False):
         self.echo = echo
         self.as_json = as_json
-        self.last_seq = 0
         self._open_reply: str | None = None
         self._thinking_shown: str | None = None
 
     def show(self, event: Any) -> None:
-        seq = getattr(event, "seq", None)
-        stored = m.NOTIFICATIONS[m.event_method(event)].stored
-        if stored and seq is not None:
-            if seq <= self.last_seq:
-                return  # already shown before a reconnect
-            self.last_seq = seq
+        method = m.EVENT_TYPES.get(type(event))
+        if method is None:
+            return
         if self.as_json:
-            if stored:
-                _write(msgspec.json.encode({"method": m.event_method(event), "params": event}).decode() + "\n")
+            if m.NOTIFICATIONS[method].stored:
+                _write(msgspec.json.encode({"method": method, "params": event}).decode() + "\n")
             return
         if not self.echo:
             return
@@ -115,12 +115,16 @@ class _Printer:
             self._open_reply = None
 
 
-async def follow_turn(client: AsyncClient, turn_id: str, *, echo: bool = True) -> Message | None:
+async def follow_turn(events: SessionEvents, session_id: str, turn_id: str, *,
+                      echo: bool = True) -> Message | None:
     """Print one turn's events until it ends; return its last reply."""
     printer = _Printer(echo=echo)
+    since = events.last_seq(session_id)
     final: Message | None = None
-    async for event in client.events():
-        if isinstance(event, Disconnected):
+    async for event in events.events():
+        if isinstance(event, Unfollowed):
+            raise event.error
+        if isinstance(event, Disconnected) or (isinstance(event, Resumed) and event.restarted):
             raise DaemonUnavailable("the daemon went away during the turn; `duologue show last` "
                                     "shows what was kept")
         if isinstance(event, (m.MessageCreated, m.MessageDelta, m.ModelSwitched, m.MessageCompleted)):
@@ -129,29 +133,38 @@ async def follow_turn(client: AsyncClient, turn_id: str, *, echo: bool = True) -
             final = event.message
         if isinstance(event, m.Progress) and event.turn_id == turn_id and event.kind == "end":
             return final
+        if isinstance(event, (m.ClientDropped, Resumed)):
+            ended, reply = await _ended(events.client, session_id, turn_id, since)
+            if ended:  # its progress end may have been lost with what was dropped
+                return reply
     return final
+
+
+async def _ended(client: AsyncClient, session_id: str, turn_id: str, since: int) -> tuple[bool, Message | None]:
+    """Whether the turn is over, and then its last reply, read from the store."""
+    status = await client.status()
+    if any(turn.turn_id == turn_id for turn in status.running_turns):
+        return False, None
+    got = await client.get_session(session_id, since_seq=since)
+    replies = [msg for msg in got.messages if msg.turn_id == turn_id and msg.role == "assistant"]
+    return True, replies[-1] if replies else None
 
 
 async def follow_session(client: AsyncClient, session_id: str, *, since_seq: int | None,
                          as_json: bool = False) -> None:
-    """Print a session's events until interrupted; reattach after a daemon restart."""
+    """Print a session's events until interrupted or the session is gone."""
     printer = _Printer(as_json=as_json)
-    result = await client.attach(session_id, since_seq=since_seq)
-    printer.last_seq = since_seq if since_seq is not None else result.last_seq
+    events = SessionEvents(client)
+    result = await events.attach(session_id, since_seq=since_seq)
     if not as_json:
         _write(render.session_header(result.session) + "\n")
-
-    async def reattach() -> None:
-        await client.attach(session_id, since_seq=printer.last_seq)
-        if not as_json:
-            _write("[reconnected]\n")
-
-    client.on_reconnect(reattach)
-    async for event in client.events():
-        if isinstance(event, Disconnected):
-            if not as_json:
-                _write("[daemon connection lost; waiting for it to come back]\n")
-            continue
+    async for event in events.events():
+        if isinstance(event, Unfollowed):
+            raise event.error
+        if not as_json and isinstance(event, Disconnected):
+            _write("[daemon connection lost; waiting for it to come back]\n")
+        elif not as_json and isinstance(event, Resumed):
+            _write("[reconnected to a restarted daemon]\n" if event.restarted else "[reconnected]\n")
         printer.show(event)
         if isinstance(event, m.SessionDeleted):
             return

@@ -8,9 +8,9 @@ waits are decoded and kept, in order, for :meth:`Client.next_event`.
 The receive sleeps in slices of :data:`WATCH_INTERVAL_S`; between them the socket
 monitor says whether the connection dropped: a call waiting for its answer then raises
 :class:`ConnectionLost` within a slice instead of waiting out its timeout, and a
-:class:`Disconnected` event is queued, as in the async client. (zmq.Poller over the
-socket and the monitor would notice a drop at once, but adds some 10 µs of CPU to
-every receive.)
+:class:`Disconnected` event is queued (and :class:`Reconnected` when it is back), as
+in the async client. (zmq.Poller over the socket and the monitor would notice a drop
+at once, but adds some 10 µs of CPU to every receive.)
 
 Every typed method of :class:`AsyncClient` is offered with the same signature and
 result: its own coroutine is run against a stand-in whose ``call`` answers without
@@ -38,13 +38,21 @@ from duologue.protocol.errors import RpcError
 from duologue.protocol.jsonrpc import (
     Incoming,
     Response,
-    decode_notification,
     decode_result,
     encode_request,
     parse_replies,
 )
 
-from .connection import HELLO_TIMEOUT_S, AsyncClient, ClientSettings, ConnectionLost, Disconnected, open_dealer
+from .connection import (
+    HELLO_TIMEOUT_S,
+    AsyncClient,
+    ClientSettings,
+    ConnectionLost,
+    Disconnected,
+    Reconnected,
+    open_dealer,
+    read_notification,
+)
 from .launcher import DaemonUnavailable, start_daemon
 
 WATCH_INTERVAL_S = 0.1
@@ -92,6 +100,8 @@ class Client(ClientSettings):
         self._sock: zmq.Socket | None = None
         self._monitor: zmq.Socket | None = None
         self._recv_timeout_ms = -1
+        self._down = False
+        """The connection dropped and has not come back yet."""
         self._ids = itertools.count(1)
         self._events: deque[Any] = deque()
         self._calls = _CallsFor(self)
@@ -147,6 +157,13 @@ class Client(ClientSettings):
         """Send one request and wait for its typed result (RpcError on error,
         TimeoutError after ``timeout`` seconds, ConnectionLost when the daemon goes)."""
         return self._call(method, params, self.timeout)
+
+    def hello(self) -> m.HelloResult:
+        """Greet the daemon again, as :meth:`AsyncClient.hello` does (``hello_result``
+        then names the daemon instance now connected)."""
+        self.hello_result = self.call("daemon/hello", m.HelloParams(
+            protocol_version=m.PROTOCOL_VERSION, client=self.client_name))
+        return self.hello_result
 
     def send_raw(self, frame: bytes) -> None:
         """Send bytes as they are (tests and tools that probe the daemon)."""
@@ -220,21 +237,25 @@ class Client(ClientSettings):
         responses: list[Response] = []
         for item in parse_replies(frame):
             if isinstance(item, Incoming):
-                event = decode_notification(item)
-                self._events.append(event if event is not None else item)
+                self._events.append(read_notification(item))
             else:
                 responses.append(item)
         return responses, False
 
     def _watch(self) -> bool:
-        """Take the monitor's pending events; a drop queues :class:`Disconnected`.
+        """Take the monitor's pending events; a drop queues :class:`Disconnected` and
+        the connection coming back :class:`Reconnected`, as in the async client.
         True when the connection dropped."""
         monitor = self._monitor
         dropped = False
         while monitor is not None and monitor.getsockopt(zmq.EVENTS) & zmq.POLLIN:
-            if recv_monitor_message(monitor, zmq.NOBLOCK)["event"] == zmq.EVENT_DISCONNECTED:
+            event = recv_monitor_message(monitor, zmq.NOBLOCK)["event"]
+            if event == zmq.EVENT_DISCONNECTED:
                 self._events.append(Disconnected())
-                dropped = True
+                self._down = dropped = True
+            elif event == zmq.EVENT_CONNECTED and self._down:
+                self._events.append(Reconnected())
+                self._down = False
         return dropped
 
     def _connected(self) -> zmq.Socket:

@@ -16,7 +16,7 @@ def main(argv: list[str] | None = None) -> int:
     os.umask(UMASK)  # everything the daemon writes is its user's alone
     args = sys.argv[1:] if argv is None else argv
     if args[:1] == ["db"]:  # store maintenance, run by `duologue db` as a subprocess
-        from .maintenance import main as db_main
+        from .store.maintenance import main as db_main
 
         return db_main(args[1:])
     parser = argparse.ArgumentParser(prog="duologue daemon")

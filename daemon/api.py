@@ -1,13 +1,12 @@
-"""The method table's implementations: one small async function per method.
+"""The method table's implementations: one small function per method.
 
 Each handler takes the decoded params and the caller's :class:`Context` and returns
-the method's result type. The logic lives in ``sessions`` and ``turns``; this module
+the method's result type. A handler that waits (``async def``) is answered from a
+task, the others inline (see ``dispatch``). The logic lives in ``sessions`` and ``turns``; this module
 only adapts between them and the protocol.
 """
 
 from __future__ import annotations
-
-from typing import TYPE_CHECKING
 
 import msgspec
 
@@ -16,19 +15,18 @@ from duologue.protocol.errors import ErrorCode, RpcError
 
 from .bounds import check_blocks
 from .dispatch import Context, Handler
+from .ids import new_id
 from .imports import Imports
+from .services import Services
 from .sessions import tasks_from_inputs
 
-if TYPE_CHECKING:
-    from .server import Daemon
-
-
-def build_handlers(daemon: Daemon) -> dict[str, Handler]:
-    sessions, turns = daemon.sessions, daemon.turns
+def build_handlers(services: Services) -> dict[str, Handler]:
+    sessions, turns = services.sessions, services.turns
     imports = Imports(sessions, turns)
     imports.recover()  # before any client is served: no batch is seen half-imported
+    instance_id = new_id()  # hello and status tell a client when the daemon it follows restarted
 
-    async def hello(p: m.HelloParams, ctx: Context) -> m.HelloResult:
+    def hello(p: m.HelloParams, ctx: Context) -> m.HelloResult:
         ours = m.PROTOCOL_VERSION.split(".")[0]
         theirs = p.protocol_version.split(".")[0]
         if ours != theirs:
@@ -38,39 +36,39 @@ def build_handlers(daemon: Daemon) -> dict[str, Handler]:
                 "use a client and daemon of the same major version",
                 {"daemon": m.PROTOCOL_VERSION, "client": p.protocol_version},
             )
-        return m.HelloResult(protocol_version=m.PROTOCOL_VERSION,
-                             daemon_version=daemon.version, emulator=daemon.emulator_url is not None)
+        return m.HelloResult(protocol_version=m.PROTOCOL_VERSION, daemon_version=services.version,
+                             emulator=services.emulator_url is not None, instance_id=instance_id)
 
-    async def status(p: m.Empty, ctx: Context) -> m.StatusResult:
-        return daemon.status()
+    def status(p: m.Empty, ctx: Context) -> m.StatusResult:
+        return msgspec.structs.replace(services.status(), instance_id=instance_id)
 
-    async def shutdown(p: m.Empty, ctx: Context) -> m.EmptyResult:
-        daemon.request_stop("daemon/shutdown")
+    def shutdown(p: m.Empty, ctx: Context) -> m.EmptyResult:
+        services.request_stop("daemon/shutdown")
         return m.EmptyResult()
 
     def catalog_result() -> m.ModelsResult:
         # a model discovery marked unavailable (retired) stays so, whatever its provider's state
-        models = [msgspec.structs.replace(mi, available=mi.available and daemon.routing.available(mi))
-                  for mi in daemon.catalog.models]
-        return daemon.discovery.result(models, daemon.catalog.default_model)
+        models = [msgspec.structs.replace(mi, available=mi.available and services.routing.available(mi))
+                  for mi in services.catalog.models]
+        return services.discovery.result(models, services.catalog.default_model)
 
-    async def models_list(p: m.Empty, ctx: Context) -> m.ModelsResult:
+    def models_list(p: m.Empty, ctx: Context) -> m.ModelsResult:
         return catalog_result()
 
     async def models_refresh(p: m.RefreshParams, ctx: Context) -> m.ModelsResult:
-        await daemon.discovery.refresh_all(p.provider)
+        await services.discovery.refresh_all(p.provider)
         return catalog_result()
 
-    async def create(p: m.CreateParams, ctx: Context) -> m.SessionResult:
+    def create(p: m.CreateParams, ctx: Context) -> m.SessionResult:
         return m.SessionResult(session=sessions.create(p))
 
-    async def list_(p: m.ListParams, ctx: Context) -> m.ListResult:
+    def list_(p: m.ListParams, ctx: Context) -> m.ListResult:
         return sessions.list(p)
 
-    async def get(p: m.GetParams, ctx: Context) -> m.GetResult:
+    def get(p: m.GetParams, ctx: Context) -> m.GetResult:
         return sessions.get(p)
 
-    async def rename(p: m.RenameParams, ctx: Context) -> m.SessionResult:
+    def rename(p: m.RenameParams, ctx: Context) -> m.SessionResult:
         return m.SessionResult(session=sessions.rename(p))
 
     async def delete(p: m.SessionRef, ctx: Context) -> m.DeleteResult:
@@ -78,56 +76,56 @@ def build_handlers(daemon: Daemon) -> dict[str, Handler]:
         sessions.delete(p.session_id)
         return m.DeleteResult(deleted=True)
 
-    async def switch(p: m.SwitchParams, ctx: Context) -> m.SwitchResult:
+    def switch(p: m.SwitchParams, ctx: Context) -> m.SwitchResult:
         session, switch_ = sessions.switch_model(p.session_id, p.model, p.reason)
         return m.SwitchResult(session=session, switch=switch_)
 
-    async def attach(p: m.AttachParams, ctx: Context) -> m.AttachResult:
+    def attach(p: m.AttachParams, ctx: Context) -> m.AttachResult:
         result, replay = sessions.attach(p, ctx.peer)
         ctx.after.append(replay)
         return result
 
-    async def detach(p: m.SessionRef, ctx: Context) -> m.EmptyResult:
+    def detach(p: m.SessionRef, ctx: Context) -> m.EmptyResult:
         sessions.require(p.session_id)
         sessions.hub.detach(p.session_id, ctx.peer)
         return m.EmptyResult()
 
-    async def send(p: m.SendParams, ctx: Context) -> m.SendResult:
+    def send(p: m.SendParams, ctx: Context) -> m.SendResult:
         check_blocks(p.context, "$.context")
         return turns.submit(p)
 
-    async def cancel(p: m.SessionRef, ctx: Context) -> m.CancelResult:
-        return await turns.cancel(p.session_id)
+    def cancel(p: m.SessionRef, ctx: Context) -> m.CancelResult:
+        return turns.cancel(p.session_id)
 
-    async def pin(p: m.PinParams, ctx: Context) -> m.MessageResult:
+    def pin(p: m.PinParams, ctx: Context) -> m.MessageResult:
         return m.MessageResult(message=sessions.pin(p.session_id, p.message_id, p.pinned))
 
-    async def summaries(p: m.SessionRef, ctx: Context) -> m.SummariesResult:
+    def summaries(p: m.SessionRef, ctx: Context) -> m.SummariesResult:
         sessions.require(p.session_id)
         return m.SummariesResult(summaries=sessions.store.summaries(p.session_id))
 
-    async def metrics_get(p: m.MetricsParams, ctx: Context) -> m.MetricsResult:
-        model = None if p.model is None else daemon.catalog.resolve(p.model).id
-        return daemon.metrics.snapshot(model)
+    def metrics_get(p: m.MetricsParams, ctx: Context) -> m.MetricsResult:
+        model = None if p.model is None else services.catalog.resolve(p.model).id
+        return services.metrics.snapshot(model)
 
-    async def tasks_update(p: m.TasksUpdateParams, ctx: Context) -> m.TasksResult:
+    def tasks_update(p: m.TasksUpdateParams, ctx: Context) -> m.TasksResult:
         who = f"client:{p.client}" if p.client else f"client:{ctx.peer.key.hex()[:8]}"
         return m.TasksResult(tasks=sessions.update_tasks(p.session_id, tasks_from_inputs(p.tasks), who))
 
-    async def tasks_list(p: m.SessionRef, ctx: Context) -> m.TasksResult:
+    def tasks_list(p: m.SessionRef, ctx: Context) -> m.TasksResult:
         sessions.require(p.session_id)
         return m.TasksResult(tasks=sessions.store.tasks(p.session_id))
 
     async def import_run(p: m.ImportParams, ctx: Context) -> m.ImportResult:
-        return imports.run(p)
+        return await imports.run(p)
 
     async def import_undo(p: m.UndoParams, ctx: Context) -> m.UndoResult:
         return await imports.undo(p.batch_id)
 
-    async def import_list(p: m.Empty, ctx: Context) -> m.ImportListResult:
+    def import_list(p: m.Empty, ctx: Context) -> m.ImportListResult:
         return imports.list()
 
-    async def export(p: m.SessionRef, ctx: Context) -> m.ExportDocument:
+    def export(p: m.SessionRef, ctx: Context) -> m.ExportDocument:
         return imports.export(p.session_id)
 
     return {

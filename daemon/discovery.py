@@ -32,7 +32,7 @@ import logging
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
 
 import msgspec
 
@@ -40,6 +40,7 @@ from duologue.protocol.entities import ModelInfo, Thinking, ThinkingControl, Tim
 from duologue.protocol.methods import ModelsResult, ProviderListing
 
 from .catalog import Catalog
+from .providers.models_list import ListedModel, list_models
 
 if TYPE_CHECKING:
     from .settings import Settings
@@ -49,24 +50,6 @@ log = logging.getLogger(__name__)
 
 DEFAULT_TTL_S = 24 * 3600.0
 DEFAULT_TIMEOUT_S = 20.0
-
-
-class ListedModel(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
-    """One model as a provider's models endpoint lists it; None where it says nothing."""
-
-    id: str
-    display_name: str | None = None
-    max_input_tokens: int | None = None
-    max_output_tokens: int | None = None
-    thinking: bool | None = None
-    """Whether the model supports thinking at all."""
-    thinking_types: list[str] | None = None
-    """Claude: the ``thinking.type`` values the model accepts (``adaptive``, ``enabled``,
-    ``disabled``, ``between_tools``). None for Gemini, whose listing has no such detail."""
-    effort: bool | None = None
-    """Claude: whether ``output_config.effort`` is accepted."""
-    lifecycle: Literal["active", "deprecated", "retired"] = "active"
-    retires_at: Timestamp | None = None
 
 
 class Listing(msgspec.Struct, frozen=True, kw_only=True):
@@ -157,19 +140,15 @@ class Discovery:
     @classmethod
     def for_daemon(cls, catalog: Catalog, store: Store, settings: Settings, emulator_url: str | None,
                    **kwargs: object) -> Discovery:
-        """Discovery for the configured providers, with their keys and base URLs (or the
-        emulator's). The SDKs load on the first fetch, not here."""
-        from .routing import EMULATOR_KEY
-
-        providers = [name for name, cfg in settings.providers.items() if emulator_url or cfg.configured]
+        """Discovery for the configured providers, with their keys and base URLs (on
+        the emulator, its own: see ``Settings.on_emulator``). The SDKs load on the first
+        fetch, not here."""
+        providers = [name for name, cfg in settings.providers.items() if cfg.configured]
 
         async def lister(provider: str) -> list[ListedModel]:
-            from .providers.models_list import list_models
-
             cfg = settings.providers[provider]
-            key = EMULATOR_KEY if emulator_url else (cfg.api_key.reveal() if cfg.api_key else "")
-            return await list_models(provider, key, emulator_url or cfg.base_url,
-                                     min(cfg.timeout_s, DEFAULT_TIMEOUT_S))
+            key = cfg.api_key.reveal() if cfg.api_key else ""
+            return await list_models(provider, key, cfg.base_url, min(cfg.timeout_s, DEFAULT_TIMEOUT_S))
 
         kwargs.setdefault("fetch_at_startup", emulator_url is None)
         return cls(catalog, store, lister, providers, **kwargs)  # type: ignore[arg-type]

@@ -4,13 +4,23 @@ The dispatcher refuses to start unless every method in the protocol's table has 
 handler and no handler exists for a method outside it: the table is the API.
 A handler that raises :class:`RpcError` answers that error; any other exception is
 logged with its trace and answered with INTERNAL_ERROR that says where the log is.
+
+Two kinds of handler, told apart by their definition. A plain function answers
+inline, in the transport's receive loop: it must not wait (it reads or writes the
+store and returns). A coroutine function may wait (a stream to tear down, an SDK to
+load, a big import written in slices): the frame that calls it is answered by a task
+of the daemon's task group, so the receive loop goes on serving every other client.
+Responses carry the request's id; a client must not rely on their order.
 """
 
 from __future__ import annotations
 
+import asyncio
+import inspect
 import logging
+from collections.abc import Coroutine
 from dataclasses import dataclass, field
-from typing import Any, Awaitable, Callable, Iterable
+from typing import Any, Awaitable, Callable, Iterable, Union
 
 from duologue.protocol.errors import ErrorCode, RpcError
 from duologue.protocol.jsonrpc import (
@@ -39,54 +49,104 @@ class Context:
     after: list[Iterable[bytes]] = field(default_factory=list)
 
 
-Handler = Callable[[Any, Context], Awaitable[Any]]
+Handler = Union[Callable[[Any, Context], Any], Callable[[Any, Context], Awaitable[Any]]]
+Respond = Callable[[bytes | None, list[Iterable[bytes]]], None]
+"""Takes the response frame (None when nothing is to be answered) and the frames to
+send after it."""
+Spawn = Callable[[Coroutine[Any, Any, None]], "asyncio.Task[None]"]
 
 
 class Dispatcher:
-    def __init__(self, handlers: dict[str, Handler], log_path: str):
+    def __init__(self, handlers: dict[str, Handler], log_path: str, spawn: Spawn):
         missing = sorted(set(METHODS) - set(handlers))
         extra = sorted(set(handlers) - set(METHODS))
         if missing or extra:
             raise RuntimeError(f"handlers do not match the method table: missing {missing}, extra {extra}")
         self._handlers = handlers
+        self._waits = {name for name, h in handlers.items() if inspect.iscoroutinefunction(h)}
         self._log_path = log_path
+        self._spawn = spawn
+        self._waiting: set[asyncio.Task[None]] = set()
 
-    async def handle(self, data: bytes, peer: Subscriber) -> tuple[bytes | None, list[Iterable[bytes]]]:
-        """The response frame (None when nothing is to be answered) and the frames
-        to send after it."""
+    def handle(self, data: bytes, peer: Subscriber, respond: Respond) -> None:
+        """Answer one frame through ``respond``: at once, or from a task when one of
+        its requests calls a handler that may wait."""
         frame = parse_frame(data)
+        if any(not isinstance(item, Invalid) and item.method in self._waits for item in frame.items):
+            task = self._spawn(self._answer_later(frame, peer, respond))
+            self._waiting.add(task)
+            task.add_done_callback(self._waiting.discard)
+            return
         ctx = Context(peer)
-        responses: list[bytes] = []
+        respond(self._frame_response(frame, [self._answer(item, ctx, None) for item in frame.items]), ctx.after)
+
+    async def stop(self) -> None:
+        """Cancel the requests still waiting (the daemon is stopping): they end as
+        they would on a crash, and their clients get no answer."""
+        for task in self._waiting:
+            task.cancel()
+        await asyncio.gather(*self._waiting, return_exceptions=True)
+
+    async def _answer_later(self, frame: Any, peer: Subscriber, respond: Respond) -> None:
+        ctx = Context(peer)
+        responses = []
         for item in frame.items:
-            if isinstance(item, Invalid):
-                responses.append(encode_error(item.id, item.error))
-                continue
-            try:
+            waited = None
+            if not isinstance(item, Invalid) and item.method in self._waits:
+                waited = await self._waited(item, ctx)
+            responses.append(self._answer(item, ctx, waited))
+        try:
+            respond(self._frame_response(frame, responses), ctx.after)
+        except Exception:  # a task of the daemon's group must not end the daemon
+            log.exception("could not send the answer to %s", [getattr(i, "method", None) for i in frame.items])
+
+    async def _waited(self, item: Any, ctx: Context) -> Any:
+        """The result of a waiting handler, or the exception it raised (answered by
+        ``_answer`` exactly as an inline handler's)."""
+        try:
+            return _Result(await self._handlers[item.method](decode_params(item), ctx))
+        except Exception as exc:
+            return _Raised(exc)
+
+    @staticmethod
+    def _frame_response(frame: Any, responses: list[bytes | None]) -> bytes | None:
+        answered = [r for r in responses if r is not None]
+        if not answered:
+            return None
+        return encode_batch(answered) if frame.batch else answered[0]
+
+    def _answer(self, item: Any, ctx: Context, waited: _Result | _Raised | None) -> bytes | None:
+        """The encoded response to one item (None for a notification)."""
+        if isinstance(item, Invalid):
+            return encode_error(item.id, item.error)
+        try:
+            if isinstance(waited, _Raised):
+                raise waited.exc
+            if waited is not None:
+                result = waited.value
+            else:
                 params = decode_params(item)  # METHOD_NOT_FOUND for a name outside the table
-                result = await self._handlers[item.method](params, ctx)
-                # Encoded inside the try: a result that cannot be encoded is this
-                # request's internal error, not an exception that stops the daemon.
-                encoded = None if item.is_notification else encode_result(item.id, result)
-            except RpcError as exc:
-                if not item.is_notification:
-                    responses.append(encode_error(item.id, exc))
-                continue
-            except StoreWriteError as exc:
-                if not item.is_notification:
-                    responses.append(encode_error(item.id, RpcError(
-                        ErrorCode.STORE_UNWRITABLE, str(exc), {"disk_full": exc.disk_full})))
-                continue
-            except Exception:
-                log.exception("handler for %s failed", item.method)
-                if not item.is_notification:
-                    responses.append(encode_error(item.id, RpcError(
-                        ErrorCode.INTERNAL_ERROR,
-                        f"internal error while handling {item.method}; details are in {self._log_path}",
-                    )))
-                continue
-            if encoded is not None:
-                responses.append(encoded)
-        if not responses:
-            return None, ctx.after
-        return (encode_batch(responses) if frame.batch else responses[0]), ctx.after
+                result = self._handlers[item.method](params, ctx)
+            # Encoded inside the try: a result that cannot be encoded is this
+            # request's internal error, not an exception that stops the daemon.
+            return None if item.is_notification else encode_result(item.id, result)
+        except RpcError as exc:
+            error = exc
+        except StoreWriteError as exc:
+            error = RpcError(ErrorCode.STORE_UNWRITABLE, str(exc), {"disk_full": exc.disk_full})
+        except Exception as exc:
+            log.error("handler for %s failed", item.method, exc_info=exc)
+            error = RpcError(ErrorCode.INTERNAL_ERROR,
+                             f"internal error while handling {item.method}; details are in {self._log_path}")
+        return None if item.is_notification else encode_error(item.id, error)
+
+
+@dataclass
+class _Result:
+    value: Any
+
+
+@dataclass
+class _Raised:
+    exc: Exception
 

@@ -52,6 +52,3 @@ class Hub:
         for sub in list(subs.values()):
             for frame in frames:
                 sub.deliver(frame)
-
-    def subscriber_count(self, session_id: str) -> int:
-        return len(self._by_session.get(session_id, ()))

@@ -20,6 +20,7 @@ the external ids it took, so a crash never leaves an import half-recorded:
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from datetime import datetime
@@ -61,6 +62,8 @@ class BatchEntry(msgspec.Struct, kw_only=True):
 
 log = logging.getLogger(__name__)
 
+SLICE_S = 0.005
+"""Work an import does before it lets other requests in."""
 IMPORT_IDLE_S = 600.0
 """An open batch whose client sent nothing for this long is undone (it went away)."""
 _enc = msgspec.msgpack.Encoder()
@@ -88,9 +91,12 @@ class Imports:
 
     # --- import -------------------------------------------------------------------------
 
-    def run(self, p: m.ImportParams) -> m.ImportResult:
+    async def run(self, p: m.ImportParams) -> m.ImportResult:
         """One request of a batch. The batch stays open while ``p.more``; a request that
-        fails part-way undoes the whole batch, so nothing of it is left."""
+        fails part-way undoes the whole batch, so nothing of it is left.
+
+        Each session is one transaction; between them, every ``SLICE_S`` of work, the
+        loop lets the daemon serve others, so a big import stalls no client."""
         batch_id = None
         if not p.dry_run:
             batch_id = p.batch_id or new_id()
@@ -103,7 +109,11 @@ class Imports:
         result = m.ImportResult(dry_run=p.dry_run, batch_id=batch_id)
         try:
             check_import(p)
+            slice_start = time.monotonic()
             for item in p.sessions:
+                if time.monotonic() - slice_start >= SLICE_S:
+                    await asyncio.sleep(0)
+                    slice_start = time.monotonic()
                 done = self._one(item, batch_id)
                 result.sessions.append(done)
                 result.created_messages += done.messages

@@ -1,7 +1,8 @@
 """Which model answers a turn: availability, the auto policy and failover.
 
 Providers are built lazily on first use (their SDKs load then, not at daemon start).
-A provider is available when it has a key, or when the daemon runs on the emulator.
+A provider is available when it has a key (on the emulator, the key the emulator
+made for this start: see ``Settings.on_emulator``).
 A provider that fails with retryable errors ``COOLDOWN_AFTER`` times in a row cools
 down for ``COOLDOWN_S`` seconds: auto and failover avoid it meanwhile, and a turn
 that asks for it explicitly gets MODEL_UNAVAILABLE with the time it comes back.
@@ -32,7 +33,6 @@ COOLDOWN_AFTER = 3
 COOLDOWN_S = 60.0
 MAX_COOLDOWN_S = 300.0
 """The longest a server's requested wait keeps a provider cooling down."""
-EMULATOR_KEY = "emulator-key"
 
 _TIER_RANK: dict[Tier, int] = {"fast": 0, "balanced": 1, "frontier": 2}
 _HARD_WORDS = re.compile(r"\b(prove|design|architect\w*|think (hard|carefully)|deep(ly)?|tricky|subtle)\b", re.I)
@@ -76,7 +76,7 @@ class Routing:
     # --- providers ----------------------------------------------------------------------
 
     def configured(self, provider: str) -> bool:
-        return self.emulator_url is not None or self.settings.providers[provider].configured
+        return self.settings.providers[provider].configured
 
     def cooling_until(self, provider: str) -> float:
         return self._health.get(provider, _Health()).cooling_until
@@ -89,15 +89,10 @@ class Routing:
         return (model.available and self.configured(model.provider)
                 and self.cooling_until(model.provider) <= self._clock())
 
-    def provider(self, name: str) -> Any:
-        """The provider adapter, built on first use (this is where an SDK loads)."""
-        if name not in self._providers:
-            self._providers[name] = self._build(name)
-        return self._providers[name]
-
     async def ready(self, name: str) -> Any:
-        """The provider adapter; the first call builds it in a worker thread, so
-        loading an SDK (a second or more) does not freeze every client's requests."""
+        """The provider adapter, built on first use (this is where an SDK loads) in a
+        worker thread, so loading an SDK (a second or more) does not freeze every
+        client's requests."""
         if name not in self._providers:
             async with self._building.setdefault(name, asyncio.Lock()):
                 if name not in self._providers:
@@ -106,8 +101,8 @@ class Routing:
 
     def _build(self, name: str) -> Any:
         cfg = self.settings.providers[name]
-        key = EMULATOR_KEY if self.emulator_url else (cfg.api_key.reveal() if cfg.api_key else "")
-        base_url = self.emulator_url or cfg.base_url
+        key = cfg.api_key.reveal() if cfg.api_key else ""
+        base_url = cfg.base_url
         if name == "anthropic":
             from .providers.anthropic import AnthropicProvider
 
@@ -149,7 +144,7 @@ class Routing:
                 name=name,
                 configured=self.configured(name),
                 emulator=self.emulator_url is not None,
-                base_url=self.emulator_url or cfg.base_url,
+                base_url=cfg.base_url,
                 cooling_down_until=(datetime.fromtimestamp(time.time() + remaining, timezone.utc)
                                     if remaining > 0 else None),
             ))

@@ -15,8 +15,6 @@ import logging
 import os
 import signal
 import sys
-import time
-from datetime import datetime, timezone
 from pathlib import Path
 
 from duologue.protocol import methods as m
@@ -24,11 +22,12 @@ from duologue.protocol import methods as m
 from .api import build_handlers
 from .catalog import Catalog
 from .discovery import Discovery
-from .dispatch import Dispatcher
+from .dispatch import Dispatcher, Spawn
 from .hub import Hub
 from .lock import DaemonLock
 from .metrics import Metrics
 from .routing import Routing
+from .services import Services
 from .sessions import Sessions
 from .home import HomeError, prepare_home, settle_runtime_dir
 from .settings import Settings
@@ -42,95 +41,93 @@ VERSION = "0.1.0"
 
 
 class Daemon:
-    version = VERSION
+    """Start-up, serving and shutdown, in that order, each a method of its own
+    (uvicorn's Config/Server split: the settings are resolved before this is built)."""
 
     def __init__(self, settings: Settings, emulator_url: str | None = None):
         self.settings = settings
         self.emulator_url = emulator_url
-        self.started_at = datetime.now(timezone.utc)
-        self._t0 = time.monotonic()
         self._stop = asyncio.Event()
-        self.catalog = Catalog(settings.extra_models, settings.default_model)
-        self.hub = Hub()
-        self.metrics = Metrics([*self.catalog.models, *self.catalog.legacy])
-        self.routing = Routing(settings, self.catalog, emulator_url)
-        self.store: Store | None = None
-        self.discovery: Discovery
-        self.sessions: Sessions
-        self.turns: Turns
-        self.transport: ZmqTransport
-        self.tcp: ZmqTransport | None = None
+        self._transports: list[ZmqTransport] = []
+        self._dispatcher: Dispatcher
 
     def request_stop(self, why: str) -> None:
         if not self._stop.is_set():
             log.info("stopping: %s", why)
             self._stop.set()
 
-    def status(self) -> m.StatusResult:
-        paths = self.settings.paths
-        return m.StatusResult(
-            protocol_version=m.PROTOCOL_VERSION,
-            daemon_version=self.version,
-            pid=os.getpid(),
-            started_at=self.started_at,
-            uptime_s=round(time.monotonic() - self._t0, 3),
-            home=str(Path(paths.data_dir).parent),
-            socket=paths.endpoint,
-            sessions=self.sessions.store.count_sessions(),
-            clients=self.transport.client_count + (self.tcp.client_count if self.tcp else 0),
-            emulator=self.emulator_url is not None,
-            providers=self.routing.statuses(),
-            running_turns=self.turns.running(),
-        )
-
     async def run(self) -> None:
-        paths = self.settings.paths
-        self.store = Store(Path(paths.store_dir))
+        store = Store(Path(self.settings.paths.store_dir))
         try:
-            self.sessions = Sessions(self.store, self.catalog, self.hub)
-            self.discovery = Discovery.for_daemon(self.catalog, self.store, self.settings, self.emulator_url)
             async with asyncio.TaskGroup() as tasks:
-                self.turns = Turns(self.sessions, self.routing, self.metrics, tasks.create_task,
-                                   queue_limit=self.settings.turn_queue_limit,
-                                   summary_model=self.settings.summary_model,
-                                   turn_timeout_s=self.settings.turn_timeout_s)
-                self.discovery.start(tasks.create_task)  # in the background: never delays start-up
-                recovered = self.turns.recover()
-                if recovered:
-                    log.info("marked %d interrupted repl%s", recovered, "y" if recovered == 1 else "ies")
-                dispatcher = Dispatcher(build_handlers(self), str(paths.log_file))
-                self.transport = ZmqTransport(
-                    paths.endpoint, dispatcher, self.hub,
-                    max_frame_bytes=m.MAX_FRAME_BYTES, queue_limit_bytes=self.settings.client_queue_bytes,
-                )
-                if self.settings.tcp_listen:  # before the ipc socket, whose file says "ready"
-                    self.tcp = ZmqTransport(
-                        f"tcp://{self.settings.tcp_listen}", dispatcher, self.hub,
-                        max_frame_bytes=m.MAX_FRAME_BYTES, queue_limit_bytes=self.settings.client_queue_bytes,
-                        curve=curve_server(Path(paths.config_dir)), tag=b"tcp:",
-                    )
-                    self.tcp.bind()
-                    log.info("listening on tcp://%s (CURVE; allowed client keys in %s)",
-                             self.settings.tcp_listen, Path(paths.config_dir) / "authorized_clients")
-                self.transport.bind()
-                loop = asyncio.get_running_loop()
-                for sig in (signal.SIGTERM, signal.SIGINT):
-                    loop.add_signal_handler(sig, self.request_stop, signal.Signals(sig).name)
-                log.info("listening on %s (pid %d%s)", paths.endpoint, os.getpid(),
-                         ", EMULATOR" if self.emulator_url else "")
+                services = self._startup(store, tasks.create_task)
                 try:
-                    await asyncio.gather(self.transport.serve(self._stop),
-                                         *([self.tcp.serve(self._stop)] if self.tcp else []))
+                    await self._serve()
                 finally:
-                    self.discovery.stop()
-                    await self.turns.stop()
-                    self.transport.close()
-                    if self.tcp is not None:
-                        self.tcp.close()
-                    await self.routing.aclose()
+                    await self._shutdown(services)
         finally:
-            self.store.close()
+            store.close()
             log.info("stopped")
+
+    def _startup(self, store: Store, spawn: Spawn) -> Services:
+        """Build the services, close what a crash left open, then bind: no client
+        talks to a half-started daemon."""
+        settings, paths = self.settings, self.settings.paths
+        catalog = Catalog(settings.extra_models, settings.default_model)
+        metrics = Metrics([*catalog.models, *catalog.legacy])
+        routing = Routing(settings, catalog, self.emulator_url)
+        hub = Hub()
+        sessions = Sessions(store, catalog, hub)
+        turns = Turns(sessions, routing, metrics, spawn, queue_limit=settings.turn_queue_limit,
+                      summary_model=settings.summary_model, turn_timeout_s=settings.turn_timeout_s)
+        services = Services(
+            settings=settings, version=VERSION, emulator_url=self.emulator_url, catalog=catalog, hub=hub,
+            metrics=metrics, routing=routing, sessions=sessions, turns=turns,
+            discovery=Discovery.for_daemon(catalog, store, settings, self.emulator_url),
+            request_stop=self.request_stop)
+        services.discovery.start(spawn)  # in the background: never delays start-up
+        recovered = turns.recover()
+        if recovered:
+            log.info("marked %d interrupted repl%s", recovered, "y" if recovered == 1 else "ies")
+        self._dispatcher = Dispatcher(build_handlers(services), str(paths.log_file), spawn)
+        self._transports = self._bind(hub)
+        services.clients = lambda: sum(t.client_count for t in self._transports)
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self.request_stop, signal.Signals(sig).name)
+        log.info("listening on %s (pid %d%s)", paths.endpoint, os.getpid(),
+                 ", EMULATOR" if self.emulator_url else "")
+        return services
+
+    def _bind(self, hub: Hub) -> list[ZmqTransport]:
+        """The ipc transport, and the TCP one when configured (bound first: the ipc
+        socket's file is what says "ready")."""
+        settings, paths = self.settings, self.settings.paths
+        limits = {"max_frame_bytes": m.MAX_FRAME_BYTES, "queue_limit_bytes": settings.client_queue_bytes}
+        transports = []
+        if settings.tcp_listen:
+            tcp = ZmqTransport(f"tcp://{settings.tcp_listen}", self._dispatcher, hub,
+                               curve=curve_server(Path(paths.config_dir)), tag=b"tcp:", **limits)
+            tcp.bind()
+            transports.append(tcp)
+            log.info("listening on tcp://%s (CURVE; allowed client keys in %s)",
+                     settings.tcp_listen, Path(paths.config_dir) / "authorized_clients")
+        ipc = ZmqTransport(paths.endpoint, self._dispatcher, hub, **limits)
+        ipc.bind()
+        return [ipc, *transports]
+
+    async def _serve(self) -> None:
+        await asyncio.gather(*(t.serve(self._stop) for t in self._transports))
+
+    async def _shutdown(self, services: Services) -> None:
+        """Stop taking work, interrupt running turns (their text kept), deliver what
+        was answered, close the sockets and the providers' clients."""
+        services.discovery.stop()
+        await self._dispatcher.stop()
+        await services.turns.stop()
+        for transport in self._transports:
+            transport.close()
+        await services.routing.aclose()
 
 
 def run_daemon(settings: Settings, *, emulator: bool) -> int:
@@ -162,6 +159,7 @@ def run_daemon(settings: Settings, *, emulator: bool) -> int:
 
             emu = Emulator()
             emu.start()
+            settings = settings.on_emulator(emu.url, emu.api_keys)
             log.warning("EMULATOR MODE: replies come from the offline provider emulator at %s", emu.url)
         asyncio.run(Daemon(settings, emulator_url=emu.url if emu else None).run())
         return 0

@@ -169,6 +169,7 @@ class Sessions:
 
     def get(self, p: m.GetParams) -> m.GetResult:
         session = self.require(p.session_id)
+        _check_since_seq(p.since_seq, session)
         limit = None if p.limit is None else p.limit + 1
         messages = self.store.messages(session.id, p.since_seq, limit)
         more = p.limit is not None and len(messages) > p.limit
@@ -235,12 +236,7 @@ class Sessions:
         it after the whole replay, so nothing is missed or delivered twice. The caller
         sends the response first (see the transport)."""
         session = self.require(p.session_id)
-        if p.since_seq is not None and p.since_seq > session.last_seq:
-            raise RpcError(
-                ErrorCode.INVALID_PARAMS,
-                f"since_seq {p.since_seq} is beyond the session's last seq {session.last_seq}",
-                {"path": "$.since_seq"},
-            )
+        _check_since_seq(p.since_seq, session)
         if p.since_seq is None:
             replay: Iterator[bytes] = iter(())
             count = 0
@@ -302,6 +298,17 @@ def tasks_from_inputs(inputs: list[m.TaskInput]) -> list[Task]:
     numbers = (str(n) for n in range(1, len(inputs) + len(taken) + 2) if str(n) not in taken)
     return [Task(id=t.id or next(numbers), content=t.content, status=t.status,
                  active_form=t.active_form) for t in inputs]
+
+
+def _check_since_seq(since_seq: int | None, session: Session) -> None:
+    """A seq the session has not reached is a client's bookkeeping error, refused the
+    same way by ``session/get`` and ``session/attach``: an empty answer would hide it."""
+    if since_seq is not None and since_seq > session.last_seq:
+        raise RpcError(
+            ErrorCode.INVALID_PARAMS,
+            f"since_seq {since_seq} is beyond the session's last seq {session.last_seq}",
+            {"path": "$.since_seq"},
+        )
 
 
 def _default_reason(kind: SwitchKind, choice: str) -> str:

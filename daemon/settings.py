@@ -8,8 +8,10 @@ that formats the settings.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import tomllib
+from collections.abc import Mapping
 from urllib.parse import urlsplit
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -74,9 +76,13 @@ class Settings:
     tcp_listen: str | None = None
     """``host:port`` of the opt-in TCP endpoint (CURVE-authenticated); None: no TCP."""
 
-    @property
-    def home(self) -> Path:
-        return Path(self.paths.data_dir).parent
+    def on_emulator(self, url: str, api_keys: Mapping[str, str]) -> Settings:
+        """These settings with every provider pointed at the emulator at ``url`` and
+        holding the key it made for this start, the only one it accepts. The keys
+        configured for the real providers are dropped, so none reaches the emulator."""
+        providers = {name: dataclasses.replace(cfg, api_key=Secret(api_keys[name]), base_url=url)
+                     for name, cfg in self.providers.items()}
+        return dataclasses.replace(self, providers=providers, emulator=True)
 
 
 class _ProviderConfig(msgspec.Struct, forbid_unknown_fields=True):

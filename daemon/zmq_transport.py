@@ -44,7 +44,7 @@ import logging
 import os
 import time
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -224,7 +224,7 @@ class ZmqTransport:
                 # send that consumed the edge: no task is made per request.
                 self._waiter = loop.create_future()
                 while self._sock.getsockopt(zmq.EVENTS) & zmq.POLLIN:
-                    await self._on_message(self._sock.recv_multipart(zmq.NOBLOCK))
+                    self._on_message(self._sock.recv_multipart(zmq.NOBLOCK))
                     if stop.is_set():
                         break
                     if self._sock.getsockopt(zmq.EVENTS) & zmq.POLLIN:
@@ -273,7 +273,7 @@ class ZmqTransport:
         if self.endpoint.startswith("ipc://"):
             Path(self.endpoint.removeprefix("ipc://")).unlink(missing_ok=True)
 
-    async def _on_message(self, parts: list[bytes]) -> None:
+    def _on_message(self, parts: list[bytes]) -> None:
         routing_id = parts[0]
         peer = self._peers.get(routing_id)
         if peer is None:
@@ -284,11 +284,13 @@ class ZmqTransport:
             self.send(peer, encode_error(None, RpcError(
                 ErrorCode.INVALID_REQUEST, "send each JSON-RPC message as exactly one ZeroMQ frame")))
             return
-        response, after = await self._dispatcher.handle(parts[1], peer)
-        if response is not None:
-            self.send(peer, response)
-        for frames in after:
-            self.send_lazily(peer, iter(frames))
+        def respond(response: bytes | None, after: list[Iterable[bytes]]) -> None:
+            if response is not None:
+                self.send(peer, response)
+            for frames in after:
+                self.send_lazily(peer, iter(frames))
+
+        self._dispatcher.handle(parts[1], peer, respond)
 
     # --- sending ------------------------------------------------------------------------
 

@@ -8,12 +8,14 @@ stdio bridge and the tests all drive these same functions.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import msgspec
 
 from .errors import ErrorCode, RpcError
+from .json_path import locate
 from .methods import METHODS, NOTIFICATIONS, event_method
 
 RequestId = int | str
@@ -159,11 +161,16 @@ def decode_params(call: Call) -> Any:
     try:
         return decoder.decode(raw)
     except msgspec.ValidationError as exc:
-        text = str(exc)
-        path = text.rsplit(" - at `", 1)[1].rstrip("`") if " - at `" in text else "$"
-        raise RpcError(
-            ErrorCode.INVALID_PARAMS, f"invalid params for {call.method}: {text}", {"path": path}
-        ) from None
+        raise invalid_params(f"invalid params for {call.method}", exc, raw, decoder.decode) from None
+
+
+def invalid_params(context: str, error: msgspec.ValidationError, raw: bytes,
+                   decode: Callable[[bytes], object]) -> RpcError:
+    """INVALID_PARAMS for ``error``, raised by ``decode(raw)``: ``data.path`` is the
+    JSONPath of the member at fault, and the message ends with it too."""
+    what, path = locate(error, raw, decode)
+    where = "" if path == "$" else f" - at `{path}`"
+    return RpcError(ErrorCode.INVALID_PARAMS, f"{context}: {what}{where}", {"path": path})
 
 
 # --- encoding (daemon side) ------------------------------------------------------------

@@ -79,6 +79,10 @@ class HelloResult(Result):
     protocol_version: str
     daemon_version: str
     emulator: bool
+    instance_id: str = ""
+    """New at every daemon start: a client that finds another one than before knows the
+    daemon restarted and its subscriptions died with it. Empty from a daemon that
+    does not say."""
 
 
 class ProviderStatus(Result):
@@ -108,6 +112,8 @@ class StatusResult(Result):
     sessions: int
     clients: int
     emulator: bool
+    instance_id: str = ""
+    """As in ``HelloResult``: new at every daemon start."""
     providers: list[ProviderStatus] = []
     running_turns: list[RunningTurn] = []
 
@@ -341,8 +347,13 @@ class TasksResult(Result):
 ImportSource = Literal["claude-code", "gemini-cli", "duologue"]
 ExternalId = Annotated[str, msgspec.Meta(min_length=1, max_length=512)]
 BatchId = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
-IMPORT_EPOCH = "1970-01-01T00:00:00Z"
-ImportTimestamp = Annotated[datetime, msgspec.Meta(tz=True, extra_json_schema={"formatMinimum": IMPORT_EPOCH})]
+BEFORE_IMPORT_EPOCH = "1969-12-31T23:59:59.999999Z"
+"""The last microsecond before 1970, the schemas' exclusive lower bound on import
+times. It says "from 1970-01-01T00:00:00Z on" at the daemon's microsecond precision;
+an inclusive bound at the epoch would go unchecked in Ajv, whose ajv-formats takes a
+time that is 0 milliseconds since 1970 for one it cannot compare."""
+ImportTimestamp = Annotated[datetime, msgspec.Meta(
+    tz=True, extra_json_schema={"formatExclusiveMinimum": BEFORE_IMPORT_EPOCH})]
 """A time another tool recorded: timezone-aware, not before 1970 (the daemon
 refuses an earlier one with INVALID_PARAMS)."""
 

@@ -150,6 +150,19 @@ def _has_required(t: type) -> bool:
     return any(f.required for f in msgspec.structs.fields(t))
 
 
+def _one_of_types(*names: str) -> dict[str, Any]:
+    """A value of any of these JSON types, spelt as ``anyOf`` rather than a ``type``
+    array: Ajv's strict mode refuses union types unless told to allow them."""
+    return {"anyOf": [{"type": name} for name in names]}
+
+
+def _present(member: str) -> dict[str, Any]:
+    """A subschema requiring ``member``. It names the member under ``properties`` too,
+    since Ajv's strict mode refuses a ``required`` name its own subschema leaves
+    undefined (the parent's ``properties`` do not count)."""
+    return {"properties": {member: {}}, "required": [member]}
+
+
 def _envelopes(names: Mapping[type, str]) -> dict[str, dict[str, Any]]:
     request_rules = []
     for m in METHODS.values():
@@ -177,7 +190,7 @@ def _envelopes(names: Mapping[type, str]) -> dict[str, dict[str, Any]]:
             "type": "object",
             "properties": {
                 "jsonrpc": version,
-                "id": {"type": ["integer", "string"]},
+                "id": _one_of_types("integer", "string"),
                 "method": {"enum": list(METHODS)},
                 "params": {"type": "object"},
             },
@@ -194,12 +207,12 @@ def _envelopes(names: Mapping[type, str]) -> dict[str, dict[str, Any]]:
             "type": "object",
             "properties": {
                 "jsonrpc": version,
-                "id": {"type": ["integer", "string", "null"]},
+                "id": _one_of_types("integer", "string", "null"),
                 "result": {},
                 "error": {"$ref": "ErrorObject.json"},
             },
             "required": ["jsonrpc", "id"],
-            "oneOf": [{"required": ["result"]}, {"required": ["error"]}],
+            "oneOf": [_present("result"), _present("error")],
         },
         "ErrorObject": {
             "title": "ErrorObject",
@@ -228,9 +241,9 @@ def _envelopes(names: Mapping[type, str]) -> dict[str, dict[str, Any]]:
                 "jsonrpc": version,
                 "method": {"type": "string"},
                 "params": {"type": "object"},
+                "id": False,
             },
             "required": ["jsonrpc", "method", "params"],
-            "not": {"required": ["id"]},
             "allOf": notification_rules,
         },
     }

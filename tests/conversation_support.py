@@ -1,5 +1,6 @@
 """Helpers for conversation tests: a daemon configured like a real user's, with keys
 and base URLs pointing at an in-process provider emulator, and event collectors.
+The keys are the emulator's own (``Emulator.api_keys``), the only ones it accepts.
 
 Configuring the daemon through the environment and config file (rather than
 --emulator) runs the production code path, and lets each test script the emulator
@@ -18,22 +19,19 @@ from duologue.clients.connection import AsyncClient
 from duologue.daemon.emulator import Emulator
 from duologue.protocol import methods as m
 
-TEST_KEY_ANTHROPIC = "sk-ant-test-0123456789abcdef"
-TEST_KEY_GEMINI = "gm-test-fedcba9876543210"
-
-
-def provider_daemon(home: Path, emulator: Emulator, *, anthropic_key: str = TEST_KEY_ANTHROPIC,
-                    gemini_key: str = TEST_KEY_GEMINI, config: str = "", top: str = "",
+def provider_daemon(home: Path, emulator: Emulator, *, anthropic_key: str | None = None,
+                    gemini_key: str | None = None, config: str = "", top: str = "",
                     timeout_s: float = 3.0) -> DaemonProcess:
-    """``top`` goes before the provider tables (top-level keys), ``config`` after."""
+    """``top`` goes before the provider tables (top-level keys), ``config`` after.
+    A key left out is the emulator's."""
     config_dir = home / "config"
     config_dir.mkdir(parents=True, exist_ok=True)
     (config_dir / "config.toml").write_text(
         top + f"\n[providers.anthropic]\nmax_retries = 0\ntimeout_s = {timeout_s}\n"
         f"[providers.gemini]\nmax_retries = 0\ntimeout_s = {timeout_s}\n" + config)
     env = {
-        "ANTHROPIC_API_KEY": anthropic_key, "ANTHROPIC_BASE_URL": emulator.url,
-        "GEMINI_API_KEY": gemini_key, "GEMINI_BASE_URL": emulator.url,
+        "ANTHROPIC_API_KEY": anthropic_key or emulator.api_keys["anthropic"], "ANTHROPIC_BASE_URL": emulator.url,
+        "GEMINI_API_KEY": gemini_key or emulator.api_keys["gemini"], "GEMINI_BASE_URL": emulator.url,
     }
     return DaemonProcess(home, emulator=False, env=env)
 

@@ -9,10 +9,11 @@ import json
 import re
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import zmq
 
@@ -22,35 +23,56 @@ FAKE_ANTHROPIC_KEY = "sk-ant-reliability-FAKE-7f3a9c1e5b2d4086"
 FAKE_GEMINI_KEY = "gm-reliability-FAKE-19e8d7c6b5a40312"
 
 
+class Reachable(Protocol):
+    """An emulator as a daemon reaches it: an in-process ``Emulator`` or an
+    :class:`EmulatorAddress`."""
+
+    @property
+    def url(self) -> str: ...
+
+    @property
+    def api_keys(self) -> Mapping[str, str]: ...
+
+
+@dataclass(frozen=True)
+class EmulatorAddress:
+    """Where an emulator in another process listens, and the keys it made."""
+
+    url: str
+    api_keys: Mapping[str, str]
+
+
 @contextmanager
-def emulator_process() -> Iterator[str]:
+def emulator_process() -> Iterator[EmulatorAddress]:
     """The provider emulator in a child process (so a load test measures the daemon,
-    not the test process's GIL); yields its base URL."""
+    not the test process's GIL), read from the two lines it prints at start."""
     proc = subprocess.Popen([sys.executable, "-m", "duologue.daemon.emulator"],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         assert proc.stdout is not None
-        line = proc.stdout.readline()
-        found = re.search(r"(http://\S+)", line)
-        assert found, f"the emulator did not start: {line!r}"
-        yield found.group(1)
+        said = proc.stdout.readline() + proc.stdout.readline()
+        found = re.search(r"(http://\S+)", said)
+        keys = {name.lower(): key for name, key in re.findall(r"(ANTHROPIC|GEMINI)_API_KEY=(\S+)", said)}
+        assert found and len(keys) == 2, f"the emulator did not start: {said!r}"
+        yield EmulatorAddress(found.group(1), keys)
     finally:
         proc.terminate()
         proc.wait(10)
 
 
-def configured_daemon(home: Path, url: str, *, anthropic_key: str = FAKE_ANTHROPIC_KEY,
-                      gemini_key: str = FAKE_GEMINI_KEY, top: str = "", config: str = "",
+def configured_daemon(home: Path, emulator: Reachable, *, anthropic_key: str | None = None,
+                      gemini_key: str | None = None, top: str = "", config: str = "",
                       timeout_s: float = 5.0) -> DaemonProcess:
-    """A daemon configured like a user's (keys, base URLs) against an emulator at ``url``.
-    ``top`` holds top-level config keys, ``config`` tables after the provider tables."""
+    """A daemon configured like a user's (keys, base URLs) against ``emulator``, with
+    its keys unless others are given. ``top`` holds top-level config keys, ``config``
+    tables after the provider tables."""
     config_dir = home / "config"
     config_dir.mkdir(parents=True, exist_ok=True)
     (config_dir / "config.toml").write_text(
         top + f"\n[providers.anthropic]\nmax_retries = 0\ntimeout_s = {timeout_s}\n"
         f"[providers.gemini]\nmax_retries = 0\ntimeout_s = {timeout_s}\n" + config)
-    env = {"ANTHROPIC_API_KEY": anthropic_key, "ANTHROPIC_BASE_URL": url,
-           "GEMINI_API_KEY": gemini_key, "GEMINI_BASE_URL": url}
+    env = {"ANTHROPIC_API_KEY": anthropic_key or emulator.api_keys["anthropic"], "ANTHROPIC_BASE_URL": emulator.url,
+           "GEMINI_API_KEY": gemini_key or emulator.api_keys["gemini"], "GEMINI_BASE_URL": emulator.url}
     return DaemonProcess(home, emulator=False, env=env)
 
 

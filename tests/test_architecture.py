@@ -1,4 +1,4 @@
-"""The dependency rules of DESIGN.md, checked: clients -> protocol <- daemon.
+"""The dependency rule of README.md's Layout section, checked: clients -> protocol <- daemon.
 
 ``lint-imports`` (import-linter) checks every import, including those inside
 functions, against the contracts below. Its default ``root_package = "duologue"``
@@ -97,3 +97,69 @@ def test_the_scan_catches_a_forbidden_import(tmp_path: Path):
     bad.write_text("def f():\n    from ..daemon import store\n    import zmq.asyncio\n")
     found = [m for _, m in imported_modules(bad, "duologue.protocol")]
     assert "duologue.daemon" in found and "zmq.asyncio" in found
+
+
+def _module_graph() -> dict[str, set[str]]:
+    """Every module of ours and the modules of ours it imports (anywhere in the file,
+    ``TYPE_CHECKING`` blocks and function bodies included)."""
+    files: dict[str, Path] = {}
+    for folder in ("protocol", "daemon", "clients"):
+        for path in (ROOT / folder).rglob("*.py"):
+            rel = path.relative_to(ROOT / folder).with_suffix("")
+            parts = rel.parts[:-1] if rel.name == "__init__" else rel.parts
+            files[".".join(("duologue", folder, *parts))] = path
+    graph: dict[str, set[str]] = {}
+    for name, path in files.items():
+        package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+        found = imported_modules(path, package)
+        # ``from . import x`` names the package and x; it imports x, not the package's own code
+        through = {(line, target.rpartition(".")[0]) for line, target in found if target in files}
+        graph[name] = {target for line, target in found
+                       if target in files and target != name and (line, target) not in through}
+    return graph
+
+
+def import_cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The strongly connected groups of more than one module (Tarjan's algorithm)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    cycles: list[list[str]] = []
+
+    def visit(node: str) -> None:
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        on_stack.add(node)
+        for nxt in sorted(graph.get(node, ())):
+            if nxt not in index:
+                visit(nxt)
+                low[node] = min(low[node], low[nxt])
+            elif nxt in on_stack:
+                low[node] = min(low[node], index[nxt])
+        if low[node] == index[node]:
+            group = []
+            while True:
+                member = stack.pop()
+                on_stack.discard(member)
+                group.append(member)
+                if member == node:
+                    break
+            if len(group) > 1:
+                cycles.append(sorted(group))
+
+    for node in sorted(graph):
+        if node not in index:
+            visit(node)
+    return cycles
+
+
+def test_no_module_imports_one_that_imports_it_back():
+    graph = _module_graph()
+    assert "duologue.daemon.store.records" in graph["duologue.daemon.store"]
+    assert import_cycles(graph) == []
+
+
+def test_the_cycle_check_finds_a_cycle():
+    graph = {"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}
+    assert import_cycles(graph) == [["a", "b", "c"]]

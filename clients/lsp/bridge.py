@@ -1,18 +1,21 @@
 """The language server's link to the daemon.
 
 A :class:`Bridge` owns one :class:`~duologue.clients.connection.AsyncClient`. It
-forwards typed calls, remembers which sessions this editor attached and the last
-stored ``seq`` it delivered for each, and hands every notification to a
-:class:`Listener`.
+forwards typed calls and hands every notification to a :class:`Listener`. The
+sessions this editor attached, and the last stored ``seq`` delivered of each, are
+kept by :class:`~..session_events.SessionEvents`, which applies the protocol's
+sequence rules: a drop notice or a gap is caught up by reattaching, and stored events
+already delivered are not delivered again. A notification the bridge cannot read is
+relayed as it came; the editor, which may be newer, decides.
 
 When the daemon goes away the bridge goes *offline*: new calls wait (they are not
 failed), and calls that were in flight are retried once the daemon is back when
 repeating them is harmless. When the connection comes back, every attached session
 is reattached with ``since_seq`` before the bridge is *online* again; the replay
-fills the gap and stored events already delivered are dropped, so the editor sees
-each event exactly once and only notices a pause. If no daemon has come back after
-``respawn_after_s`` and a call is waiting for one, the bridge starts one, as every
-client that finds no daemon does (it does not restart a daemon nobody needs).
+fills the gap, so the editor sees each event exactly once and only notices a pause.
+If no daemon has come back after ``respawn_after_s`` and a call is waiting for one,
+the bridge starts one, as every client that finds no daemon does (it does not
+restart a daemon nobody needs).
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from duologue.protocol.paths import Paths
 
 from ..connection import AsyncClient, ConnectionLost, Disconnected
 from ..launcher import DaemonUnavailable, EmulatorMode, spawn_if_absent, start_daemon
+from ..session_events import Resumed, SessionEvents, Unfollowed
 
 log = logging.getLogger("duologue.lsp")
 
@@ -71,15 +75,13 @@ class Bridge:
                                   autostart=False)
         self.offline_timeout_s = offline_timeout_s
         self.respawn_after_s = respawn_after_s
-        self.attached: dict[str, int | None] = {}
-        """Attached session -> last stored seq delivered (None until known)."""
+        self.events: SessionEvents
+        """Made once connected, so it knows the daemon instance its subscriptions live on."""
         self.short_names: dict[str, str] = {}
         self._online = asyncio.Event()
         self._generation = 0
+        """Counts the reconnections: a call cut off by a drop waits for the next one."""
         self._generation_changed = asyncio.Condition()
-        self._reconnected = asyncio.Event()
-        self._disconnects = 0
-        self._reconnects = 0
         self._waiting = 0
         """Calls waiting for the daemon to come back: the demand that justifies starting one."""
         self._tasks: list[asyncio.Task[None]] = []
@@ -97,16 +99,15 @@ class Bridge:
         except BaseException:
             await self.client.close()  # so that a later start begins afresh
             raise
-        self.client.on_reconnect(self._on_reconnect)
-        self._tasks = [asyncio.create_task(self._pump(), name="lsp-pump"),
-                       asyncio.create_task(self._supervise(), name="lsp-reattach")]
+        self.events = SessionEvents(self.client, relay_unknown=True)
+        self._tasks = [asyncio.create_task(self._pump(), name="lsp-pump")]
         self._online.set()
 
     async def close(self) -> None:
         """Detach (briefly, best effort) and drop the connection."""
         self._closed = True
         if self._online.is_set():
-            for sid in list(self.attached):
+            for sid in self.events.sessions:
                 try:
                     await asyncio.wait_for(self.client.detach(sid), 2.0)
                 except (RpcError, DaemonUnavailable, asyncio.TimeoutError):
@@ -164,23 +165,18 @@ class Bridge:
         raise unavailable("the connection dropped twice")  # pragma: no cover - loop returns or raises
 
     async def _tracked_call(self, method: str, params: Any) -> Any:
-        """The call, keeping :attr:`attached` in step with attach and detach."""
+        """The call, keeping the followed sessions in step with attach and detach."""
         if method == "session/attach":
             # Replay what the editor asks for, even events it was already given.
-            self.attached[params.session_id] = params.since_seq
-            result = await self.client.call(method, params)
-            if params.since_seq is None:
-                seen = self.attached.get(params.session_id)
-                self.attached[params.session_id] = max(seen or 0, result.last_seq)
-            return result
+            return await self.events.attach(params.session_id, since_seq=params.since_seq)
         result = await self.client.call(method, params)
         if method == "session/detach":
-            self.attached.pop(params.session_id, None)
+            self.events.unfollow(params.session_id)
         return result
 
     async def ensure_attached(self, session_id: str) -> None:
         """Attach a session for live events if this editor is not attached yet."""
-        if session_id not in self.attached:
+        if not self.events.follows(session_id):
             await self.call("session/attach", m.AttachParams(session_id=session_id))
 
     async def _wait_online(self) -> None:
@@ -214,36 +210,23 @@ class Bridge:
     # --- events -------------------------------------------------------------------------
 
     async def _pump(self) -> None:
-        async for event in self.client.events():
-            if isinstance(event, Disconnected):
-                self._disconnects += 1
-                if self._disconnects > self._reconnects:  # else it is already back
+        try:
+            async for item in self.events.events():
+                if isinstance(item, Disconnected):
                     self._went_offline()
-                continue
-            if isinstance(event, Incoming):
-                self.listener.deliver(event.method, msgspec.json.decode(bytes(event.params)))
-                continue
-            method = m.event_method(event)
-            if not self._fresh(method, event):
-                continue
-            if isinstance(event, m.SessionDeleted):
-                self.attached.pop(event.session_id, None)
-            elif isinstance(event, m.ClientDropped):
-                self._reconnected.set()  # reattach from what was delivered, as after a restart
-            self.listener.deliver(method, event)
-
-    def _fresh(self, method: str, event: Any) -> bool:
-        """False for a stored event already delivered (a replay after reattaching)."""
-        if not m.NOTIFICATIONS[method].stored:
-            return True
-        sid = event.session_id
-        if sid not in self.attached:
-            return True
-        seen = self.attached[sid]
-        if seen is not None and event.seq <= seen:
-            return False
-        self.attached[sid] = event.seq
-        return True
+                elif isinstance(item, Resumed):
+                    await self._came_back(item)
+                elif isinstance(item, Unfollowed):
+                    self.listener.warn(f"duologue: session {item.session_id} could not be reattached: "
+                                       f"{item.error.message}")
+                elif isinstance(item, m.ClientDropped):
+                    log.info("the daemon dropped this server (%s); its sessions are reattached", item.reason)
+                elif isinstance(item, Incoming):
+                    self.listener.deliver(item.method, msgspec.json.decode(bytes(item.params)))
+                else:
+                    self.listener.deliver(m.event_method(item), item)
+        except DaemonUnavailable as exc:
+            self.listener.warn(f"duologue: {exc}")
 
     def _went_offline(self) -> None:
         if not self._online.is_set() or self._closed:
@@ -254,42 +237,24 @@ class Bridge:
         if self._probe is None or self._probe.done():
             self._probe = asyncio.create_task(self._probe_until_back(), name="lsp-probe")
 
-    async def _on_reconnect(self) -> None:
-        # Runs inside the client's socket monitor: only signal, never await a call here.
-        self._reconnects += 1
-        self._reconnected.set()
-
-    async def _supervise(self) -> None:
-        """Reattach every session after a reconnect (or a drop), then go online."""
-        while True:
-            await self._reconnected.wait()
-            self._reconnected.clear()
-            try:
-                for sid, seen in list(self.attached.items()):
-                    if seen is None:
-                        continue  # its attach is still in flight and will be retried
-                    try:
-                        await self.client.attach(sid, since_seq=seen)
-                    except RpcError as exc:
-                        self.attached.pop(sid, None)
-                        self.listener.warn(f"duologue: session {sid} could not be reattached: {exc.message}")
-            except (ConnectionLost, DaemonUnavailable, asyncio.TimeoutError):
-                continue  # gone again: the next reconnect signal retries
-            was_offline = not self._online.is_set()
-            async with self._generation_changed:
-                self._generation += 1
-                self._generation_changed.notify_all()
-            self._online.set()
-            if was_offline:
-                log.info("reconnected; %d session(s) reattached", len(self.attached))
-                self.listener.connection(True, "reconnected to the daemon")
+    async def _came_back(self, resumed: Resumed) -> None:
+        """Every session is attached again: release the calls that waited."""
+        was_offline = not self._online.is_set()
+        async with self._generation_changed:
+            self._generation += 1
+            self._generation_changed.notify_all()
+        self._online.set()
+        if was_offline or resumed.restarted:
+            again = "a restarted daemon" if resumed.restarted else "the daemon"
+            log.info("reconnected to %s; %d session(s) reattached", again, len(self.events.sessions))
+            self.listener.connection(True, f"reconnected to {again}")
 
     async def _probe_until_back(self) -> None:
         """Ask until the daemon answers again, and start one if none comes back.
 
         A hello sent while the connection is down waits in the socket's queue and is
-        answered as soon as a daemon is back, so an answer is the surest sign of a
-        reconnection (the socket monitor's may be missed)."""
+        answered as soon as a daemon is back; the reattaching is the pump's, once the
+        reconnection reaches it on the event stream."""
         loop = asyncio.get_running_loop()
         gone_since = loop.time()
         respawned = False
@@ -299,13 +264,9 @@ class Bridge:
                 await asyncio.wait_for(self.client.call("daemon/hello", hello), PROBE_TIMEOUT_S)
             except (ConnectionLost, asyncio.TimeoutError):
                 await asyncio.sleep(PROBE_PAUSE_S)
-            except DaemonUnavailable:
-                return  # closed
-            except RpcError as exc:
-                self.listener.warn(f"duologue: the restarted daemon refused this editor: {exc.message}")
-                return
+            except (DaemonUnavailable, RpcError):
+                return  # closed, or back but refusing this editor, which the pump reports
             else:
-                self._reconnected.set()
                 return
             if not respawned and self._waiting and loop.time() - gone_since > self.respawn_after_s \
                     and not self.client.daemon_running():

@@ -16,6 +16,9 @@ import msgspec
 
 from duologue.protocol.entities import CodeContextBlock, LineRange
 from duologue.protocol.errors import ErrorCode, RpcError
+from duologue.protocol.jsonrpc import invalid_params
+
+from ..project import project_of
 
 NEW_SESSION = "duologue.newSession"
 ASK = "duologue.ask"
@@ -94,18 +97,17 @@ def decode_args(command: str, arguments: list[Any]) -> Any:
     if not isinstance(value, dict):
         form = f"an object or a string ({bare_field})" if bare_field else "an object"
         raise RpcError(ErrorCode.INVALID_PARAMS, f"{command} takes {form}")
+    raw, decode = msgspec.json.encode(value), _decoders[command].decode
     try:
-        return _decoders[command].decode(msgspec.json.encode(value))
+        return decode(raw)
     except msgspec.ValidationError as exc:
-        text = str(exc)
-        path = text.rsplit(" - at `", 1)[1].rstrip("`") if " - at `" in text else "$"
-        raise RpcError(ErrorCode.INVALID_PARAMS, f"invalid arguments for {command}: {text}",
-                       {"path": path}) from None
+        raise invalid_params(f"invalid arguments for {command}", exc, raw, decode) from None
 
 
 def project_of_root(root: str | None, cwd: str) -> str:
-    """The project id of a workspace: its root directory (the editor's cwd if none)."""
-    return str(Path(root or cwd).resolve())
+    """The project id of a workspace, as the CLI names it: the git root above the
+    workspace root (the editor's cwd if none), else that directory."""
+    return project_of(root or cwd)
 
 
 def title_from(text: str) -> str:

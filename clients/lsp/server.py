@@ -86,6 +86,13 @@ def _internal(what: str) -> JsonRpcException:
                             code=ErrorCode.INTERNAL_ERROR)
 
 
+def _seen(task: asyncio.Task[None]) -> None:
+    """Mark a failed connect as handled: it was shown, and :meth:`DuologueServer.ready`
+    raises it to the next request, so asyncio need not log it as never retrieved."""
+    if not task.cancelled():
+        task.exception()
+
+
 def _package_version() -> str:
     try:
         return version("duologue")
@@ -106,20 +113,37 @@ class DuologueServer(LanguageServer):
         self.current_session: str | None = None
         self.shutdown_requested = False
         self._connect: asyncio.Task[None] | None = None
+        self._start_failure: str | None = None
+        """The last reason shown for not reaching the daemon, so a retry that fails the
+        same way does not pop it up again."""
 
     # --- the daemon link ----------------------------------------------------------------
 
     def start_connecting(self) -> None:
         if self._connect is None:
             self._connect = asyncio.create_task(self._connect_and_greet(), name="lsp-connect")
+            self._connect.add_done_callback(_seen)
 
     async def _connect_and_greet(self) -> None:
-        await self.bridge.start()
+        try:
+            await self.bridge.start()
+        except (DaemonUnavailable, RpcError, OSError) as exc:
+            self._tell_start_failure(exc.message if isinstance(exc, RpcError) else str(exc))
+            raise
+        self._start_failure = None
         hello = self.bridge.client.hello_result
         if hello is not None and hello.emulator:
             self.window_log_message(lsp.LogMessageParams(
                 type=lsp.MessageType.Warning,
                 message="duologue: the daemon answers from the offline provider emulator"))
+
+    def _tell_start_failure(self, detail: str) -> None:
+        """Show why no daemon could be reached (a bad config file, a home it cannot
+        write: the daemon's own words) the moment it is known, even before the editor
+        asks for anything; the same words again only after something changed."""
+        if detail != self._start_failure:
+            self._start_failure = detail
+            self.show(lsp.MessageType.Error, f"duologue: {detail}")
 
     async def ready(self) -> Bridge:
         """The connected bridge; the first call after a failed start tries again."""

@@ -3,12 +3,28 @@ to type): ``/switch MODEL``, ``/new [TITLE]``, ``/context FILE[:A-B] TEXT`` …"
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Any, Protocol
+
+from duologue.protocol.entities import CodeContextBlock
 
 from ..follow import ContextArgError, parse_context_arg
 
-if TYPE_CHECKING:
-    from .app import ChatApp
+
+class Chat(Protocol):
+    """What a command acts on (``app.ChatApp``), named here so that this module
+    need not import the app that imports it."""
+
+    emulator: bool
+    transcript: Any
+
+    def exit(self) -> None: ...
+    def switch(self, model: str) -> None: ...
+    def action_new_session(self, title: str | None = None) -> None: ...
+    def action_pick_session(self) -> None: ...
+    def action_toggle_tasks(self) -> None: ...
+    def action_cancel(self) -> None: ...
+    def error_line(self, text: str) -> None: ...
+    def send(self, text: str, context: list[CodeContextBlock] | None = None) -> None: ...
 
 HELP = ("keys: ctrl+n new session · ctrl+o sessions · F2/ctrl+s model (then 1-9 or ←→ enter) · "
         "esc/ctrl+c cancel the reply · ctrl+t tasks · ctrl+q quit.  commands: /switch MODEL · "
@@ -18,7 +34,7 @@ EMULATOR_HELP = ("The daemon answers from its offline provider emulator because 
                  "(`duologue daemon stop`) for real replies.")
 
 
-def run_command(app: ChatApp, line: str) -> None:
+def run_command(app: Chat, line: str) -> None:
     word, _, rest = line.partition(" ")
     rest = rest.strip()
     if word in ("/quit", "/q", "/exit"):

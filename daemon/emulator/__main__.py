@@ -1,4 +1,6 @@
-"""``python -m duologue.daemon.emulator --port N``: run the emulator by hand."""
+"""``python -m duologue.daemon.emulator --port N``: run the emulator by hand.
+
+It prints its URL, then the API keys it made for this run: only they are accepted."""
 
 from __future__ import annotations
 
@@ -12,10 +14,8 @@ def main(argv: list[str] | None = None) -> None:
                                      description="Loopback emulator of the Anthropic and Gemini APIs.")
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1)")
     parser.add_argument("--port", type=int, default=0, help="port to bind (default: a free one)")
-    parser.add_argument("--invalid-key-prefix", default="invalid",
-                        help="API keys starting with this are rejected (default: invalid)")
     args = parser.parse_args(argv)
-    serve(args.host, args.port, invalid_key_prefix=args.invalid_key_prefix)
+    serve(args.host, args.port)
 
 
 if __name__ == "__main__":

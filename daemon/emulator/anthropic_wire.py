@@ -31,6 +31,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
+from .access import key_matches
 from .caching import Segment
 from .default_reply import Conversation, Turn
 from .models import ClaudeModel, ModelTable
@@ -83,15 +84,17 @@ def error_body(status: int, message: str | None = None) -> dict[str, Any]:
     return {"type": "error", "error": {"type": kind, "message": text}, "request_id": f"req_emu_{uuid.uuid4().hex[:20]}"}
 
 
-def check_auth(headers: Any, invalid_prefix: str) -> tuple[int, str] | None:
-    """Check the credential and version headers; return (status, message) on failure."""
+def check_auth(headers: Any, api_key: str) -> tuple[int, str] | None:
+    """Check the credential (only ``api_key`` is valid) and the version header;
+    return (status, message) on failure. A missing or wrong key is Anthropic's 401
+    ``authentication_error`` (Errors: "There's an issue with your API key")."""
     key = headers.get("x-api-key")
     bearer = headers.get("authorization", "")
     if not key and bearer.lower().startswith("bearer "):
         key = bearer[7:].strip()
     if not key:
         return 401, "x-api-key header is required"
-    if key.startswith(invalid_prefix):
+    if not key_matches(key, api_key):
         return 401, "invalid x-api-key"
     if not headers.get("anthropic-version"):
         return 400, "anthropic-version: header is required"

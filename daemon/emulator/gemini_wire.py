@@ -31,6 +31,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
+from .access import key_matches
 from .caching import Segment
 from .default_reply import Conversation, Turn
 from .models import GeminiModel, ModelTable
@@ -118,12 +119,15 @@ def not_found_body(model: str, version: str) -> dict[str, Any]:
                            "supported methods.")
 
 
-def check_auth(headers: Any, query: dict[str, list[str]], invalid_prefix: str) -> dict[str, Any] | None:
-    """Check the key (header or ``key`` query parameter); return an error body on failure."""
+def check_auth(headers: Any, query: dict[str, list[str]], api_key: str) -> dict[str, Any] | None:
+    """Check the key (header or ``key`` query parameter; only ``api_key`` is valid);
+    return an error body on failure. As Google answers: no key is 403
+    PERMISSION_DENIED, a wrong one 400 INVALID_ARGUMENT with reason API_KEY_INVALID
+    (Troubleshooting guide; the generateContent error body it shows)."""
     key = headers.get("x-goog-api-key") or (query.get("key") or [""])[0]
     if not key:
         return error_body(403)
-    if key.startswith(invalid_prefix):
+    if not key_matches(key, api_key):
         return error_body(400, INVALID_KEY_MESSAGE, reason="API_KEY_INVALID")
     return None
 

@@ -11,7 +11,9 @@ Routes: ``POST /v1/messages`` and ``GET /v1/models[/{id}]`` (Anthropic),
 ``GET /{version}/models[/{id}]`` (Gemini). ``GET /v1/models`` is Gemini's when the
 request carries a Google key, Anthropic's otherwise.
 
-The API key is checked and then forgotten: it is never logged or recorded.
+Every request must carry the emulator's own key for its provider (see
+:mod:`.access`); the check comes first, before the body is read. The key is never
+logged or recorded.
 """
 
 from __future__ import annotations
@@ -22,12 +24,13 @@ import re
 import select
 import socket
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from . import anthropic_stream, anthropic_wire, gemini_stream, gemini_wire
+from .access import checked_keys, fresh_keys
 from .caching import PromptCache
 from .default_reply import Conversation, default_reply
 from .failures import StreamShape, custom_body, retry_headers, shape
@@ -51,7 +54,7 @@ class _Server(ThreadingHTTPServer):
     def __init__(self, address: tuple[str, int], emulator: Emulator) -> None:
         super().__init__(address, _Handler)
         self.script = emulator._script
-        self.invalid_key_prefix = emulator._invalid_key_prefix
+        self.api_keys = emulator.api_keys
         self.stopping = emulator._stopping
         self.models = emulator.models
         self.signer = emulator._signer
@@ -123,6 +126,21 @@ class _Handler(BaseHTTPRequestHandler):
         else:
             self._stream(plan.events, delay, plan.tail)
 
+    def _refused(self, provider: ProviderName, query: dict[str, list[str]]) -> bool:
+        """Answer a request without this emulator's key for ``provider`` as that
+        provider answers a bad key; True when it was refused."""
+        key = self.server.api_keys[provider]
+        refusal: tuple[int, dict[str, Any]] | None = None
+        if provider == "anthropic":
+            problem = anthropic_wire.check_auth(self.headers, key)
+            if problem is not None:
+                refusal = problem[0], anthropic_wire.error_body(*problem)
+        elif (body := gemini_wire.check_auth(self.headers, query, key)) is not None:
+            refusal = body["error"]["code"], body
+        if refusal is not None:
+            self._send_json(*refusal)
+        return refusal is not None
+
     def _send_failure(self, step: Failure, body: dict[str, Any]) -> None:
         custom = custom_body(step)
         if custom is not None:
@@ -136,21 +154,19 @@ class _Handler(BaseHTTPRequestHandler):
         url = urlsplit(self.path)
         query = parse_qs(url.query)
         google = bool(self.headers.get("x-goog-api-key") or query.get("key"))
+        claude_listing = None if google else ANTHROPIC_MODELS_PATH.match(url.path)
+        gemini_listing = None if claude_listing else GEMINI_MODELS_PATH.match(url.path)
+        provider: ProviderName = "gemini" if gemini_listing or (google and not claude_listing) else "anthropic"
         try:
+            if self._refused(provider, query):
+                return
             if url.path in ("/", "/health"):
                 self._send_json(200, {"emulator": True, "providers": ["anthropic", "gemini"]})
-            elif (match := ANTHROPIC_MODELS_PATH.match(url.path)) and not google:
-                problem = anthropic_wire.check_auth(self.headers, self.server.invalid_key_prefix)
-                if problem:
-                    self._send_json(problem[0], anthropic_wire.error_body(*problem))
-                    return
-                self._send_json(*claude_models_page(self.server.models, match.group(1), query))
-            elif match := GEMINI_MODELS_PATH.match(url.path):
-                problem = gemini_wire.check_auth(self.headers, query, self.server.invalid_key_prefix)
-                if problem:
-                    self._send_json(problem["error"]["code"], problem)
-                    return
-                self._send_json(*gemini_model_page(self.server.models, match.group(1), match.group(2), query))
+            elif claude_listing:
+                self._send_json(*claude_models_page(self.server.models, claude_listing.group(1), query))
+            elif gemini_listing:
+                self._send_json(*gemini_model_page(self.server.models, gemini_listing.group(1),
+                                                   gemini_listing.group(2), query))
             else:
                 self._send_json(404, {"error": {"code": 404, "message": "Not found.", "status": "NOT_FOUND"}})
         except (BrokenPipeError, ConnectionResetError):
@@ -158,13 +174,20 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:  # noqa: N802 - stdlib naming
         url = urlsplit(self.path)
-        length = int(self.headers.get("content-length") or 0)
-        raw = self.rfile.read(length) if length else b""
+        query = parse_qs(url.query)
+        gemini_route = GEMINI_PATH.match(url.path)
+        google = bool(self.headers.get("x-goog-api-key") or query.get("key"))
+        provider: ProviderName = "gemini" if gemini_route or (google and url.path != ANTHROPIC_PATH) else "anthropic"
         try:
+            if self._refused(provider, query):
+                self.close_connection = True  # its body stays unread: this connection is done
+                return
+            length = int(self.headers.get("content-length") or 0)
+            raw = self.rfile.read(length) if length else b""
             if url.path == ANTHROPIC_PATH:
                 self._anthropic(url.path, raw)
-            elif match := GEMINI_PATH.match(url.path):
-                self._gemini(url.path, parse_qs(url.query), match.groups(), raw)
+            elif gemini_route:
+                self._gemini(url.path, query, gemini_route.groups(), raw)
             else:
                 self._send_json(404, {"type": "error", "error": {"type": "not_found_error",
                                                                  "message": f"Not found: {url.path}"}})
@@ -197,10 +220,6 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _anthropic(self, path: str, raw: bytes) -> None:
         wire = anthropic_wire
-        problem = wire.check_auth(self.headers, self.server.invalid_key_prefix)
-        if problem:
-            self._send_json(problem[0], wire.error_body(*problem))
-            return
         body = self._decode(raw)
         if body is None:
             self._send_json(400, wire.error_body(400, "There was an error parsing the body: not a JSON object"))
@@ -236,10 +255,6 @@ class _Handler(BaseHTTPRequestHandler):
     def _gemini(self, path: str, query: dict[str, list[str]], route: tuple[str, ...], raw: bytes) -> None:
         version, model_id, method = route
         wire = gemini_wire
-        problem = wire.check_auth(self.headers, query, self.server.invalid_key_prefix)
-        if problem:
-            self._send_json(problem["error"]["code"], problem)
-            return
         body = self._decode(raw)
         if body is None:
             self._send_json(400, wire.error_body(400, "Invalid JSON payload received."))
@@ -291,17 +306,19 @@ def _reply_for(step: Step | None, conv: Conversation) -> Reply:
 class Emulator:
     """A provider emulator running in a background thread.
 
-    ``url`` is the base URL for both SDKs (``base_url=emu.url``). Keys starting with
-    ``invalid_key_prefix`` are rejected the way each provider rejects a bad key.
+    ``url`` is the base URL for both SDKs (``base_url=emu.url``), and ``api_keys``
+    the one key each provider accepts: made afresh for each emulator, or the
+    ``api_keys`` given (a test that wants known keys). Any other key is refused the way
+    that provider refuses a bad key.
     ``clock`` (seconds, monotonic) drives cache lifetimes, so a test can expire a
     cache entry without sleeping; ``signing_key`` makes this emulator's thinking and
     thought signatures unverifiable by emulators with another key.
     """
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0, *, invalid_key_prefix: str = "invalid",
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, *, api_keys: Mapping[str, str] | None = None,
                  clock: Callable[[], float] | None = None, signing_key: bytes | None = None) -> None:
         self._address = (host, port)
-        self._invalid_key_prefix = invalid_key_prefix
+        self.api_keys = fresh_keys() if api_keys is None else checked_keys(api_keys)
         self._script = Script()
         self._stopping = threading.Event()
         self._signer = Signer(signing_key)
@@ -365,10 +382,15 @@ class Emulator:
         self.stop()
 
 
-def serve(host: str = "127.0.0.1", port: int = 0, *, invalid_key_prefix: str = "invalid") -> None:
-    """Run the emulator in the foreground until interrupted (manual use)."""
-    emulator = Emulator(host, port, invalid_key_prefix=invalid_key_prefix).start()
-    print(f"duologue provider emulator listening on {emulator.url} (anthropic + gemini)", flush=True)
+def serve(host: str = "127.0.0.1", port: int = 0) -> None:
+    """Run the emulator in the foreground until interrupted (manual use). Its keys go
+    to stdout, which only whoever started it reads, never to its command line, which
+    every local user can read."""
+    emulator = Emulator(host, port).start()
+    keys = emulator.api_keys
+    print(f"duologue provider emulator listening on {emulator.url} (anthropic + gemini)\n"
+          f"its keys, valid until it stops: ANTHROPIC_API_KEY={keys['anthropic']} "
+          f"GEMINI_API_KEY={keys['gemini']}", flush=True)
     try:
         threading.Event().wait()
     except KeyboardInterrupt:

@@ -41,7 +41,7 @@ from .base import (
     idle_guard,
     parse_retry_after,
     scrub,
-    unforeseen,
+    sdk_boundary,
 )
 from .history import Turn, prepare_turns, render_code_context
 
@@ -308,24 +308,15 @@ class AnthropicProvider:
 
     async def stream(self, req: TurnRequest) -> AsyncIterator[StreamEvent]:
         reader = _Reader()
-        try:
+        with sdk_boundary("Anthropic", self._api_key, map_anthropic_error, lambda: reader.seen):
             params = build_params(req)
             async with self._client.messages.stream(**params) as events:
                 async for event in idle_guard(events, self._idle_s, "Anthropic"):
                     for out in reader.read(event):
                         yield out
                 snapshot = events.current_message_snapshot
-        except ProviderError:
-            raise
-        except Exception as exc:
-            mapped = map_anthropic_error(exc, api_key=self._api_key, midstream=reader.seen)
-            raise (mapped or unforeseen(exc, "Anthropic", self._api_key)) from exc
-        try:
-            yield reader.finished(snapshot)
-        except ProviderError:
-            raise
-        except Exception as exc:
-            raise unforeseen(exc, "Anthropic", self._api_key) from exc
+            ending = reader.finished(snapshot)
+        yield ending
 
     async def aclose(self) -> None:
         await self._client.close()

@@ -12,9 +12,10 @@ knowing which SDK raised what. No SDK is imported here.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import email.utils
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import timezone
 from typing import Any, Literal, Protocol, TypeVar
@@ -34,9 +35,6 @@ T = TypeVar("T")
 
 RETRYABLE_KINDS: frozenset[str] = frozenset({"rate_limited", "overloaded", "server", "timeout", "stream_cut",
                                              "not_found", "deadline"})
-
-StopReason = Literal["end_turn", "max_tokens", "tool_use", "stop_sequence", "refusal", "other"]
-
 
 @dataclass(frozen=True)
 class ToolSpec:
@@ -103,8 +101,9 @@ class ToolCallEvent:
 
 @dataclass(frozen=True)
 class Finished:
-    """The last event of a successful stream. ``stop_reason`` is normalised; a
-    ``refusal`` stop carries the provider's reason. ``truncated_call`` names a tool
+    """The last event of a successful stream. ``stop_reason`` is normalised to one of
+    ``end_turn``, ``max_tokens``, ``tool_use``, ``stop_sequence``, ``refusal`` or
+    ``other``; a ``refusal`` stop carries the provider's reason. ``truncated_call`` names a tool
     call the output limit cut off (its input never completed)."""
 
     stop_reason: str | None
@@ -179,6 +178,27 @@ def unforeseen(exc: BaseException, provider: str, api_key: str | None) -> Provid
     detail = scrub(str(exc), api_key)[:300] or "no detail"
     return ProviderError("internal", f"unexpected {type(exc).__name__} while reading the {provider} reply: {detail}",
                          provider=provider, retryable=False)
+
+
+ErrorMapper = Callable[..., "ProviderError | None"]
+"""An adapter's SDK error mapping: ``(exc, *, api_key, midstream) -> ProviderError | None``."""
+
+
+@contextlib.contextmanager
+def sdk_boundary(provider: str, api_key: str | None, mapper: ErrorMapper,
+                 midstream: Callable[[], bool] = lambda: False) -> Iterator[None]:
+    """Where an adapter's SDK calls run: every exception leaves as a ProviderError.
+
+    The adapter's ``mapper`` names what it knows (statuses, transport failures);
+    anything else becomes ``unforeseen``, so a turn never ends without an error text.
+    ``midstream`` says whether stream events had arrived (a cut is then a stream cut)."""
+    try:
+        yield
+    except ProviderError:
+        raise
+    except Exception as exc:
+        mapped = mapper(exc, api_key=api_key, midstream=midstream())
+        raise (mapped or unforeseen(exc, provider, api_key)) from exc
 
 
 async def idle_guard(events: AsyncIterator[T], idle_s: float, provider: str) -> AsyncIterator[T]:

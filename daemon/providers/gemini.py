@@ -43,7 +43,7 @@ from .base import (
     idle_guard,
     parse_retry_after,
     scrub,
-    unforeseen,
+    sdk_boundary,
 )
 from .history import Turn, prepare_turns, render_code_context
 
@@ -386,7 +386,7 @@ class GeminiProvider:
 
     async def stream(self, req: TurnRequest) -> AsyncIterator[StreamEvent]:
         reader = _Reader()
-        try:
+        with sdk_boundary("Gemini", self._api_key, map_gemini_error, lambda: reader.seen):
             contents = build_contents(req)
             config = build_config(req)
             chunks = await self._client.aio.models.generate_content_stream(
@@ -395,11 +395,6 @@ class GeminiProvider:
                 for event in reader.read(chunk):
                     yield event
             ending = reader.finished()
-        except ProviderError:
-            raise
-        except Exception as exc:
-            mapped = map_gemini_error(exc, api_key=self._api_key, midstream=reader.seen)
-            raise (mapped or unforeseen(exc, "Gemini", self._api_key)) from exc
         for event in ending:
             yield event
 

@@ -16,10 +16,31 @@ from __future__ import annotations
 
 import asyncio
 import importlib
-from typing import Any
+from typing import Any, Literal
 
-from ..discovery import ListedModel
+import msgspec
+
+from duologue.protocol.entities import Timestamp
+
 from ..redact import scrub
+
+class ListedModel(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """One model as a provider's models endpoint lists it; None where it says nothing."""
+
+    id: str
+    display_name: str | None = None
+    max_input_tokens: int | None = None
+    max_output_tokens: int | None = None
+    thinking: bool | None = None
+    """Whether the model supports thinking at all."""
+    thinking_types: list[str] | None = None
+    """Claude: the ``thinking.type`` values the model accepts (``adaptive``, ``enabled``,
+    ``disabled``, ``between_tools``). None for Gemini, whose listing has no such detail."""
+    effort: bool | None = None
+    """Claude: whether ``output_config.effort`` is accepted."""
+    lifecycle: Literal["active", "deprecated", "retired"] = "active"
+    retires_at: Timestamp | None = None
+
 
 ANTHROPIC_BASE_URL = "https://api.anthropic.com"
 GEMINI_BASE_URL = "https://generativelanguage.googleapis.com/"

@@ -23,12 +23,11 @@ from duologue.daemon.providers.models_list import ListingError, list_models
 from duologue.protocol import methods as m
 
 SCRIPT = Path(sys.executable).with_name("duologue")
-KEY = "emulator-test-key-0123456789"
 
 
 @pytest.mark.parametrize("provider", ["anthropic", "gemini"])
 async def test_the_emulator_lists_every_catalog_id_and_agrees_with_the_catalog(emulator: Emulator, provider: str):
-    listed = {x.id: x for x in await list_models(provider, KEY, emulator.url, 10.0)}
+    listed = {x.id: x for x in await list_models(provider, emulator.api_keys[provider], emulator.url, 10.0)}
     catalog = Catalog()
     for mi in [*catalog.models, *catalog.legacy]:
         if mi.provider != provider:
@@ -49,7 +48,7 @@ async def test_a_key_the_emulator_refuses_is_a_listing_error_without_the_key(emu
 
 
 async def test_retired_models_are_listed_as_retired(emulator: Emulator):
-    listed = {x.id: x for x in await list_models("anthropic", KEY, emulator.url, 10.0)}
+    listed = {x.id: x for x in await list_models("anthropic", emulator.api_keys["anthropic"], emulator.url, 10.0)}
     retired = [x for x in listed.values() if x.lifecycle == "retired"]
     assert retired, "the emulator lists retired Claude models when asked for them"
 

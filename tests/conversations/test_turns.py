@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from conversation_support import TEST_KEY_ANTHROPIC, TEST_KEY_GEMINI, collect_turn, provider_daemon, send_and_wait, stored
+from conversation_support import collect_turn, provider_daemon, send_and_wait, stored
 
 from duologue.daemon.emulator import Failure, Reply
 from duologue.protocol import methods as m
@@ -117,6 +117,9 @@ async def test_cancel_stops_the_turn_and_keeps_partial_text_marked(c1, emulator)
             break
     result = await c1.cancel(s.id)
     assert result.cancelled and result.turn_id == sent.turn_id
+    async for event in c1.events():  # cancel answers once signalled; the reply ends after
+        if isinstance(event, m.MessageCompleted) and event.message.role == "assistant":
+            break
     reply = [msg for msg in (await c1.get_session(s.id)).messages if msg.role == "assistant"][-1]
     assert reply.status == "cancelled" and reply.text.startswith("w0")
     assert len(reply.text.split()) < 200
@@ -163,7 +166,8 @@ async def test_retryable_error_fails_over_to_the_other_provider(c1, emulator, fa
 
 
 async def test_auth_error_fails_the_turn_with_a_clear_message_and_no_key(home, emulator):
-    d = provider_daemon(home, emulator, anthropic_key="invalid-" + TEST_KEY_ANTHROPIC).start()
+    good = emulator.api_keys["anthropic"]
+    d = provider_daemon(home, emulator, anthropic_key="invalid-" + good).start()
     try:
         async with d.client() as c:
             s = await c.create_session(model="sonnet")
@@ -171,8 +175,8 @@ async def test_auth_error_fails_the_turn_with_a_clear_message_and_no_key(home, e
             await send_and_wait(c, s.id, "hello")
             reply = [msg for msg in (await c.get_session(s.id)).messages if msg.role == "assistant"]
             assert len(reply) == 1 and reply[0].status == "failed" and "auth" in reply[0].error
-            assert TEST_KEY_ANTHROPIC not in reply[0].error
-        assert TEST_KEY_ANTHROPIC not in d.log() and TEST_KEY_GEMINI not in d.log()
+            assert good not in reply[0].error
+        assert good not in d.log() and emulator.api_keys["gemini"] not in d.log()
     finally:
         d.stop()
 

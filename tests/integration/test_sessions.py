@@ -364,6 +364,15 @@ async def test_attach_since_seq_beyond_last_seq_is_invalid_params(client: AsyncC
     assert err.data == {"path": "$.since_seq"}
 
 
+async def test_get_refuses_a_since_seq_beyond_last_seq_as_attach_does(client: AsyncClient):
+    s = await client.create_session()
+    assert (await client.get_session(s.id, since_seq=s.last_seq)).messages == []
+    get = await expect_error(ErrorCode.INVALID_PARAMS, client.get_session(s.id, since_seq=s.last_seq + 1))
+    attach = await expect_error(ErrorCode.INVALID_PARAMS, client.attach(s.id, since_seq=s.last_seq + 1))
+    assert get.data == attach.data == {"path": "$.since_seq"}
+    assert get.message == attach.message
+
+
 # --- tasks ------------------------------------------------------------------------------
 
 
@@ -385,6 +394,13 @@ async def test_tasks_update_replaces_the_list_and_records_who(client: AsyncClien
     assert [t.content for t in replaced.tasks] == ["only this"]
     assert replaced.updated_by == "client:second"
     assert (await client.get_session(s.id)).tasks == replaced
+
+
+async def test_tasks_without_an_id_get_the_numbers_the_given_ids_leave_free(client: AsyncClient):
+    s = await client.create_session()
+    tasks = await client.update_tasks(s.id, [m.TaskInput(content="a"), m.TaskInput(content="b", id="1"),
+                                             m.TaskInput(content="c"), m.TaskInput(content="d", id="3")])
+    assert [t.id for t in tasks.tasks] == ["2", "1", "4", "3"]
 
 
 async def test_tasks_with_duplicate_ids_are_invalid_tasks_and_change_nothing(client: AsyncClient):

@@ -35,7 +35,7 @@ def test_command_arguments_take_an_object_or_a_bare_string():
 
 
 @pytest.mark.parametrize(("command", "arguments", "path"), [
-    (c.ASK, [{"text": "x", "colour": "red"}], "$"),
+    (c.ASK, [{"text": "x", "colour": "red"}], "$.colour"),
     (c.ASK, [{"text": ""}], "$.text"),
     (c.ASK, [{"text": "x", "context": [{"type": "code_context", "path": "p"}]}], "$.context[0]"),
     (c.ATTACH, [{"session_id": "s", "since_seq": -1}], "$.since_seq"),

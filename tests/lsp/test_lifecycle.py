@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
+import subprocess
 import sys
 from pathlib import Path
 
@@ -97,6 +99,20 @@ async def test_new_sessions_belong_to_the_workspace_root_and_sessions_lists_this
     assert [s["title"] for s in listed["sessions"]] == ["mine"]
     everything = await here.execute(c.SESSIONS, {"all": True})
     assert {s["title"] for s in everything["sessions"]} == {"mine", "none", "theirs"}
+
+
+async def test_a_workspace_folder_inside_a_repository_is_the_project_the_cli_names(start_lsp, daemon, tmp_path):
+    """One repository is one project, whether the editor opens its root or a folder
+    below it, and whichever client creates the session."""
+    repo = tmp_path / "repo"
+    (repo / ".git").mkdir(parents=True)
+    package = repo / "pkg" / "inner"
+    package.mkdir(parents=True)
+    lsp_session = (await (await start_lsp(root=package)).request("session/create", {"title": "lsp"}))["session"]
+    cli = subprocess.run([sys.executable, "-m", "duologue.clients.cli", "new", "--title", "cli", "--json"],
+                         env=daemon.env, cwd=package, capture_output=True, text=True, timeout=60)
+    assert cli.returncode == 0, cli.stderr
+    assert lsp_session["project_id"] == json.loads(cli.stdout)["project_id"] == str(repo.resolve())
 
 
 async def test_language_server_starts_the_daemon_when_none_runs(home: Path, project: Path):

@@ -337,7 +337,7 @@ def test_unknown_field_in_nested_params_is_refused():
     error = params_error("tasks/update",
                          {"session_id": "s", "tasks": [{"content": "a", "state": "x"}]})
     assert error.code == ErrorCode.INVALID_PARAMS
-    assert error.data == {"path": "$.tasks[0]"}
+    assert error.data == {"path": "$.tasks[0].state"}
 
 
 def test_params_by_position_are_invalid_params():

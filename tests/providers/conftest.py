@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import UTC, datetime
 
 import pytest
-from providers.provider_helpers import API_KEY
+from providers.provider_helpers import API_KEY, KEYS
 
 from duologue.daemon.emulator import Emulator
 from duologue.daemon.providers import AnthropicProvider, GeminiProvider
@@ -22,7 +22,7 @@ AnyProvider = AnthropicProvider | GeminiProvider
 
 @pytest.fixture
 def emu() -> Iterator[Emulator]:
-    emulator = Emulator().start()
+    emulator = Emulator(api_keys=KEYS).start()
     try:
         yield emulator
     finally:

@@ -13,6 +13,9 @@ GEMINI = "gemini-2.5-flash"
 MODELS = {"anthropic": CLAUDE, "gemini": GEMINI}
 API_KEY = "sk-test-SECRET-0123456789"
 INVALID_KEY = "invalid-SECRET-key-9876"
+KEYS = {"anthropic": API_KEY, "gemini": API_KEY}
+"""The keys the provider tests' emulators accept (known, so a test can look for them
+where they must not be); any other key, INVALID_KEY included, is refused."""
 BOTH = ["anthropic", "gemini"]
 
 

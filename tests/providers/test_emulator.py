@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import threading
@@ -124,7 +125,7 @@ def test_anthropic_requires_the_version_header_and_a_key(emu):
 
 def test_gemini_accepts_the_key_as_query_parameter_and_rejects_invalid_keys(emu):
     url = emu.url + f"/v1beta/models/{GEMINI}:generateContent"
-    status, body, _ = _post(url + "?key=good", GEMINI_BODY, {})
+    status, body, _ = _post(url + f"?key={API_KEY}", GEMINI_BODY, {})
     assert status == 200 and body["candidates"][0]["finishReason"] == "STOP"
     status, body, _ = _post(url, GEMINI_BODY, {"x-goog-api-key": "invalid-1"})
     assert status == 400 and body["error"]["status"] == "INVALID_ARGUMENT"
@@ -145,7 +146,7 @@ def test_errors_use_each_providers_error_shape_and_retry_after(emu):
 def test_gemini_accepts_snake_case_function_declarations(emu):
     body = {**GEMINI_BODY, "contents": [{"role": "user", "parts": [{"text": "plan it"}]}],
             "tools": [{"function_declarations": [{"name": "update_tasks", "parameters_json_schema": {}}]}]}
-    status, answer, _ = _post(emu.url + f"/v1beta/models/{GEMINI}:generateContent", body, {"x-goog-api-key": "k"})
+    status, answer, _ = _post(emu.url + f"/v1beta/models/{GEMINI}:generateContent", body, {"x-goog-api-key": API_KEY})
     assert status == 200
     assert answer["candidates"][0]["content"]["parts"][-1]["functionCall"]["name"] == "update_tasks"
 
@@ -161,7 +162,8 @@ def test_stop_releases_a_delayed_request_promptly():
     emulator = Emulator().start()
     emulator.script("gemini", Failure(delay=30))
     url = emulator.url + f"/v1beta/models/{GEMINI}:generateContent"
-    worker = threading.Thread(target=lambda: _swallow(_post, url, GEMINI_BODY, {"x-goog-api-key": "k"}))
+    key = {"x-goog-api-key": emulator.api_keys["gemini"]}
+    worker = threading.Thread(target=lambda: _swallow(_post, url, GEMINI_BODY, key))
     worker.start()
     deadline = time.monotonic() + 5
     while not emulator.received and time.monotonic() < deadline:
@@ -186,9 +188,13 @@ def test_module_entry_point_serves_until_interrupted():
         line = process.stdout.readline()
         assert "listening on http://127.0.0.1:" in line
         url = line.split("listening on ")[1].split()[0]
-        status, body, _ = _post(url + "/v1/messages", ANTHROPIC_BODY,
-                                {"x-api-key": "k", "anthropic-version": "2023-06-01"})
+        keys = dict(re.findall(r"(ANTHROPIC|GEMINI)_API_KEY=(\S+)", process.stdout.readline()))
+        assert set(keys) == {"ANTHROPIC", "GEMINI"} and keys["ANTHROPIC"] != keys["GEMINI"]
+        headers = {"x-api-key": keys["ANTHROPIC"], "anthropic-version": "2023-06-01"}
+        status, body, _ = _post(url + "/v1/messages", ANTHROPIC_BODY, headers)
         assert status == 200 and body["content"][0]["text"].startswith(f"[emulator {CLAUDE}]")
+        status, _, _ = _post(url + "/v1/messages", ANTHROPIC_BODY, {**headers, "x-api-key": API_KEY})
+        assert status == 401
     finally:
         process.terminate()
         process.wait(timeout=5)
@@ -198,7 +204,7 @@ def test_module_entry_point_serves_until_interrupted():
                                   {"contents": [{"role": "user", "parts": [{"text": "x"}]}], "tools": [7]}])
 def test_unreadable_gemini_request_gets_a_400_not_a_dead_server(emu, body):
     url = emu.url + f"/v1beta/models/{GEMINI}:generateContent"
-    status, answer, _ = _post(url, body, {"x-goog-api-key": "k"})
+    status, answer, _ = _post(url, body, {"x-goog-api-key": API_KEY})
     assert status == 400 and answer["error"]["status"] == "INVALID_ARGUMENT"
-    status, _, _ = _post(url, GEMINI_BODY, {"x-goog-api-key": "k"})
+    status, _, _ = _post(url, GEMINI_BODY, {"x-goog-api-key": API_KEY})
     assert status == 200

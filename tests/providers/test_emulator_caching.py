@@ -13,13 +13,14 @@ from urllib.parse import urlsplit
 import pytest
 from google import genai
 from google.genai import types
+from providers.provider_helpers import API_KEY, KEYS
 
 from duologue.daemon.emulator import Emulator
 
 CLAUDE = "claude-sonnet-5-5"  # caches prefixes of 512 tokens and more
 LONG = "Follow the house rules for every answer. " * 120  # ~1,200 tokens
 CC = {"type": "ephemeral"}
-HEADERS = {"x-api-key": "k", "anthropic-version": "2023-06-01", "content-type": "application/json"}
+HEADERS = {"x-api-key": API_KEY, "anthropic-version": "2023-06-01", "content-type": "application/json"}
 
 
 class FakeClock:
@@ -37,7 +38,7 @@ def clock() -> FakeClock:
 
 @pytest.fixture
 def cached_emu(clock):
-    with Emulator(clock=clock) as emulator:
+    with Emulator(api_keys=KEYS, clock=clock) as emulator:
         yield emulator
 
 
@@ -99,7 +100,7 @@ def test_a_switch_away_and_back_within_the_ttl_still_hits(cached_emu, clock):
     written = usage(cached_emu, request())["cache_creation_input_tokens"]
     clock.now += 120
     status, _ = post(cached_emu, "/v1beta/models/gemini-3.8-flash:generateContent",
-                     {"contents": [{"role": "user", "parts": [{"text": "question 0"}]}]}, {"x-goog-api-key": "g"})
+                     {"contents": [{"role": "user", "parts": [{"text": "question 0"}]}]}, {"x-goog-api-key": API_KEY})
     usage(cached_emu, request(model="claude-opus-5-5"))
     clock.now += 120
     back = usage(cached_emu, request())
@@ -180,7 +181,7 @@ def test_top_level_cache_control_caches_the_whole_prompt(cached_emu):
 
 @pytest.fixture
 async def gemini(cached_emu):
-    client = genai.Client(api_key="gm", http_options=types.HttpOptions(base_url=cached_emu.url))
+    client = genai.Client(api_key=API_KEY, http_options=types.HttpOptions(base_url=cached_emu.url))
     yield client
     await client.aio.aclose()
 

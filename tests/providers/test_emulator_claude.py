@@ -15,9 +15,11 @@ from urllib.parse import urlsplit
 import anthropic
 import pytest
 
+from providers.provider_helpers import API_KEY as KEY
+from providers.provider_helpers import KEYS
+
 from duologue.daemon.emulator import Emulator, Reply, ToolCall
 
-KEY = "sk-test-claude"
 TOOLS = [{"name": "update_tasks", "description": "Replace the task list.", "input_schema": {"type": "object"}}]
 HEADERS = {"x-api-key": KEY, "anthropic-version": "2023-06-01", "content-type": "application/json"}
 
@@ -167,9 +169,9 @@ def test_signatures_survive_an_emulator_restart_but_not_another_key(emu):
     _, text = raw(emu, body("claude-opus-5-5"))
     block = json.loads(text)["content"][0]
     history = [user("hi"), {"role": "assistant", "content": [block, {"type": "text", "text": "hello"}]}, user("again")]
-    with Emulator() as fresh:
+    with Emulator(api_keys=KEYS) as fresh:
         assert raw(fresh, body("claude-opus-5-5", *history))[0] == 200
-    with Emulator(signing_key=b"another account") as other:
+    with Emulator(api_keys=KEYS, signing_key=b"another account") as other:
         status, answer = raw(other, body("claude-opus-5-5", *history))
         assert status == 400 and "Invalid `signature`" in answer
 

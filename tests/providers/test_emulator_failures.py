@@ -15,12 +15,13 @@ import anthropic
 import pytest
 from google import genai
 from google.genai import errors, types
+from providers.provider_helpers import API_KEY, KEYS
 
 from duologue.daemon.emulator import Emulator, Failure, Reply
 from duologue.daemon.emulator.failures import HTML_502
 
 CLAUDE_BODY = {"model": "claude-haiku-4-5", "max_tokens": 50, "messages": [{"role": "user", "content": "hi"}]}
-CLAUDE_HEADERS = {"x-api-key": "k", "anthropic-version": "2023-06-01", "content-type": "application/json"}
+CLAUDE_HEADERS = {"x-api-key": API_KEY, "anthropic-version": "2023-06-01", "content-type": "application/json"}
 GEMINI_PATH = "/v1beta/models/gemini-3.8-flash:streamGenerateContent?alt=sse"
 GEMINI_BODY = {"contents": [{"role": "user", "parts": [{"text": "hi"}]}]}
 
@@ -38,7 +39,7 @@ def exchange(emu: Emulator, path: str, body: dict, headers: dict[str, str]) -> t
 def test_gateway_error_bodies_replace_the_providers_shape(emu, provider):
     emu.script(provider, Failure(status=500, body={"error": "some text"}), Failure(status=502, body=HTML_502))
     path, headers = ("/v1/messages", CLAUDE_HEADERS) if provider == "anthropic" else (
-        GEMINI_PATH, {"x-goog-api-key": "g"})
+        GEMINI_PATH, {"x-goog-api-key": API_KEY})
     body = CLAUDE_BODY if provider == "anthropic" else GEMINI_BODY
     status, head, data = exchange(emu, path, body, headers)
     assert status == 500 and json.loads(data) == {"error": "some text"} and head["content-type"] == "application/json"
@@ -52,7 +53,7 @@ def test_retry_after_may_be_an_http_date(emu):
     emu.script("gemini", Failure(status=503, retry_after_date="Thu, 24 Dec 2026 18:00:00 GMT"))
     _, head, _ = exchange(emu, "/v1/messages", CLAUDE_BODY, CLAUDE_HEADERS)
     assert head["retry-after"] == "Thu, 24 Dec 2026 18:00:00 GMT" and parsedate_to_datetime(head["retry-after"]) == when
-    _, head, _ = exchange(emu, GEMINI_PATH, GEMINI_BODY, {"x-goog-api-key": "g"})
+    _, head, _ = exchange(emu, GEMINI_PATH, GEMINI_BODY, {"x-goog-api-key": API_KEY})
     assert head["retry-after"] == "Thu, 24 Dec 2026 18:00:00 GMT"
 
 
@@ -91,7 +92,7 @@ def test_anthropic_keepalive_stream_sends_one_delta_then_only_pings(emu):
 
 def test_gemini_keepalive_stream_holds_the_connection_with_nothing_sent(emu):
     emu.script("gemini", Failure(keepalive_after=1, reply=Reply(text="one two three")))
-    sock = _open_stream(emu, GEMINI_PATH, GEMINI_BODY, {"x-goog-api-key": "g"})
+    sock = _open_stream(emu, GEMINI_PATH, GEMINI_BODY, {"x-goog-api-key": API_KEY})
     data = _read_for(sock, 1.0).decode()
     sock.close()
     assert data.count("data: ") == 1 and "finishReason" not in data
@@ -99,7 +100,7 @@ def test_gemini_keepalive_stream_holds_the_connection_with_nothing_sent(emu):
 
 async def test_sdk_read_timeout_never_fires_on_a_ping_only_stream(emu):
     emu.script("anthropic", Failure(keepalive_after=4, keepalive_interval=0.1))
-    client = anthropic.AsyncAnthropic(api_key="k", base_url=emu.url, max_retries=0, timeout=0.5)
+    client = anthropic.AsyncAnthropic(api_key=API_KEY, base_url=emu.url, max_retries=0, timeout=0.5)
 
     async def consume() -> None:
         async with client.messages.stream(model="claude-haiku-4-5", max_tokens=50,
@@ -113,9 +114,9 @@ async def test_sdk_read_timeout_never_fires_on_a_ping_only_stream(emu):
 
 
 def test_stop_releases_a_keepalive_stream(emu):
-    emulator = Emulator().start()
+    emulator = Emulator(api_keys=KEYS).start()
     emulator.script("gemini", Failure(keepalive_after=1))
-    sock = _open_stream(emulator, GEMINI_PATH, GEMINI_BODY, {"x-goog-api-key": "g"})
+    sock = _open_stream(emulator, GEMINI_PATH, GEMINI_BODY, {"x-goog-api-key": API_KEY})
     _read_for(sock, 0.3)
     started = time.monotonic()
     emulator.stop()
@@ -125,7 +126,7 @@ def test_stop_releases_a_keepalive_stream(emu):
 
 async def test_gemini_error_inside_a_200_stream_raises_at_that_point(emu):
     emu.script("gemini", Failure(status=500, in_stream_after=2, reply=Reply(text="one two three four")))
-    client = genai.Client(api_key="g", http_options=types.HttpOptions(base_url=emu.url))
+    client = genai.Client(api_key=API_KEY, http_options=types.HttpOptions(base_url=emu.url))
     seen = []
     with pytest.raises(errors.ServerError) as failed:
         async for chunk in await client.aio.models.generate_content_stream(model="gemini-3.8-flash", contents="hi"):

@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 import pytest
 from google import genai
 from google.genai import errors, types
+from providers.provider_helpers import API_KEY
 
 from duologue.daemon.emulator import Emulator, Reply, ToolCall
 
@@ -24,7 +25,7 @@ TOOLS = [{"functionDeclarations": [{"name": "update_tasks", "description": "d", 
 
 @pytest.fixture
 async def gemini(emu: Emulator):
-    client = genai.Client(api_key="gm-key", http_options=types.HttpOptions(base_url=emu.url))
+    client = genai.Client(api_key=API_KEY, http_options=types.HttpOptions(base_url=emu.url))
     yield client
     await client.aio.aclose()
 
@@ -33,7 +34,7 @@ def raw(emu: Emulator, model: str, body: dict, *, stream: bool = False) -> tuple
     method = "streamGenerateContent?alt=sse" if stream else "generateContent"
     conn = http.client.HTTPConnection(urlsplit(emu.url).netloc, timeout=10)
     conn.request("POST", f"/v1beta/models/{model}:{method}", json.dumps(body),
-                 {"x-goog-api-key": "gm-key", "content-type": "application/json"})
+                 {"x-goog-api-key": API_KEY, "content-type": "application/json"})
     response = conn.getresponse()
     text = response.read().decode()
     conn.close()

@@ -167,7 +167,7 @@ async def _verify(d: DaemonProcess, ledger: Ledger) -> dict[str, int]:
 def _check_store_offline(path: Path, ledger: Ledger) -> None:
     store = Store(path)
     try:
-        assert store.unfinished_messages() == []
+        assert [msg.id for msg in store.open_turns() if msg.status == "streaming"] == []
         for sid in ledger.sessions:
             session = store.get_session(sid)
             assert session is not None

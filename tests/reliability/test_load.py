@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from reliability_support import configured_daemon, emulator_process
+from reliability_support import EmulatorAddress, configured_daemon, emulator_process
 
 from duologue.clients.connection import AsyncClient
 from duologue.protocol import methods as m
@@ -31,9 +31,9 @@ REQUEST_TIMEOUT_S = 30.0
 
 
 @pytest.fixture(scope="module")
-def emulator_url() -> Iterator[str]:
-    with emulator_process() as url:
-        yield url
+def child_emulator() -> Iterator[EmulatorAddress]:
+    with emulator_process() as address:
+        yield address
 
 
 class Tally:
@@ -112,8 +112,8 @@ class User:
 
 
 async def test_twenty_clients_on_shared_sessions_see_one_order_and_every_request_is_answered(
-        home: Path, emulator_url: str, sizes, figures):
-    d = configured_daemon(home, emulator_url).start()
+        home: Path, child_emulator: EmulatorAddress, sizes, figures):
+    d = configured_daemon(home, child_emulator).start()
     rng = random.Random(1)
     try:
         async with d.client("setup") as setup:
@@ -183,8 +183,8 @@ async def test_twenty_clients_on_shared_sessions_see_one_order_and_every_request
         d.stop()
 
 
-async def test_session_creation_succeeds_every_time(home: Path, emulator_url: str, sizes, figures):
-    d = configured_daemon(home, emulator_url).start()
+async def test_session_creation_succeeds_every_time(home: Path, child_emulator: EmulatorAddress, sizes, figures):
+    d = configured_daemon(home, child_emulator).start()
     try:
         clients = [AsyncClient(d.paths, autostart=False, client_name=f"create-{i}", timeout=REQUEST_TIMEOUT_S)
                    for i in range(sizes.load_clients)]

@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conversation_support import TEST_KEY_ANTHROPIC, TEST_KEY_GEMINI, provider_daemon, send_and_wait
+from conversation_support import provider_daemon, send_and_wait
 
 from duologue.daemon.emulator import Emulator, Failure, Reply
 from duologue.protocol import methods as m
@@ -55,7 +55,7 @@ async def test_a_provider_fault_ends_the_turn_as_documented_and_is_counted(
         home: Path, emulator: Emulator, provider: str, fault: str, figures):
     emulator.reset()
     make, kind = FAULTS[fault]
-    keys = {"anthropic_key": TEST_KEY_ANTHROPIC, "gemini_key": TEST_KEY_GEMINI}
+    keys = {f"{name}_key": key for name, key in emulator.api_keys.items()}
     if fault == "invalid_key":
         keys[f"{provider}_key"] = "invalid-" + keys[f"{provider}_key"]
     d = provider_daemon(home, emulator, timeout_s=1.0, **keys).start()
@@ -83,7 +83,7 @@ async def test_a_provider_fault_ends_the_turn_as_documented_and_is_counted(
     assert prompt.role == "user" and prompt.text == "the question that meets the fault"
     assert failed.role == "assistant" and failed.status == "failed" and failed.model == MODEL_ID[provider]
     assert failed.error and failed.error.startswith(kind), failed.error
-    for secret in (TEST_KEY_ANTHROPIC, TEST_KEY_GEMINI):
+    for secret in emulator.api_keys.values():
         assert secret not in failed.error and secret not in log
     if fault in ("stream_cut", "malformed_sse"):
         # the text streamed before the fault is kept, and it is the beginning of the reply

@@ -28,7 +28,14 @@ from pathlib import Path
 import pytest
 import zmq
 import zmq.auth
-from reliability_support import FAKE_ANTHROPIC_KEY, FAKE_GEMINI_KEY, Raw, configured_daemon, emulator_process
+from reliability_support import (
+    FAKE_ANTHROPIC_KEY,
+    FAKE_GEMINI_KEY,
+    EmulatorAddress,
+    Raw,
+    configured_daemon,
+    emulator_process,
+)
 
 from duologue.clients.connection import AsyncClient, CurveKeys
 from duologue.daemon.emulator import Emulator, Failure, Reply
@@ -154,11 +161,12 @@ def _tcp_listeners(pid: int) -> list[str]:
 
 
 async def test_no_key_appears_in_the_store_the_log_or_anything_a_client_receives(home: Path, figures):
-    """Known fake keys; the anthropic one is refused by the emulator (invalid_*) so the
-    auth path, whose error is the likeliest place for a key to leak, runs too."""
+    """Known fake keys, which the emulator is told to accept; the daemon's anthropic key
+    is another, which it refuses, so the auth path, whose error is the likeliest place
+    for a key to leak, runs too."""
     bad_anthropic = "invalid-" + FAKE_ANTHROPIC_KEY
-    emu = Emulator().start()
-    d = configured_daemon(home, emu.url, anthropic_key=bad_anthropic)
+    emu = Emulator(api_keys={"anthropic": FAKE_ANTHROPIC_KEY, "gemini": FAKE_GEMINI_KEY}).start()
+    d = configured_daemon(home, emu, anthropic_key=bad_anthropic)
     frames: list[bytes] = []
     errors: list[str] = []
     ctx = zmq.Context()
@@ -223,13 +231,13 @@ async def test_no_key_appears_in_the_store_the_log_or_anything_a_client_receives
 
 
 @pytest.fixture(scope="module")
-def emulator_url() -> Iterator[str]:
-    with emulator_process() as url:
-        yield url
+def child_emulator() -> Iterator[EmulatorAddress]:
+    with emulator_process() as address:
+        yield address
 
 
-def test_nothing_listens_on_tcp_unless_configured(home: Path, emulator_url: str):
-    d = configured_daemon(home, emulator_url).start()
+def test_nothing_listens_on_tcp_unless_configured(home: Path, child_emulator: EmulatorAddress):
+    d = configured_daemon(home, child_emulator).start()
     try:
         assert _tcp_listeners(d.pid) == []
     finally:
@@ -254,7 +262,7 @@ def _silent(ctx: zmq.Context, endpoint: str, curve: tuple[bytes, bytes, bytes] |
     return not answered
 
 
-async def test_tcp_only_when_asked_and_then_only_with_an_allowed_curve_key(home: Path, emulator_url: str,
+async def test_tcp_only_when_asked_and_then_only_with_an_allowed_curve_key(home: Path, child_emulator: EmulatorAddress,
                                                                            tmp_path: Path, figures):
     port = _free_port()
     certs = tmp_path / "certs"
@@ -264,7 +272,7 @@ async def test_tcp_only_when_asked_and_then_only_with_an_allowed_curve_key(home:
     authorized = home / "config" / "authorized_clients"
     authorized.mkdir(parents=True)
     shutil.copy(allowed_pub, authorized / "allowed.key")
-    d = configured_daemon(home, emulator_url, config=f'[tcp]\nlisten = "127.0.0.1:{port}"\n').start()
+    d = configured_daemon(home, child_emulator, config=f'[tcp]\nlisten = "127.0.0.1:{port}"\n').start()
     ctx = zmq.Context()
     try:
         listeners = _tcp_listeners(d.pid)
@@ -304,8 +312,8 @@ async def test_tcp_only_when_asked_and_then_only_with_an_allowed_curve_key(home:
         d.stop()
 
 
-def test_tcp_listen_must_be_host_and_port(home: Path, emulator_url: str):
-    d = configured_daemon(home, emulator_url, config='[tcp]\nlisten = "7777"\n')
+def test_tcp_listen_must_be_host_and_port(home: Path, child_emulator: EmulatorAddress):
+    d = configured_daemon(home, child_emulator, config='[tcp]\nlisten = "7777"\n')
     done = subprocess.run([sys.executable, "-m", "duologue.daemon"], env=d.env, capture_output=True,
                           text=True, timeout=30)
     assert done.returncode == 2 and "tcp.listen" in done.stderr, done

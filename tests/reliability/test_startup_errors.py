@@ -17,6 +17,8 @@ from pathlib import Path
 import pytest
 from other_user import cli_as_other, needs_root, shared_base
 
+from duologue.clients.lsp.stdio_client import LspClient, LspError
+
 BAD_CONFIGS = {
     "negative timeout": ("[providers.anthropic]\ntimeout_s = -1\n", 2, "providers.anthropic.timeout_s"),
     "negative retries": ("default_model = \"sonnet\"\n\n[providers.gemini]\nmax_retries = -5\n", 4,
@@ -100,3 +102,28 @@ def test_a_home_the_user_cannot_write_is_explained():
         assert done.returncode == 3, done
         assert "Traceback" not in done.stderr, done.stderr
         assert f"cannot create {home}/data: Permission denied" in done.stderr, done.stderr
+
+
+async def test_duologue_lsp_shows_the_editor_why_the_daemon_it_started_could_not_start(home: Path, tmp_path: Path):
+    """At initialize it starts the daemon; the config error reaches the editor as a
+    window/showMessage error at once, and as the error of a request that waited for
+    the daemon, both naming the file, the line and the key."""
+    path = _config(home, "# editor test\n[providers.anthropic]\nmax_retries = -5\n")
+    where = f"{path} line 3: providers.anthropic.max_retries"
+    project = tmp_path / "project"
+    project.mkdir()
+    client = await LspClient.spawn([sys.executable, "-m", "duologue.clients.cli", "lsp"], env=_env(home),
+                                   cwd=project)
+    try:
+        await client.initialize(project)
+        shown = await client.wait_for(lambda msg: msg.get("method") == "window/showMessage", timeout=60)
+        assert shown["params"]["type"] == 1, shown  # MessageType.Error
+        assert where in shown["params"]["message"], shown
+        assert "daemon.log" not in shown["params"]["message"] and "Traceback" not in shown["params"]["message"]
+        with pytest.raises(LspError) as caught:
+            await client.request("daemon/status", {}, timeout=60)
+        assert where in caught.value.message, caught.value.message
+        assert caught.value.data == {"reason": "daemon_unavailable"}
+        assert await client.shutdown_and_exit() == 0
+    finally:
+        await client.kill()

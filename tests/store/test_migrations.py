@@ -27,8 +27,8 @@ import msgspec
 import pytest
 
 from duologue.clients.sync_client import Client
-from duologue.daemon.maintenance import read_version
-from duologue.daemon.migrations import MIGRATIONS, PARTIAL, Migration, MigrationContext, list_backups
+from duologue.daemon.store.maintenance import read_version
+from duologue.daemon.store.migrations import MIGRATIONS, PARTIAL, Migration, MigrationContext, list_backups
 from duologue.daemon.store import (
     SCHEMA_VERSION,
     Change,
@@ -275,7 +275,7 @@ SLOW_MIGRATION = textwrap.dedent("""
     import sys, time
     from pathlib import Path
 
-    from duologue.daemon.migrations import MIGRATIONS, Migration
+    from duologue.daemon.store.migrations import MIGRATIONS, Migration
     from duologue.daemon.store import SCHEMA_VERSION, Store
 
     def slow(ctx):

@@ -1,5 +1,6 @@
-"""The chat's pure parts: what the selector, the progress line, the picker and the
-event feed make of their inputs, without a screen."""
+"""The chat's pure parts: what the selector, the progress line and the picker make of
+their inputs, without a screen. (The feed's sequence rules are the protocol's own,
+tested in tests/protocol/test_subscriptions.py.)"""
 
 from __future__ import annotations
 
@@ -8,11 +9,9 @@ from datetime import datetime, timedelta, timezone
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from duologue.clients.tui.feed import SessionFeed
 from duologue.clients.tui.model_selector import Entry, entries_of, selector_text
 from duologue.clients.tui.picker import group_by_project
 from duologue.clients.tui.progress import TurnState, progress_text
-from duologue.protocol import methods as m
 from duologue.protocol.entities import ModelInfo, Pricing, Session, Task, TaskList
 
 T0 = datetime(2026, 11, 25, 10, 35, tzinfo=timezone.utc)
@@ -103,16 +102,3 @@ def test_picker_puts_this_project_first_then_others_by_recency():
                                session("d", "/here", 3), session("e", None, 4)], "/here")
     assert [(p, [s.id for s in ss]) for p, ss in groups] == [
         ("/here", ["d", "b"]), ("/y", ["c"]), (None, ["e"]), ("/x", ["a"])]
-
-
-def test_feed_passes_each_event_of_the_followed_session_once():
-    feed = SessionFeed(client=None, sink=None)
-    feed.follow("S", 4)
-    delta = lambda seq, sid="S": m.MessageDelta(session_id=sid, seq=seq, message_id="x", text="t")  # noqa: E731
-    progress = m.Progress(session_id="S", seq=4, turn_id="t", kind="report", model="m")
-    assert not feed.accept(delta(4))  # already seen
-    assert feed.accept(delta(5))
-    assert not feed.accept(delta(5))  # replayed twice after a reconnect
-    assert not feed.accept(delta(6, "other"))  # another session's late event
-    assert feed.accept(progress) and feed.accept(progress)  # not stored: never deduplicated
-    assert feed.last_seq == 5

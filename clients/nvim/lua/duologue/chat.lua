@@ -2,12 +2,41 @@
 --
 -- The buffer is a rendering of the notifications `duologue lsp` forwards, in seq
 -- order: user messages, replies streamed delta by delta, and a marker line at every
--- model switch. Stored events already rendered (seq <= the last one seen) are
--- skipped, so a replay after a reattach never writes anything twice.
+-- model switch. Which notifications are rendered follows the sequence rules of
+-- docs/protocol.md section 4, the same rules protocol/subscriptions.py is for the
+-- Python clients:
+--   - a stored event with the next seq is rendered; one with an old seq is a
+--     duplicate (a replay after a reattach) and is skipped;
+--   - a stored event past a gap is skipped, and the session is attached again from
+--     the last seq seen (once, until that attach is answered: its replay fills the gap);
+--   - `progress` is never rendered here and its seq never counts;
+--   - a notification this plugin does not know is skipped, but a seq it carries past
+--     the last one is noted: a newer daemon may store events this plugin cannot read,
+--     and a jump exactly over such seqs is no gap;
+--   - when the language server is started again, every followed session is attached
+--     again from its last seq (`M.reattach_all`).
 
 local M = {}
 
-local sessions = {} -- session id -> { buf, last_seq, reply (message id being streamed), replies }
+-- The stored notifications (`stored` in schemas/index.json); tests check this list.
+M.stored = {
+  'session/created', 'session/renamed', 'session/model_switched', 'message/created',
+  'message/delta', 'message/completed', 'message/pinned', 'session/summarized', 'tasks/changed',
+}
+-- The notifications that are not stored; with `M.stored`, every one this plugin knows.
+M.unstored = { 'progress', 'session/deleted', 'client/dropped' }
+
+local stored = {}
+for _, method in ipairs(M.stored) do stored[method] = true end
+local known = vim.deepcopy(stored)
+for _, method in ipairs(M.unstored) do known[method] = true end
+
+-- Attach a session again from a seq; init.lua sets it to a request to the server,
+-- which calls M.attached once it is answered.
+M.reattach = function(_, _) end
+
+-- session id -> { buf, last_seq, resuming, unreadable (seq -> true), gone, reply, replies }
+local sessions = {}
 
 M.short_name = function(model) return model or '?' end
 
@@ -33,7 +62,8 @@ local function buffer_for(session_id)
   vim.api.nvim_buf_set_option(buf, 'swapfile', false)
   vim.api.nvim_buf_set_option(buf, 'filetype', 'markdown')
   vim.api.nvim_buf_set_option(buf, 'modifiable', false)
-  s = { buf = buf, last_seq = 0, reply = nil, replies = 0, empty = true }
+  s = { buf = buf, last_seq = 0, resuming = false, unreadable = {}, gone = false,
+        reply = nil, replies = 0, empty = true }
   sessions[session_id] = s
   return s
 end
@@ -144,21 +174,66 @@ end
 
 render['session/deleted'] = function(s, _)
   append_lines(s, { '── the session was deleted ──' })
+  s.gone = true
 end
 
-M.methods = {}
-for method, _ in pairs(render) do table.insert(M.methods, method) end
-
--- Render one forwarded notification. Returns the session's state.
-function M.on_event(method, p)
-  if not p or not p.session_id or not render[method] then return end
-  local s = buffer_for(p.session_id)
-  if p.seq and method ~= 'session/deleted' then
-    if p.seq <= s.last_seq then return s end
-    s.last_seq = p.seq
+-- Whether every seq after the last one seen and before `seq` was noted unreadable.
+local function only_unreadable_before(s, seq)
+  for missing = s.last_seq + 1, seq - 1 do
+    if not s.unreadable[missing] then return false end
   end
-  render[method](s, p)
+  return true
+end
+
+-- A stored event: true when it is the next one to render.
+local function place(session_id, s, seq)
+  if seq <= s.last_seq then return false end
+  if only_unreadable_before(s, seq) then
+    for noted, _ in pairs(s.unreadable) do
+      if noted <= seq then s.unreadable[noted] = nil end
+    end
+    s.last_seq = seq
+    return true
+  end
+  if not s.resuming then
+    s.resuming = true
+    M.reattach(session_id, s.last_seq)
+  end
+  return false
+end
+
+-- Handle one forwarded notification by the rules above. Returns the session's state.
+function M.on_event(method, p)
+  if type(p) ~= 'table' or type(p.session_id) ~= 'string' then return end
+  if not known[method] then
+    local s = sessions[p.session_id]
+    if s and type(p.seq) == 'number' and p.seq > s.last_seq then s.unreadable[p.seq] = true end
+    return s
+  end
+  if not render[method] and not stored[method] then return end -- progress, client/dropped
+  local s = buffer_for(p.session_id)
+  if stored[method] and (type(p.seq) ~= 'number' or not place(p.session_id, s, p.seq)) then return s end
+  if render[method] then render[method](s, p) end
   return s
+end
+
+-- The attach that M.reattach asked for was answered (or failed: `ok` false).
+function M.attached(session_id, ok)
+  local s = sessions[session_id]
+  if not s then return end
+  s.resuming = false
+  if not ok then s.gone = true end
+end
+
+-- The language server was started again: its subscriptions died with the old one,
+-- so attach every followed session again from its last seq.
+function M.reattach_all()
+  for session_id, s in pairs(sessions) do
+    if not s.gone then
+      s.resuming = true
+      M.reattach(session_id, s.last_seq)
+    end
+  end
 end
 
 function M.buffer(session_id)

@@ -4,8 +4,10 @@
 -- vim.lsp.buf_attach_client, which every version since 0.5 has. The language
 -- server forwards the daemon's notifications under their protocol names
 -- (`message/delta`, `session/model_switched` ...); the handlers below render them
--- into chat buffers. Turn progress arrives as standard work-done progress
--- (`$/progress`), so it also shows in any LSP progress UI.
+-- into chat buffers by the sequence rules in chat.lua. Turn progress arrives as
+-- standard work-done progress (`$/progress`), so it also shows in any LSP progress UI.
+-- A language server that dies after it was up is started again, and the chat
+-- buffers' sessions are attached again from the last seq each one showed.
 
 local chat = require('duologue.chat')
 
@@ -22,6 +24,7 @@ M.config = {
 local state = {
   client_id = nil,
   ready = false,
+  was_up = false,  -- a language server has been up before: a new one reattaches
   queue = {},
   session = nil,   -- current session id
   model = nil,     -- its current model id
@@ -80,10 +83,25 @@ local function on_progress(err, result, ctx, config)
   end
 end
 
+-- LSP's own names; every other notification is the daemon's, forwarded.
+local function lsp_own(method)
+  return method:find('^%$/') or method:find('^window/') or method:find('^textDocument/')
+    or method:find('^workspace/') or method:find('^telemetry/')
+    or method == 'client/registerCapability' or method == 'client/unregisterCapability'
+end
+
+-- Handlers for every notification the plugin knows, and (through the metatable) for
+-- those it does not: chat.lua notes where those stand, so a newer daemon's stored
+-- events are no gap. LSP's own methods keep Neovim's default handlers.
 local function handlers()
   local h = { ['$/progress'] = on_progress }
-  for _, method in ipairs(chat.methods) do h[method] = on_notification(method) end
-  return h
+  for _, method in ipairs(chat.stored) do h[method] = on_notification(method) end
+  for _, method in ipairs(chat.unstored) do h[method] = on_notification(method) end
+  return setmetatable(h, {
+    __index = function(_, method)
+      if not lsp_own(method) then return on_notification(method) end
+    end,
+  })
 end
 
 -- Run fn(client) once the language server is initialized (starting it if needed).
@@ -111,15 +129,32 @@ function M.start()
         if err or not result then return end
         for _, info in ipairs(result.models) do state.short[info.id] = info.short_name end
       end)
+      if state.was_up then chat.reattach_all() end
+      state.was_up = true
       local queued = state.queue
       state.queue = {}
       for _, fn in ipairs(queued) do fn(client) end
     end,
-    on_exit = function()
+    on_exit = function(code, signal)
+      local was_ready = state.ready
       state.client_id, state.ready = nil, false
+      -- One that died after it was up is started again; one that never came up is not
+      -- (it would only fail again), nor one stopped on purpose (exit code 0).
+      if was_ready and (code ~= 0 or signal ~= 0) then vim.defer_fn(M.start, 200) end
     end,
   })
   return state.client_id
+end
+
+-- chat.lua asks to attach a session again (a gap, or a new language server).
+chat.reattach = function(session_id, since_seq)
+  with_client(function(client)
+    client.request('session/attach', { session_id = session_id, since_seq = since_seq }, function(err, _)
+      chat.attached(session_id, err == nil)
+      if err then notify('cannot follow session ' .. session_id .. ': ' .. (err.message or '?'),
+                         vim.log.levels.WARN) end
+    end)
+  end)
 end
 
 -- A request to the language server; errors are shown (commands' errors are shown

@@ -5,7 +5,7 @@ These work on the LMDB files directly, so they live in the daemon package; the C
 
 - ``status`` reads without writing (safe while a daemon runs): schema version, path,
   map size, sizes, the backups with their versions and dates, whether the file is
-  whole at a glance (``store_check.glance``) and what the last ``check`` found; it
+  whole at a glance (``check.glance``) and what the last ``check`` found; it
   never calls a store sound that no one has read page by page.
 - ``check`` reads every page (in a child process, with a progress bar on a terminal)
   and records the result beside the store.
@@ -37,10 +37,11 @@ import lmdb
 
 from duologue.protocol.paths import Paths, locate
 
-from .lock import AlreadyRunning, DaemonLock, lock_held, read_pid
+from ..lock import AlreadyRunning, DaemonLock, lock_held, read_pid
 from .migrations import BACKUP_META, MIGRATIONS, list_backups, write_backup
-from .store import SCHEMA_VERSION
-from .store_check import glance, walk
+from .records import SCHEMA_VERSION
+from .environment import open_environment
+from .check import glance, walk
 
 EXIT_ERROR, EXIT_USAGE = 1, 2
 DAMAGED = "-damaged"
@@ -62,7 +63,7 @@ def _backups_dir(paths: Paths) -> Path:
 
 
 def _open_readonly(path: Path) -> lmdb.Environment:
-    return lmdb.open(str(path), readonly=True, max_dbs=32, subdir=True, lock=True)
+    return open_environment(path, readonly=True)
 
 
 def read_version(path: Path) -> int | None:
@@ -124,7 +125,7 @@ def backup(paths: Paths, reason: str = "made by `duologue db backup`") -> dict[s
         raise MaintenanceError(f"cannot back up the store at {store}: {problem}; "
                                "`duologue db rollback` restores the newest backup")
     version = read_version(store)
-    env = lmdb.open(str(store), max_dbs=32, subdir=True, lock=True)
+    env = open_environment(store)
     try:
         made = write_backup(lambda d: env.copy(str(d), compact=True), _backups_dir(paths),
                             version or 0, reason)

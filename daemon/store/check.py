@@ -25,6 +25,9 @@ import zlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+from .environment import open_environment
+from .migrations import list_backups
+
 MAGIC = 0xBEEFC0DE
 _HEADER = 16
 _MIN_META = _HEADER + 136
@@ -79,7 +82,6 @@ def _meta(page: bytes, offset: int) -> tuple[int, int, int] | None:
 
 def damaged_message(store_dir: Path, backups_dir: Path, problem: str) -> str:
     """What a person reads when a store is refused: which, why, and what to do."""
-    from .migrations import list_backups
 
     backups = list_backups(backups_dir)
     if backups:
@@ -95,9 +97,7 @@ def damaged_message(store_dir: Path, backups_dir: Path, problem: str) -> str:
 def walk(store_dir: Path, progress: Callable[[int, int], None] = lambda done, total: None) -> dict[str, int]:
     """Read every record of every named database (and the unnamed one that lists
     them); returns records per database. Raises ``lmdb.Error`` on a damaged page."""
-    import lmdb
-
-    env = lmdb.open(str(store_dir), readonly=True, lock=False, max_dbs=64, subdir=True)
+    env = open_environment(store_dir, readonly=True, lock=False)
     try:
         with env.begin(buffers=True) as txn:
             names = [bytes(k) for k, _ in txn.cursor()]

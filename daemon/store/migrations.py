@@ -22,12 +22,24 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, Protocol
+
+from .errors import StoreMigrationError, StoreVersionError
 
 if TYPE_CHECKING:
     import lmdb
 
-    from .store import Store
+
+class Migrating(Protocol):
+    """What an upgrade needs of the store (``records.Store``), named here so that
+    this module need not import the one that imports it."""
+
+    path: Path
+    backups_dir: Path
+
+    def copy_to(self, directory: Path) -> None: ...
+
+    def run_migration_step(self, step: Migration) -> None: ...
 
 BACKUP_META = "backup.json"
 PARTIAL = ".partial"
@@ -77,18 +89,14 @@ def plan(found: int, target: int, steps: Sequence[Migration]) -> list[Migration]
     by_version = {s.version: s for s in steps}
     missing = [v for v in range(found + 1, target + 1) if v not in by_version]
     if missing:
-        from .store import StoreVersionError
-
         raise StoreVersionError(
             f"no migration step to schema version {missing[0]}; this duologue cannot "
             f"upgrade a version {found} store to {target} (the store was left unchanged)")
     return [by_version[v] for v in range(found + 1, target + 1)]
 
 
-def upgrade(store: Store, found: int, target: int, steps: Sequence[Migration]) -> list[Path]:
+def upgrade(store: Migrating, found: int, target: int, steps: Sequence[Migration]) -> list[Path]:
     """Run the steps from ``found`` to ``target``, a backup before each; the backups made."""
-    from .store import StoreMigrationError
-
     made = []
     for step in plan(found, target, steps):
         backup = make_backup(store, step.version - 1, f"before migration to v{step.version}")
@@ -104,7 +112,7 @@ def upgrade(store: Store, found: int, target: int, steps: Sequence[Migration]) -
     return made
 
 
-def make_backup(store: Store, version: int, reason: str) -> Path:
+def make_backup(store: Migrating, version: int, reason: str) -> Path:
     """A compacted copy of ``store`` in its backups directory; returns its path."""
     return write_backup(store.copy_to, store.backups_dir, version, reason)
 

@@ -50,47 +50,25 @@ import msgspec
 
 from duologue.protocol.entities import ContextSummary, Message, ModelSwitch, Session, TaskList, ToolResultBlock
 
+from .check import damaged_message, glance
+from .environment import open_environment
+from .errors import (
+    DISK_FULL_BELOW,
+    StoreDamaged,
+    StoreError,
+    StoreVersionError,
+    StoreWriteError,
+)
 from .migrations import MIGRATIONS, Migration, MigrationContext, upgrade
-from .store_check import damaged_message, glance
 
 log = logging.getLogger(__name__)
 
 SCHEMA_VERSION = 2
 """The version this code writes; ``migrations.MIGRATIONS`` upgrades older stores to it."""
+LIVE_SESSIONS = 4096
+"""Session records kept decoded (see ``Store._live``)."""
 _U64 = struct.Struct(">Q")
 _T = TypeVar("_T")
-
-
-class StoreError(Exception):
-    """The store cannot be used as it is; the message says why and what to do."""
-
-
-class StoreVersionError(StoreError):
-    pass
-
-
-class StoreDamaged(StoreError):
-    """The store's files are not whole (see ``store_check``); it was not opened."""
-
-
-class StoreWriteError(StoreError):
-    """A write transaction could not be committed (a full disk, an I/O error). LMDB
-    aborted it, so nothing of it was written and the store is as before; a later
-    write succeeds once the cause is gone."""
-
-    def __init__(self, message: str, *, disk_full: bool):
-        super().__init__(message)
-        self.disk_full = disk_full
-
-
-DISK_FULL_BELOW = 8 * 2**20
-"""Free bytes under which a failed commit is reported as a full disk: LMDB reports a
-short write as an I/O error, so the free space is what tells the two apart."""
-
-
-class StoreMigrationError(StoreError):
-    """A migration step failed; its transaction was aborted, so the store is still
-    at the version before that step."""
 
 
 @dataclass
@@ -192,15 +170,7 @@ class Store:
         if problem is not None:
             raise StoreDamaged(damaged_message(path, self.backups_dir, problem))
         try:
-            self._env = lmdb.open(
-                str(path),
-                map_size=map_size or self.INITIAL_MAP,
-                max_dbs=16,
-                sync=True,
-                metasync=True,
-                subdir=True,
-                lock=True,
-            )
+            self._env = open_environment(path, map_size=map_size or self.INITIAL_MAP, sync=True, metasync=True)
         except (lmdb.InvalidError, lmdb.CorruptedError, lmdb.VersionMismatchError) as exc:
             raise StoreDamaged(damaged_message(path, self.backups_dir, str(exc))) from None
         names = ["meta", "sessions", "recency", "by_project", "events", "messages",
@@ -218,6 +188,10 @@ class Store:
         self._switch_dec = msgspec.msgpack.Decoder(ModelSwitch)
         self._tasks_dec = msgspec.msgpack.Decoder(TaskList)
         self._summary_dec = msgspec.msgpack.Decoder(ContextSummary)
+        self._live: dict[str, Session] = {}
+        """Session records as last written or read: a running turn reads its session
+        at every checkpoint, and decoding it each time is work for nothing. Every
+        write of a session record goes through this class and keeps it current."""
         with self._env.begin() as txn:
             has_messages = txn.stat(self._db["messages"])["entries"] > 0
         self._index_stale = has_messages and self._index_mark() != self._env.info()["last_txnid"]
@@ -268,6 +242,7 @@ class Store:
             return dbs
 
         self._db = self._write(write)
+        self._live.clear()
 
     def copy_to(self, directory: Path) -> None:
         """A compacted copy of the whole environment (LMDB's consistent hot copy)."""
@@ -346,6 +321,7 @@ class Store:
 
         marks = change.import_marks
         self._write(write)
+        self._remember(s)
 
     def delete_session(self, session: Session) -> None:
         """Remove the session and everything keyed under it, in one transaction."""
@@ -369,14 +345,27 @@ class Store:
                     if not cur.delete():
                         break
 
+        self._live.pop(session.id, None)
         self._write(write)
 
     # --- reads --------------------------------------------------------------------------
 
     def get_session(self, session_id: str) -> Session | None:
+        live = self._live.get(session_id)
+        if live is not None:
+            return live
         with self._env.begin(db=self._db["sessions"]) as txn:
             raw = txn.get(session_id.encode())
-        return None if raw is None else self._session_dec.decode(raw)
+        if raw is None:
+            return None
+        session = self._session_dec.decode(raw)
+        self._remember(session)
+        return session
+
+    def _remember(self, session: Session) -> None:
+        if len(self._live) >= LIVE_SESSIONS:
+            self._live.clear()  # a scan of many sessions: start over rather than keep them all
+        self._live[session.id] = session
 
     def count_sessions(self) -> int:
         with self._env.begin() as txn:
@@ -464,16 +453,6 @@ class Store:
         with self._env.begin(db=self._db["tasks"]) as txn:
             raw = txn.get(sid.encode())
         return TaskList() if raw is None else self._tasks_dec.decode(raw)
-
-    def unfinished_messages(self) -> list[Message]:
-        """Assistant messages still marked streaming: turns a crash interrupted."""
-        out = []
-        with self._env.begin(db=self._db["messages"]) as txn:
-            for _, raw in txn.cursor():
-                msg = self._message_dec.decode(raw)
-                if msg.status == "streaming":
-                    out.append(msg)
-        return out
 
     def open_turns(self) -> list[Message]:
         """The turns a stop left open, each by its last message: a reply still
@@ -667,6 +646,7 @@ class Store:
             self._reindex_session(txn, current.id)
             return count
 
+        self._live.pop(current.id, None)
         return self._write(write)
 
     def info(self) -> dict[str, Any]:

@@ -1,0 +1,62 @@
+"""The daemon's services, built once from resolved settings: what handlers work with.
+
+The composition root (``server``) builds one :class:`Services` at start-up; the
+method handlers (``api``) take it and nothing else, so neither module needs the
+other's internals.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+from duologue.protocol import methods as m
+
+from .catalog import Catalog
+from .discovery import Discovery
+from .hub import Hub
+from .metrics import Metrics
+from .routing import Routing
+from .sessions import Sessions
+from .settings import Settings
+from .turns import Turns
+
+
+@dataclass
+class Services:
+    settings: Settings
+    version: str
+    emulator_url: str | None
+    catalog: Catalog
+    hub: Hub
+    metrics: Metrics
+    routing: Routing
+    sessions: Sessions
+    turns: Turns
+    discovery: Discovery
+    request_stop: Callable[[str], None]
+    clients: Callable[[], int] = lambda: 0
+    """Connected clients, counted by the transports (set once they are bound)."""
+    started_at: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
+    _t0: float = field(default_factory=time.monotonic)
+
+    def status(self) -> m.StatusResult:
+        paths = self.settings.paths
+        return m.StatusResult(
+            protocol_version=m.PROTOCOL_VERSION,
+            daemon_version=self.version,
+            pid=os.getpid(),
+            started_at=self.started_at,
+            uptime_s=round(time.monotonic() - self._t0, 3),
+            home=str(Path(paths.data_dir).parent),
+            socket=paths.endpoint,
+            sessions=self.sessions.store.count_sessions(),
+            clients=self.clients(),
+            emulator=self.emulator_url is not None,
+            providers=self.routing.statuses(),
+            running_turns=self.turns.running(),
+        )

@@ -1,0 +1,14 @@
+"""The store: every session's events and records in one LMDB environment.
+
+- ``records``: the ``Store`` (sessions, events, messages, the indexes, import marks).
+- ``errors``: why a store cannot be used, each saying what to do.
+- ``migrations``: schema versions and the steps between them, a backup before each.
+- ``check``: damage found before LMDB maps a file, and the page walk of ``db check``.
+- ``maintenance``: the ``duologue db`` commands.
+"""
+
+from .errors import StoreDamaged, StoreError, StoreMigrationError, StoreVersionError, StoreWriteError
+from .records import SCHEMA_VERSION, Change, ImportMarks, Store, encode_cursor
+
+__all__ = ["SCHEMA_VERSION", "Change", "ImportMarks", "Store", "StoreDamaged", "StoreError",
+           "StoreMigrationError", "StoreVersionError", "StoreWriteError", "encode_cursor"]

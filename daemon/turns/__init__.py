@@ -1,0 +1,11 @@
+"""Turns: a model answering a prompt, streamed to every client of the session.
+
+- ``queue``: one queue per session and its worker; a turn's attempts and rounds.
+- ``outcome``: how an attempt ended and what the turn does next (pure).
+- ``request``: which stored messages a round sends.
+- ``writer``: one reply's blocks as they stream, committed in checkpoints.
+"""
+
+from .queue import Turns
+
+__all__ = ["Turns"]
