@@ -33,9 +33,11 @@ HELP = """commands:
   /show             the whole transcript
   /quit             leave (the daemon and the session stay)"""
 
-EMULATOR_BANNER = ("*** EMULATOR: no API key is configured, so replies come from duologue's offline "
-                   "provider emulator, not a real model. Set ANTHROPIC_API_KEY or GEMINI_API_KEY "
-                   "and restart the daemon (`duologue daemon stop`) for real replies. ***")
+
+def emulator_banner(providers: list[m.ProviderStatus]) -> str:
+    return ("*** EMULATOR: no API key is configured, so replies come from duologue's offline "
+            f"provider emulator, not a real model. {render.key_hint(providers)} "
+            "and restart the daemon (`duologue daemon stop`) for real replies. ***")
 
 
 def _say(text: str) -> None:
@@ -144,7 +146,7 @@ class Chat:
 async def run_chat(client: AsyncClient, session: str | None, project: str) -> int:
     status = await client.status()
     if status.emulator:
-        _say(EMULATOR_BANNER)
+        _say(emulator_banner(status.providers))
     chat = Chat(client, project)
     await chat.open(session)
     printer = asyncio.create_task(chat.print_events())

@@ -421,7 +421,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp = add("models", cmd_models, "list the model catalog")
     sp.add_argument("--refresh", action="store_true",
                     help="read the providers' models endpoints now (lifecycle, limits, thinking)")
-    sp.add_argument("--provider", choices=["anthropic", "gemini"], help="with --refresh: only this provider")
+    sp.add_argument("--provider", help="with --refresh: only this provider (a name `duologue status` lists)")
     sp = add("tasks", cmd_tasks, "print a session's task list")
     sp.add_argument("session")
     sp = add("summaries", cmd_summaries, "the summaries that replaced older turns for small windows")

@@ -158,6 +158,13 @@ def tasks_text(tasks: TaskList) -> str:
     return "\n".join(lines)
 
 
+def key_hint(providers: list[m.ProviderStatus]) -> str:
+    """What to set to leave the emulator, in the daemon's words: the variable each of
+    its providers reads its key from (clients know no provider of their own)."""
+    named = [f"{p.key_env[0]} ({p.display_name or p.name})" for p in providers if p.key_env]
+    return f"Set {' or '.join(named)}" if named else "Configure a provider's API key"
+
+
 def status_text(s: m.StatusResult) -> str:
     lines = [f"duologue daemon {s.daemon_version} (protocol {s.protocol_version}), pid {s.pid}, "
              f"up {s.uptime_s:.0f}s" + ("  *** EMULATOR: replies are simulated offline ***" if s.emulator else ""),
@@ -166,7 +173,8 @@ def status_text(s: m.StatusResult) -> str:
     for p in s.providers:
         state = "emulator" if p.emulator else ("configured" if p.configured else "no API key")
         cooling = f", cooling down until {p.cooling_down_until:%H:%M:%S}" if p.cooling_down_until else ""
-        lines.append(f"  {p.name}: {state}{cooling}")
+        named = f" ({p.display_name})" if p.display_name else ""
+        lines.append(f"  {p.name}{named}: {state}{cooling}")
     for t in s.running_turns:
         lines.append(f"  turn {t.turn_id} in {t.session_id}: {t.model}, {t.output_tokens} tokens so far")
     return "\n".join(lines)

@@ -1,6 +1,6 @@
 """The method table's implementations: one small function per method.
 
-Each handler takes the decoded params and the caller's :class:`Context` and returns
+Each handler takes the decoded params and the caller's :class:`Caller` and returns
 the method's result type. A handler that waits (``async def``) is answered from a
 task, the others inline (see ``dispatch``). The logic lives in ``sessions`` and ``turns``; this module
 only adapts between them and the protocol.
@@ -14,8 +14,9 @@ from duologue.protocol import methods as m
 from duologue.protocol.errors import ErrorCode, RpcError
 
 from .bounds import check_blocks
-from .dispatch import Context, Handler
+from .dispatch import Caller, Handler
 from .ids import new_id
+from .export import export_session
 from .imports import Imports
 from .services import Services
 from .sessions import tasks_from_inputs
@@ -26,7 +27,7 @@ def build_handlers(services: Services) -> dict[str, Handler]:
     imports.recover()  # before any client is served: no batch is seen half-imported
     instance_id = new_id()  # hello and status tell a client when the daemon it follows restarted
 
-    def hello(p: m.HelloParams, ctx: Context) -> m.HelloResult:
+    def hello(p: m.HelloParams, caller: Caller) -> m.HelloResult:
         ours = m.PROTOCOL_VERSION.split(".")[0]
         theirs = p.protocol_version.split(".")[0]
         if ours != theirs:
@@ -39,10 +40,10 @@ def build_handlers(services: Services) -> dict[str, Handler]:
         return m.HelloResult(protocol_version=m.PROTOCOL_VERSION, daemon_version=services.version,
                              emulator=services.emulator_url is not None, instance_id=instance_id)
 
-    def status(p: m.Empty, ctx: Context) -> m.StatusResult:
+    def status(p: m.Empty, caller: Caller) -> m.StatusResult:
         return msgspec.structs.replace(services.status(), instance_id=instance_id)
 
-    def shutdown(p: m.Empty, ctx: Context) -> m.EmptyResult:
+    def shutdown(p: m.Empty, caller: Caller) -> m.EmptyResult:
         services.request_stop("daemon/shutdown")
         return m.EmptyResult()
 
@@ -52,81 +53,81 @@ def build_handlers(services: Services) -> dict[str, Handler]:
                   for mi in services.catalog.models]
         return services.discovery.result(models, services.catalog.default_model)
 
-    def models_list(p: m.Empty, ctx: Context) -> m.ModelsResult:
+    def models_list(p: m.Empty, caller: Caller) -> m.ModelsResult:
         return catalog_result()
 
-    async def models_refresh(p: m.RefreshParams, ctx: Context) -> m.ModelsResult:
+    async def models_refresh(p: m.RefreshParams, caller: Caller) -> m.ModelsResult:
         await services.discovery.refresh_all(p.provider)
         return catalog_result()
 
-    def create(p: m.CreateParams, ctx: Context) -> m.SessionResult:
+    def create(p: m.CreateParams, caller: Caller) -> m.SessionResult:
         return m.SessionResult(session=sessions.create(p))
 
-    def list_(p: m.ListParams, ctx: Context) -> m.ListResult:
+    def list_(p: m.ListParams, caller: Caller) -> m.ListResult:
         return sessions.list(p)
 
-    def get(p: m.GetParams, ctx: Context) -> m.GetResult:
+    def get(p: m.GetParams, caller: Caller) -> m.GetResult:
         return sessions.get(p)
 
-    def rename(p: m.RenameParams, ctx: Context) -> m.SessionResult:
+    def rename(p: m.RenameParams, caller: Caller) -> m.SessionResult:
         return m.SessionResult(session=sessions.rename(p))
 
-    async def delete(p: m.SessionRef, ctx: Context) -> m.DeleteResult:
+    async def delete(p: m.SessionRef, caller: Caller) -> m.DeleteResult:
         await turns.forget_session(p.session_id)
         sessions.delete(p.session_id)
         return m.DeleteResult(deleted=True)
 
-    def switch(p: m.SwitchParams, ctx: Context) -> m.SwitchResult:
+    def switch(p: m.SwitchParams, caller: Caller) -> m.SwitchResult:
         session, switch_ = sessions.switch_model(p.session_id, p.model, p.reason)
         return m.SwitchResult(session=session, switch=switch_)
 
-    def attach(p: m.AttachParams, ctx: Context) -> m.AttachResult:
-        result, replay = sessions.attach(p, ctx.peer)
-        ctx.after.append(replay)
+    def attach(p: m.AttachParams, caller: Caller) -> m.AttachResult:
+        result, replay = sessions.attach(p, caller.peer)
+        caller.after.append(replay)
         return result
 
-    def detach(p: m.SessionRef, ctx: Context) -> m.EmptyResult:
+    def detach(p: m.SessionRef, caller: Caller) -> m.EmptyResult:
         sessions.require(p.session_id)
-        sessions.hub.detach(p.session_id, ctx.peer)
+        sessions.hub.detach(p.session_id, caller.peer)
         return m.EmptyResult()
 
-    def send(p: m.SendParams, ctx: Context) -> m.SendResult:
+    def send(p: m.SendParams, caller: Caller) -> m.SendResult:
         check_blocks(p.context, "$.context")
         return turns.submit(p)
 
-    def cancel(p: m.SessionRef, ctx: Context) -> m.CancelResult:
+    def cancel(p: m.SessionRef, caller: Caller) -> m.CancelResult:
         return turns.cancel(p.session_id)
 
-    def pin(p: m.PinParams, ctx: Context) -> m.MessageResult:
+    def pin(p: m.PinParams, caller: Caller) -> m.MessageResult:
         return m.MessageResult(message=sessions.pin(p.session_id, p.message_id, p.pinned))
 
-    def summaries(p: m.SessionRef, ctx: Context) -> m.SummariesResult:
+    def summaries(p: m.SessionRef, caller: Caller) -> m.SummariesResult:
         sessions.require(p.session_id)
         return m.SummariesResult(summaries=sessions.store.summaries(p.session_id))
 
-    def metrics_get(p: m.MetricsParams, ctx: Context) -> m.MetricsResult:
+    def metrics_get(p: m.MetricsParams, caller: Caller) -> m.MetricsResult:
         model = None if p.model is None else services.catalog.resolve(p.model).id
         return services.metrics.snapshot(model)
 
-    def tasks_update(p: m.TasksUpdateParams, ctx: Context) -> m.TasksResult:
-        who = f"client:{p.client}" if p.client else f"client:{ctx.peer.key.hex()[:8]}"
+    def tasks_update(p: m.TasksUpdateParams, caller: Caller) -> m.TasksResult:
+        who = f"client:{p.client}" if p.client else f"client:{caller.peer.key.hex()[:8]}"
         return m.TasksResult(tasks=sessions.update_tasks(p.session_id, tasks_from_inputs(p.tasks), who))
 
-    def tasks_list(p: m.SessionRef, ctx: Context) -> m.TasksResult:
+    def tasks_list(p: m.SessionRef, caller: Caller) -> m.TasksResult:
         sessions.require(p.session_id)
         return m.TasksResult(tasks=sessions.store.tasks(p.session_id))
 
-    async def import_run(p: m.ImportParams, ctx: Context) -> m.ImportResult:
+    async def import_run(p: m.ImportParams, caller: Caller) -> m.ImportResult:
         return await imports.run(p)
 
-    async def import_undo(p: m.UndoParams, ctx: Context) -> m.UndoResult:
+    async def import_undo(p: m.UndoParams, caller: Caller) -> m.UndoResult:
         return await imports.undo(p.batch_id)
 
-    def import_list(p: m.Empty, ctx: Context) -> m.ImportListResult:
+    def import_list(p: m.Empty, caller: Caller) -> m.ImportListResult:
         return imports.list()
 
-    def export(p: m.SessionRef, ctx: Context) -> m.ExportDocument:
-        return imports.export(p.session_id)
+    def export(p: m.SessionRef, caller: Caller) -> m.ExportDocument:
+        return export_session(sessions, p.session_id)
 
     return {
         "daemon/hello": hello,

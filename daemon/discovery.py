@@ -15,8 +15,9 @@ active again):
   accepted ``thinking.type`` values decide the control (``adaptive`` with effort:
   ``effort``; ``enabled`` alone: ``budget``) and whether it can be turned off
   (neither ``disabled`` nor ``between_tools``, Sonnet 5.5's way to turn up-front thinking off:
-  ``always``). Whether a model thinks by default is not in any listing,
-  so that part stays as the catalog says.
+  ``always``). An entry the catalog says cannot think, listed as thinking, takes its
+  provider's usual control (``ProviderSpec.listed_thinking``). Whether a model thinks
+  by default is not in any listing, so that part stays as the catalog says.
 
 Nothing here ever blocks the daemon: :meth:`Discovery.startup` applies the kept
 listings at once and fetches stale ones with a timeout; a failure is logged (the
@@ -37,10 +38,12 @@ from typing import TYPE_CHECKING
 import msgspec
 
 from duologue.protocol.entities import ModelInfo, Thinking, ThinkingControl, Timestamp
+from duologue.protocol.errors import ErrorCode, RpcError
 from duologue.protocol.methods import ModelsResult, ProviderListing
 
 from .catalog import Catalog
 from .providers.models_list import ListedModel, list_models
+from .providers.registry import BUILTIN, Registry
 
 if TYPE_CHECKING:
     from .settings import Settings
@@ -71,7 +74,8 @@ class _State:
     error: str | None = None
 
 
-def reconcile(entry: ModelInfo, listed: ListedModel | None, *, configured: bool = False) -> ModelInfo:
+def reconcile(entry: ModelInfo, listed: ListedModel | None, *, configured: bool = False,
+              registry: Registry = BUILTIN) -> ModelInfo:
     """The catalog entry as the provider's listing amends it (``None``: not listed).
 
     An entry the user wrote in the config file keeps its limits and thinking (a
@@ -81,7 +85,7 @@ def reconcile(entry: ModelInfo, listed: ListedModel | None, *, configured: bool 
     if configured:
         return msgspec.structs.replace(entry, lifecycle=listed.lifecycle,
                                        available=entry.available and listed.lifecycle != "retired")
-    thinking, control = _thinking(entry, listed)
+    thinking, control = _thinking(entry, listed, registry[entry.provider].listed_thinking)
     return msgspec.structs.replace(
         entry,
         context_window=listed.max_input_tokens or entry.context_window,
@@ -93,7 +97,7 @@ def reconcile(entry: ModelInfo, listed: ListedModel | None, *, configured: bool 
     )
 
 
-def _thinking(entry: ModelInfo, listed: ListedModel) -> tuple[Thinking, ThinkingControl]:
+def _thinking(entry: ModelInfo, listed: ListedModel, usual: ThinkingControl) -> tuple[Thinking, ThinkingControl]:
     if listed.thinking is None:
         return entry.thinking, entry.thinking_control
     if not listed.thinking:
@@ -112,18 +116,19 @@ def _thinking(entry: ModelInfo, listed: ListedModel) -> tuple[Thinking, Thinking
     if thinking == "none":
         thinking = "optional"
     if control == "none":
-        control = "level" if entry.provider == "gemini" else "budget"
+        control = usual
     return thinking, control
 
 
 class Discovery:
     def __init__(self, catalog: Catalog, store: Store, lister: Lister, providers: Iterable[str], *,
                  ttl_s: float = DEFAULT_TTL_S, timeout_s: float = DEFAULT_TIMEOUT_S,
-                 fetch_at_startup: bool = True,
+                 fetch_at_startup: bool = True, registry: Registry = BUILTIN,
                  clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc)):
         self.catalog = catalog
         self.store = store
         self.providers = list(providers)
+        self.registry = registry
         self.ttl_s = ttl_s
         self.timeout_s = timeout_s
         self.fetch_at_startup = fetch_at_startup
@@ -140,18 +145,20 @@ class Discovery:
     @classmethod
     def for_daemon(cls, catalog: Catalog, store: Store, settings: Settings, emulator_url: str | None,
                    **kwargs: object) -> Discovery:
-        """Discovery for the configured providers, with their keys and base URLs (on
-        the emulator, its own: see ``Settings.on_emulator``). The SDKs load on the first
-        fetch, not here."""
-        providers = [name for name, cfg in settings.providers.items() if cfg.configured]
+        """Discovery for the configured providers that have a models endpoint, with
+        their keys and base URLs (on the emulator, its own: see ``Settings.on_emulator``).
+        The SDKs load on the first fetch, not here."""
+        registry = settings.registry
+        providers = [name for name, cfg in settings.providers.items()
+                     if cfg.configured and registry[name].listing is not None]
 
         async def lister(provider: str) -> list[ListedModel]:
-            cfg = settings.providers[provider]
-            key = cfg.api_key.reveal() if cfg.api_key else ""
-            return await list_models(provider, key, cfg.base_url, min(cfg.timeout_s, DEFAULT_TIMEOUT_S))
+            connection = settings.providers[provider].connection()
+            return await list_models(provider, connection.api_key, connection.base_url,
+                                     min(connection.timeout_s, DEFAULT_TIMEOUT_S), registry=registry)
 
         kwargs.setdefault("fetch_at_startup", emulator_url is None)
-        return cls(catalog, store, lister, providers, **kwargs)  # type: ignore[arg-type]
+        return cls(catalog, store, lister, providers, registry=registry, **kwargs)  # type: ignore[arg-type]
 
     # --- running ------------------------------------------------------------------------
 
@@ -204,7 +211,12 @@ class Discovery:
             return self.listing(provider)
 
     async def refresh_all(self, provider: str | None = None) -> None:
-        """``models/refresh``: fetch now, one provider or every configured one."""
+        """``models/refresh``: fetch now, one provider or every configured one. A name
+        the registry does not know is INVALID_PARAMS, naming the known ones."""
+        if provider is not None and provider not in self.registry:
+            known = list(self.registry.names)
+            raise RpcError(ErrorCode.INVALID_PARAMS, f"unknown provider {provider!r}; known: {', '.join(known)}",
+                           {"path": "$.provider", "provider": provider, "known": known})
         names = [p for p in self.providers if provider in (None, p)]
         await asyncio.gather(*(self.refresh(name, force=True) for name in names))
 
@@ -253,7 +265,8 @@ class Discovery:
             listed = by_id.get(original.id)
             if listed is None:
                 unlisted.append(original.id)
-            self.catalog.update(reconcile(original, listed, configured=original.id in self.catalog.configured))
+            self.catalog.update(reconcile(original, listed, configured=original.id in self.catalog.configured,
+                                          registry=self.registry))
             if listed is not None and listed.retires_at is not None:
                 self._retires_at[original.id] = listed.retires_at
             else:

@@ -40,7 +40,7 @@ log = logging.getLogger(__name__)
 
 
 @dataclass
-class Context:
+class Caller:
     """What a handler knows of its caller. The frames of each iterable in ``after``
     are sent to the caller after the response, in order, as its connection takes
     them (attach uses it to replay missed events, read lazily from the store)."""
@@ -49,7 +49,7 @@ class Context:
     after: list[Iterable[bytes]] = field(default_factory=list)
 
 
-Handler = Union[Callable[[Any, Context], Any], Callable[[Any, Context], Awaitable[Any]]]
+Handler = Union[Callable[[Any, Caller], Any], Callable[[Any, Caller], Awaitable[Any]]]
 Respond = Callable[[bytes | None, list[Iterable[bytes]]], None]
 """Takes the response frame (None when nothing is to be answered) and the frames to
 send after it."""
@@ -77,8 +77,8 @@ class Dispatcher:
             self._waiting.add(task)
             task.add_done_callback(self._waiting.discard)
             return
-        ctx = Context(peer)
-        respond(self._frame_response(frame, [self._answer(item, ctx, None) for item in frame.items]), ctx.after)
+        caller = Caller(peer)
+        respond(self._frame_response(frame, [self._answer(item, caller, None) for item in frame.items]), caller.after)
 
     async def stop(self) -> None:
         """Cancel the requests still waiting (the daemon is stopping): they end as
@@ -88,23 +88,23 @@ class Dispatcher:
         await asyncio.gather(*self._waiting, return_exceptions=True)
 
     async def _answer_later(self, frame: Any, peer: Subscriber, respond: Respond) -> None:
-        ctx = Context(peer)
+        caller = Caller(peer)
         responses = []
         for item in frame.items:
             waited = None
             if not isinstance(item, Invalid) and item.method in self._waits:
-                waited = await self._waited(item, ctx)
-            responses.append(self._answer(item, ctx, waited))
+                waited = await self._waited(item, caller)
+            responses.append(self._answer(item, caller, waited))
         try:
-            respond(self._frame_response(frame, responses), ctx.after)
+            respond(self._frame_response(frame, responses), caller.after)
         except Exception:  # a task of the daemon's group must not end the daemon
             log.exception("could not send the answer to %s", [getattr(i, "method", None) for i in frame.items])
 
-    async def _waited(self, item: Any, ctx: Context) -> Any:
+    async def _waited(self, item: Any, caller: Caller) -> Any:
         """The result of a waiting handler, or the exception it raised (answered by
         ``_answer`` exactly as an inline handler's)."""
         try:
-            return _Result(await self._handlers[item.method](decode_params(item), ctx))
+            return _Result(await self._handlers[item.method](decode_params(item), caller))
         except Exception as exc:
             return _Raised(exc)
 
@@ -115,7 +115,7 @@ class Dispatcher:
             return None
         return encode_batch(answered) if frame.batch else answered[0]
 
-    def _answer(self, item: Any, ctx: Context, waited: _Result | _Raised | None) -> bytes | None:
+    def _answer(self, item: Any, caller: Caller, waited: _Result | _Raised | None) -> bytes | None:
         """The encoded response to one item (None for a notification)."""
         if isinstance(item, Invalid):
             return encode_error(item.id, item.error)
@@ -126,7 +126,7 @@ class Dispatcher:
                 result = waited.value
             else:
                 params = decode_params(item)  # METHOD_NOT_FOUND for a name outside the table
-                result = self._handlers[item.method](params, ctx)
+                result = self._handlers[item.method](params, caller)
             # Encoded inside the try: a result that cannot be encoded is this
             # request's internal error, not an exception that stops the daemon.
             return None if item.is_notification else encode_result(item.id, result)

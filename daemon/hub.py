@@ -3,6 +3,10 @@
 The hub knows subscribers only through :class:`Subscriber`; the ZeroMQ transport's
 peers implement it. Delivery never blocks: a subscriber queues the frame or, when
 it has fallen too far behind, drops itself and says so (see ``zmq_transport``).
+
+Both directions are indexed (session -> subscribers, subscriber -> sessions), so
+what a client costs does not grow with how many sessions others follow: dropping or
+forgetting a client touches only its own sessions.
 """
 
 from __future__ import annotations
@@ -19,9 +23,11 @@ class Subscriber(Protocol):
 class Hub:
     def __init__(self) -> None:
         self._by_session: dict[str, dict[bytes, Subscriber]] = {}
+        self._by_subscriber: dict[bytes, set[str]] = {}
 
     def attach(self, session_id: str, sub: Subscriber) -> None:
         self._by_session.setdefault(session_id, {})[sub.key] = sub
+        self._by_subscriber.setdefault(sub.key, set()).add(session_id)
 
     def detach(self, session_id: str, sub: Subscriber) -> bool:
         subs = self._by_session.get(session_id)
@@ -30,10 +36,15 @@ class Hub:
         del subs[sub.key]
         if not subs:
             del self._by_session[session_id]
+        mine = self._by_subscriber.get(sub.key)
+        if mine is not None:
+            mine.discard(session_id)
+            if not mine:
+                del self._by_subscriber[sub.key]
         return True
 
     def sessions_of(self, sub: Subscriber) -> list[str]:
-        return [sid for sid, subs in self._by_session.items() if sub.key in subs]
+        return sorted(self._by_subscriber.get(sub.key, ()))
 
     def detach_everywhere(self, sub: Subscriber) -> list[str]:
         """Remove ``sub`` from every session; return the sessions it was attached to."""
@@ -43,7 +54,12 @@ class Hub:
         return gone
 
     def forget_session(self, session_id: str) -> None:
-        self._by_session.pop(session_id, None)
+        for key in self._by_session.pop(session_id, {}):
+            mine = self._by_subscriber.get(key)
+            if mine is not None:
+                mine.discard(session_id)
+                if not mine:
+                    del self._by_subscriber[key]
 
     def publish(self, session_id: str, frames: list[bytes]) -> None:
         subs = self._by_session.get(session_id)

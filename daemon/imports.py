@@ -338,15 +338,6 @@ class Imports:
         self._issued.discard(batch_id)
         return result
 
-    # --- export -------------------------------------------------------------------------
-
-    def export(self, session_id: str) -> m.ExportDocument:
-        got = self.sessions.get(m.GetParams(session_id=session_id))
-        return m.ExportDocument(
-            format="duologue-export", version=1, exported_at=utcnow(), session=got.session,
-            messages=got.messages, switches=got.switches, tasks=got.tasks,
-            summaries=self.store.summaries(session_id))
-
 
 def _ms(t: datetime) -> int:
     return max(0, int(t.timestamp() * 1000))

@@ -9,6 +9,8 @@ that asks for it explicitly gets MODEL_UNAVAILABLE with the time it comes back.
 
 The auto policy is a short list of readable rules; the first that matches decides,
 and its reason is recorded on the ModelSwitch, so every choice can be explained.
+Which provider a rule prefers is the registry's word (``ProviderSpec.auto``); the
+rules themselves name no provider.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from duologue.protocol.errors import ErrorCode, RpcError
 from duologue.protocol.methods import ProviderStatus
 
 from .catalog import Catalog
+from .providers.registry import AutoRule
 from .settings import Settings
 
 COOLDOWN_AFTER = 3
@@ -100,18 +103,7 @@ class Routing:
         return self._providers[name]
 
     def _build(self, name: str) -> Any:
-        cfg = self.settings.providers[name]
-        key = cfg.api_key.reveal() if cfg.api_key else ""
-        base_url = cfg.base_url
-        if name == "anthropic":
-            from .providers.anthropic import AnthropicProvider
-
-            return AnthropicProvider(api_key=key, base_url=base_url, timeout=cfg.timeout_s,
-                                     max_retries=cfg.max_retries)
-        from .providers.gemini import GeminiProvider
-
-        return GeminiProvider(api_key=key, base_url=base_url, timeout=cfg.timeout_s,
-                              retries=cfg.max_retries)
+        return self.settings.registry[name].connect(self.settings.providers[name].connection())
 
     async def aclose(self) -> None:
         for provider in self._providers.values():
@@ -138,10 +130,13 @@ class Routing:
     def statuses(self) -> list[ProviderStatus]:
         out = []
         for name, cfg in self.settings.providers.items():
+            spec = self.settings.registry[name]
             until = self.cooling_until(name)
             remaining = until - self._clock()
             out.append(ProviderStatus(
                 name=name,
+                display_name=spec.display_name,
+                key_env=list(spec.key_env),
                 configured=self.configured(name),
                 emulator=self.emulator_url is not None,
                 base_url=cfg.base_url,
@@ -160,7 +155,7 @@ class Routing:
             raise RpcError(
                 ErrorCode.MODEL_UNAVAILABLE,
                 f"{model.id} needs the {model.provider} provider, which has no API key; "
-                f"set {'ANTHROPIC_API_KEY' if model.provider == 'anthropic' else 'GEMINI_API_KEY'} "
+                f"set {self.settings.registry[model.provider].key_env[0]} "
                 "or start the daemon with --emulator",
                 {"model": model.id, "provider": model.provider},
             )
@@ -173,7 +168,7 @@ class Routing:
             raise RpcError(
                 ErrorCode.MODEL_UNAVAILABLE,
                 f"{model.provider} failed repeatedly and is cooling down for {wait}s more; "
-                "pick a model of the other provider or retry later",
+                "pick a model of another provider or retry later",
                 {"model": model.id, "provider": model.provider, "retry_after_s": wait},
             )
 
@@ -185,29 +180,30 @@ class Routing:
         history_tokens = sum(message_tokens(msg) for msg in history) + prompt_tokens
         text = prompt.text
         has_code = bool(context_blocks) or "```" in text
-        rules: list[tuple[bool, Tier, str, str]] = [
-            (history_tokens > 150_000, "balanced", "gemini",
+        rules: list[tuple[bool, Tier, AutoRule, str]] = [
+            (history_tokens > 150_000, "balanced", "long_context",
              f"history of ~{history_tokens} tokens: a long-context model"),
-            (context_tokens > 20_000, "balanced", "gemini",
+            (context_tokens > 20_000, "balanced", "long_context",
              f"~{context_tokens} tokens of attached context: a long-context model"),
-            (bool(_HARD_WORDS.search(text)), "frontier", "anthropic",
+            (bool(_HARD_WORDS.search(text)), "frontier", "reasoning",
              "the prompt asks for careful reasoning"),
-            (has_code, "balanced", "anthropic",
+            (has_code, "balanced", "code",
              f"code present ({len(context_blocks)} attached block(s)): a strong coding model"),
-            (len(history) >= 30, "balanced", "anthropic",
+            (len(history) >= 30, "balanced", "long_conversation",
              f"a deep conversation ({len(history)} messages)"),
-            (prompt_tokens < 60 and not history, "fast", "anthropic",
+            (prompt_tokens < 60 and not history, "fast", "short_opening",
              "a short opening question: a fast model"),
         ]
-        for matched, tier, prefer, why in rules:
+        prefer = self.settings.registry.preferred
+        for matched, tier, rule, why in rules:
             if matched:
-                model = self._pick(tier, prefer, need_tokens=history_tokens)
+                model = self._pick(tier, prefer(rule), need_tokens=history_tokens)
                 if model:
                     return Choice(model, f"auto: {why}")
         current_model = self.catalog.find(current)
         if current_model and self.available(current_model):
             return Choice(current_model, "auto: no rule matched; keeping the current model")
-        model = self._pick("balanced", "anthropic", need_tokens=history_tokens)
+        model = self._pick("balanced", prefer("fallback"), need_tokens=history_tokens)
         if model is None:
             raise RpcError(ErrorCode.MODEL_UNAVAILABLE,
                            "no model is available: configure an API key or start with --emulator")

@@ -26,6 +26,7 @@ from .dispatch import Dispatcher, Spawn
 from .hub import Hub
 from .lock import DaemonLock
 from .metrics import Metrics
+from .providers.registry import BUILTIN
 from .routing import Routing
 from .services import Services
 from .sessions import Sessions
@@ -157,7 +158,7 @@ def run_daemon(settings: Settings, *, emulator: bool) -> int:
         if emulator:
             from .emulator import Emulator
 
-            emu = Emulator()
+            emu = Emulator(registry=settings.registry)
             emu.start()
             settings = settings.on_emulator(emu.url, emu.api_keys)
             log.warning("EMULATOR MODE: replies come from the offline provider emulator at %s", emu.url)
@@ -183,6 +184,6 @@ def _configure_logging(path: Path) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(logging.INFO)
-    for noisy in ("httpx", "httpx2", "httpcore", "google_genai", "anthropic"):
+    for noisy in ("httpx", "httpx2", "httpcore", *BUILTIN.loggers):
         logging.getLogger(noisy).setLevel(logging.WARNING)  # per-request lines drown the log
     os.chmod(path, 0o600)

@@ -208,11 +208,13 @@ class Sessions:
         draft = self.draft(session)
         switch = None
         if target != session.current_model or kind == "manual":
-            switch = self._switch(draft, target, reason or _default_reason(kind, choice), kind)
+            switch = self._switch(draft, target, reason or _default_reason(kind, choice), kind,
+                                  choice=choice if kind == "manual" else None)
         return self.commit(draft, model=choice if kind == "manual" else session.model,
                            current_model=target), switch
 
-    def _switch(self, draft: Draft, target: str, reason: str, kind: SwitchKind) -> ModelSwitch:
+    def _switch(self, draft: Draft, target: str, reason: str, kind: SwitchKind,
+                choice: str | None = None) -> ModelSwitch:
         switch = ModelSwitch(
             seq=draft.seq + 1,
             from_model=draft.session.current_model,
@@ -221,6 +223,7 @@ class Sessions:
             message_index=draft.session.message_count + draft.added_messages,
             reason=reason,
             kind=kind,
+            choice=choice,
         )
         draft.emit(m.ModelSwitched, switch=switch)
         draft.switches.append(switch)

@@ -1,7 +1,9 @@
 """Settings: every knob resolved once, from paths, the config file and the environment.
 
 No other module reads the environment. Components receive what they need from the
-:class:`Settings` built here. API keys are wrapped in :class:`Secret`, whose repr
+:class:`Settings` built here. Which providers there are, and which variables and
+config tables configure each, is the registry's word (``providers.registry``); the
+settings carry that registry on, so every component asks the same one. API keys are wrapped in :class:`Secret`, whose repr
 never shows the value, so a key cannot leak through a log line or an error message
 that formats the settings.
 """
@@ -21,6 +23,9 @@ import msgspec
 
 from duologue.protocol.entities import ModelInfo
 from duologue.protocol.paths import Paths, locate
+
+from .providers.base import Connection
+from .providers.registry import BUILTIN, ProviderSpec, Registry
 
 
 class ConfigError(Exception):
@@ -59,6 +64,11 @@ class ProviderSettings:
     def configured(self) -> bool:
         return bool(self.api_key)
 
+    def connection(self) -> Connection:
+        """What the provider's adapter (and its models listing) is built from."""
+        return Connection(api_key=self.api_key.reveal() if self.api_key else "", base_url=self.base_url,
+                          timeout_s=self.timeout_s, max_retries=self.max_retries)
+
 
 @dataclass(frozen=True)
 class Settings:
@@ -75,6 +85,8 @@ class Settings:
     alone never ends a stream that only sends keepalives)."""
     tcp_listen: str | None = None
     """``host:port`` of the opt-in TCP endpoint (CURVE-authenticated); None: no TCP."""
+    registry: Registry = BUILTIN
+    """The providers; ``providers`` holds one entry for each."""
 
     def on_emulator(self, url: str, api_keys: Mapping[str, str]) -> Settings:
         """These settings with every provider pointed at the emulator at ``url`` and
@@ -86,10 +98,12 @@ class Settings:
 
 
 class _ProviderConfig(msgspec.Struct, forbid_unknown_fields=True):
+    """A ``[providers.<name>]`` table; what it leaves out comes from the registry."""
+
     api_key: str | None = None
     base_url: str | None = None
-    timeout_s: Annotated[float, msgspec.Meta(gt=0, le=3600)] = 60.0
-    max_retries: Annotated[int, msgspec.Meta(ge=0, le=20)] = 2
+    timeout_s: Annotated[float, msgspec.Meta(gt=0, le=3600)] | None = None
+    max_retries: Annotated[int, msgspec.Meta(ge=0, le=20)] | None = None
 
 
 class _TcpConfig(msgspec.Struct, forbid_unknown_fields=True):
@@ -104,13 +118,6 @@ class _ConfigFile(msgspec.Struct, forbid_unknown_fields=True):
     providers: dict[str, _ProviderConfig] = {}
     models: list[ModelInfo] = []
     tcp: _TcpConfig = msgspec.field(default_factory=_TcpConfig)
-
-
-_ENV_KEYS = {
-    "anthropic": ("ANTHROPIC_API_KEY",),
-    "gemini": ("GEMINI_API_KEY", "GOOGLE_API_KEY"),
-}
-_ENV_BASE_URLS = {"anthropic": "ANTHROPIC_BASE_URL", "gemini": "GEMINI_BASE_URL"}
 
 
 def read_config(path: Path) -> _ConfigFile:
@@ -190,35 +197,26 @@ def _check_base_url(value: str | None, where: str) -> str | None:
         parts, port_ok = None, False
     if parts is None or parts.scheme not in ("http", "https") or not parts.hostname or not port_ok:
         raise ConfigError(f"{where}: not a usable base URL: {value!r}; write it as "
-                          "http(s)://host[:port][/path], e.g. \"https://api.anthropic.com\"")
+                          "http(s)://host[:port][/path], e.g. \"https://proxy.example.com:8443/v1\"")
     return value
 
 
-def load_settings(environ: dict[str, str] | None = None, *, emulator: bool = False) -> Settings:
-    """Build the settings. Environment keys win over the config file's."""
+def load_settings(environ: dict[str, str] | None = None, *, emulator: bool = False,
+                  registry: Registry = BUILTIN) -> Settings:
+    """Build the settings for ``registry``'s providers. Environment keys win over the
+    config file's."""
     env = dict(os.environ if environ is None else environ)
     paths = locate(env)
     config = read_config(Path(paths.config_file))
-    providers = {}
-    for name, env_keys in _ENV_KEYS.items():
-        file_cfg = config.providers.get(name, _ProviderConfig())
-        key = next((env[k] for k in env_keys if env.get(k)), None) or file_cfg.api_key
-        providers[name] = ProviderSettings(
-            name=name,
-            api_key=Secret(key) if key else None,
-            base_url=(_check_base_url(env[_ENV_BASE_URLS[name]], f"${_ENV_BASE_URLS[name]}")
-                      if env.get(_ENV_BASE_URLS[name]) else
-                      _check_base_url(file_cfg.base_url,
-                                      _where(Path(paths.config_file), f"providers.{name}.base_url"))),
-            timeout_s=file_cfg.timeout_s,
-            max_retries=file_cfg.max_retries,
-        )
-    unknown = set(config.providers) - set(_ENV_KEYS)
+    unknown = set(config.providers) - set(registry.names)
     if unknown:
         raise ConfigError(
-            f"{paths.config_file}: unknown provider(s) {sorted(unknown)}; known: {sorted(_ENV_KEYS)}"
+            f"{paths.config_file}: unknown provider(s) {sorted(unknown)}; known: {list(registry.names)}"
         )
-    _check_models(config, Path(paths.config_file))
+    providers = {spec.name: _provider(spec, config.providers.get(spec.name, _ProviderConfig()), env,
+                                      Path(paths.config_file))
+                 for spec in registry}
+    _check_models(config, Path(paths.config_file), registry)
     return Settings(
         paths=paths,
         providers=providers,
@@ -229,13 +227,36 @@ def load_settings(environ: dict[str, str] | None = None, *, emulator: bool = Fal
         client_queue_bytes=config.client_queue_bytes,
         turn_timeout_s=config.turn_timeout_s,
         tcp_listen=_tcp_listen(config.tcp.listen, paths.config_file),
+        registry=registry,
     )
 
 
-def _check_models(config: _ConfigFile, path: Path) -> None:
-    """``default_model`` and ``summary_model`` name models of the catalog."""
+def _provider(spec: ProviderSpec, table: _ProviderConfig, env: Mapping[str, str], path: Path) -> ProviderSettings:
+    """One provider's settings: its variables first, then its config table, then the
+    registry's defaults."""
+    key = next((env[k] for k in spec.key_env if env.get(k)), None) or table.api_key
+    if env.get(spec.base_url_env):
+        base_url = _check_base_url(env[spec.base_url_env], f"${spec.base_url_env}")
+    else:
+        base_url = _check_base_url(table.base_url, _where(path, f"providers.{spec.name}.base_url"))
+    return ProviderSettings(
+        name=spec.name,
+        api_key=Secret(key) if key else None,
+        base_url=base_url,
+        timeout_s=spec.timeout_s if table.timeout_s is None else table.timeout_s,
+        max_retries=spec.max_retries if table.max_retries is None else table.max_retries,
+    )
+
+
+def _check_models(config: _ConfigFile, path: Path, registry: Registry) -> None:
+    """Every ``[[models]]`` entry names a known provider, and ``default_model`` and
+    ``summary_model`` name models of the catalog."""
     from .catalog import Catalog
 
+    for n, model in enumerate(config.models):
+        if model.provider not in registry:
+            raise ConfigError(f"{path}: models[{n}] ({model.id}): unknown provider {model.provider!r}; "
+                              f"known: {', '.join(registry.names)}")
     catalog = Catalog(config.models)
     for key in ("default_model", "summary_model"):
         name = getattr(config, key)

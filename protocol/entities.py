@@ -18,7 +18,10 @@ MessageStatus = Literal["complete", "streaming", "interrupted", "cancelled", "fa
 TaskStatus = Literal["pending", "in_progress", "completed"]
 SwitchKind = Literal["manual", "auto", "failover"]
 Tier = Literal["fast", "balanced", "frontier"]
-Provider = Literal["anthropic", "gemini"]
+Provider = Annotated[str, msgspec.Meta(min_length=1, max_length=64, pattern="^[a-z][a-z0-9_-]*$")]
+"""A provider's name. Which names exist is the daemon's word, not the protocol's (a
+daemon may know providers this package has never heard of): ``daemon/status`` lists
+them with their display names, and the daemon refuses a name it does not know."""
 Thinking = Literal["none", "optional", "default", "always"]
 """Whether a model thinks: never, only when asked, unless told not to, or always."""
 ThinkingControl = Literal["none", "budget", "effort", "level"]
@@ -185,6 +188,11 @@ class ModelSwitch(Record, frozen=True):
     message_index: int
     reason: str
     kind: SwitchKind = "manual"
+    choice: str | None = None
+    """What the session's model was set to by this switch (a model id, or ``auto``),
+    when the switch set it (``session/switch_model``); None for a switch a turn made
+    (an auto pick, a failover, a model for one turn). A switch to ``auto`` may keep
+    the model that answers: ``from_model == to_model`` with ``choice: "auto"``."""
 
     @property
     def automatic(self) -> bool:

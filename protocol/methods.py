@@ -88,6 +88,10 @@ class HelloResult(Result):
 class ProviderStatus(Result):
     name: str
     configured: bool
+    display_name: str = ""
+    """How a person names it (``Anthropic Claude``); empty from a daemon that does not say."""
+    key_env: list[str] = []
+    """The environment variables the daemon reads its API key from, in order."""
     emulator: bool = False
     base_url: str | None = None
     cooling_down_until: Timestamp | None = None

@@ -129,7 +129,17 @@ def locate(environ: dict[str, str] | None = None) -> Paths:
     """The paths for this user and this ``$DUOLOGUE_HOME`` (read from ``environ``),
     with the runtime dir the daemon chose when the usual one was unsafe."""
     env = os.environ if environ is None else environ
-    return with_runtime_pointer(resolve_paths(env.get("DUOLOGUE_HOME") or None, platform_dirs(), os.getuid()))
+    home = env.get("DUOLOGUE_HOME") or None
+    # With a home, only the temp dir (for a short socket path) is needed: platformdirs
+    # is not imported, which every CLI command would otherwise pay for.
+    dirs = _temp_only() if home else platform_dirs()
+    return with_runtime_pointer(resolve_paths(home, dirs, os.getuid()))
+
+
+def _temp_only() -> PlatformDirs:
+    import tempfile
+
+    return PlatformDirs(data="", state="", config="", runtime="", temp=tempfile.gettempdir())
 
 
 # --- checking directories on disk ---------------------------------------------------------

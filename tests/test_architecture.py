@@ -1,4 +1,5 @@
 """The dependency rule of README.md's Layout section, checked: clients -> protocol <- daemon.
+Also: no module but the provider registry and the modules it names knows a provider.
 
 ``lint-imports`` (import-linter) checks every import, including those inside
 functions, against the contracts below. Its default ``root_package = "duologue"``
@@ -163,3 +164,57 @@ def test_no_module_imports_one_that_imports_it_back():
 def test_the_cycle_check_finds_a_cycle():
     graph = {"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}
     assert import_cycles(graph) == [["a", "b", "c"]]
+
+
+# --- providers are named in one place -------------------------------------------------------
+
+OTHER_TOOLS_FORMATS = ROOT / "clients" / "importers"
+"""Importers read other tools' files, whose own words may be a provider's name (a Gemini
+CLI record's ``type: "gemini"``): data formats, not a branch on our providers."""
+
+
+def _module_file(dotted: str) -> Path:
+    """The file of ``duologue.<folder>.<module>[:attribute]`` in this repository."""
+    parts = dotted.partition(":")[0].split(".")
+    assert parts[0] == "duologue", dotted
+    return ROOT.joinpath(*parts[1:]).with_suffix(".py")
+
+
+def provider_words() -> tuple[set[str], set[Path]]:
+    """The registry's provider names and variable names, and the files that may say them:
+    the registry and each module it names (adapters, error mappings, listings, emulator
+    APIs)."""
+    from duologue.daemon.providers.registry import BUILTIN
+
+    words = {spec.name for spec in BUILTIN} | {v for spec in BUILTIN for v in (*spec.key_env, spec.base_url_env)}
+    allowed = {ROOT / "daemon" / "providers" / "registry.py"}
+    for spec in BUILTIN:
+        allowed |= {_module_file(p) for p in (spec.adapter, spec.map_error, spec.listing, spec.emulator) if p}
+    return words, allowed
+
+
+def named_providers(path: Path, words: set[str]) -> list[str]:
+    """Where ``path`` writes one of ``words`` as a whole string literal."""
+    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    return [f"{path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}:{node.lineno} says {node.value!r}"
+            for node in ast.walk(tree)
+            if isinstance(node, ast.Constant) and isinstance(node.value, str) and node.value in words]
+
+
+def test_no_module_outside_the_registry_and_its_modules_names_a_provider():
+    words, allowed = provider_words()
+    assert all(path.exists() for path in allowed), sorted(str(p) for p in allowed if not p.exists())
+    found = []
+    for folder in ("protocol", "daemon", "clients"):
+        for path in sorted((ROOT / folder).rglob("*.py")):
+            if path not in allowed and not path.is_relative_to(OTHER_TOOLS_FORMATS):
+                found += named_providers(path, words)
+    assert found == [], "read the provider from daemon/providers/registry.py instead"
+
+
+def test_the_provider_scan_catches_a_branch_on_a_provider(tmp_path: Path):
+    words, _ = provider_words()
+    bad = tmp_path / "bad.py"
+    bad.write_text('def key(provider):\n    return f"{provider == \'gemini\'}" or "ANTHROPIC_API_KEY"\n')
+    said = sorted(line.rpartition(" says ")[2] for line in named_providers(bad, words))
+    assert said == ["'ANTHROPIC_API_KEY'", "'gemini'"]

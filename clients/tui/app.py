@@ -26,6 +26,7 @@ from duologue.protocol import methods as m
 from duologue.protocol.entities import AUTO, ModelInfo, Session, TaskList
 from duologue.protocol.errors import ErrorCode, RpcError
 
+from .. import render
 from ..connection import AsyncClient, DaemonUnavailable
 from ..drafts import Draft, Drafts
 from ..follow import ContextArgError
@@ -89,6 +90,7 @@ class ChatApp(App[None]):
         self.tasks_open: bool | None = None
         """None follows the tasks (open when there are some); ctrl+t makes it explicit."""
         self.emulator = False
+        self.key_hint = ""
         self.ready = False
         self._inflight: list[str] = []
         self.pending: list[dict[str, Any]] = []
@@ -136,7 +138,11 @@ class ChatApp(App[None]):
 
     async def _start(self) -> None:
         hello = self.client.hello_result
-        self.emulator = hello.emulator if hello else (await self.client.status()).emulator
+        # the providers' key variables are in the status, asked for only when needed
+        status = await self.client.status() if hello is None or hello.emulator else None
+        self.emulator = status is not None and status.emulator
+        if status is not None and status.emulator:
+            self.key_hint = render.key_hint(status.providers)
         self.query_one("#banner").set_class(self.emulator, "on")
         catalog = await self.client.list_models()
         self.models = {info.id: info for info in catalog.models}

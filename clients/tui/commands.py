@@ -15,6 +15,8 @@ class Chat(Protocol):
     need not import the app that imports it."""
 
     emulator: bool
+    key_hint: str
+    """What to set to leave the emulator, as the daemon names its providers' keys."""
     transcript: Any
 
     def exit(self) -> None: ...
@@ -29,9 +31,11 @@ class Chat(Protocol):
 HELP = ("keys: ctrl+n new session · ctrl+o sessions · F2/ctrl+s model (then 1-9 or ←→ enter) · "
         "esc/ctrl+c cancel the reply · ctrl+t tasks · ctrl+q quit.  commands: /switch MODEL · "
         "/new [TITLE] · /context FILE[:A-B] TEXT · /sessions · /tasks · /cancel · /quit")
-EMULATOR_HELP = ("The daemon answers from its offline provider emulator because no API key is "
-                 "configured. Set ANTHROPIC_API_KEY or GEMINI_API_KEY and restart the daemon "
-                 "(`duologue daemon stop`) for real replies.")
+
+
+def emulator_help(key_hint: str) -> str:
+    return ("The daemon answers from its offline provider emulator because no API key is "
+            f"configured. {key_hint} and restart the daemon (`duologue daemon stop`) for real replies.")
 
 
 def run_command(app: Chat, line: str) -> None:
@@ -58,6 +62,6 @@ def run_command(app: Chat, line: str) -> None:
             return
         app.send(text or f"(see {spec})", context=[block])
     elif word == "/help":
-        app.transcript.notice(HELP + ("\n\n" + EMULATOR_HELP if app.emulator else ""))
+        app.transcript.notice(HELP + ("\n\n" + emulator_help(app.key_hint) if app.emulator else ""))
     else:
         app.error_line(f"unknown command {word!r}; /help lists them")

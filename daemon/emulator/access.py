@@ -18,27 +18,22 @@ import hmac
 import secrets
 from collections.abc import Mapping
 
-from .script import PROVIDERS, ProviderName
 
-KEY_PREFIXES: dict[ProviderName, str] = {"anthropic": "sk-ant-emu-", "gemini": "emu-gm-"}
-"""What a made key starts with: it tells a reader which provider (and that it is the
-emulator's) without weakening it."""
-
-
-def fresh_keys() -> dict[ProviderName, str]:
-    """A new key for each provider."""
-    return {name: KEY_PREFIXES[name] + secrets.token_urlsafe(24) for name in PROVIDERS}
+def fresh_keys(prefixes: Mapping[str, str]) -> dict[str, str]:
+    """A new key for each provider, starting with its prefix (which tells a reader
+    whose key it is, and that it is the emulator's, without weakening it)."""
+    return {name: prefix + secrets.token_urlsafe(24) for name, prefix in prefixes.items()}
 
 
-def checked_keys(keys: Mapping[str, str]) -> dict[ProviderName, str]:
-    """Keys an owner chose, one non-empty key for each provider, or ValueError."""
-    missing = [name for name in PROVIDERS if not keys.get(name)]
-    unknown = sorted(set(keys) - set(PROVIDERS))
+def checked_keys(keys: Mapping[str, str], providers: tuple[str, ...]) -> dict[str, str]:
+    """Keys an owner chose, one non-empty key for each of ``providers``, or ValueError."""
+    missing = [name for name in providers if not keys.get(name)]
+    unknown = sorted(set(keys) - set(providers))
     if missing or unknown:
-        raise ValueError(f"the emulator needs one key for each of {', '.join(PROVIDERS)}"
+        raise ValueError(f"the emulator needs one key for each of {', '.join(providers)}"
                          + (f"; missing {', '.join(missing)}" if missing else "")
                          + (f"; unknown {', '.join(unknown)}" if unknown else ""))
-    return {name: keys[name] for name in PROVIDERS}
+    return {name: keys[name] for name in providers}
 
 
 def key_matches(given: str, expected: str) -> bool:

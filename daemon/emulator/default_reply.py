@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from .script import Reply, ToolCall
+from .script import Failure, Reply, Step, ToolCall
 
 SIGNATURE_RE = re.compile(r"\[emulator ([^\]\s]+)\]")
 PLAN_RE = re.compile(r"\bplan\b", re.IGNORECASE)
@@ -119,6 +119,16 @@ def default_reply(conv: Conversation) -> Reply:
         names = ", ".join(last_turn.tool_results) if last_turn else ""
         parts.append(f"Thanks, I received the result of {names}; carrying on with the plan.")
     return Reply(text=" ".join(parts))
+
+
+def reply_for(step: Step | None, conv: Conversation) -> Reply:
+    """What a request is answered with: the scripted reply (a failure's own, for one
+    that streams part of a reply), else the default reply."""
+    if isinstance(step, Reply):
+        return step
+    if isinstance(step, Failure) and step.reply is not None:
+        return step.reply
+    return default_reply(conv)
 
 
 def plan_tasks(request: str) -> list[dict[str, str]]:

@@ -19,12 +19,18 @@ import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import format_datetime
-from typing import Any
+from typing import Any, TypeGuard
 
-from .script import Failure
+from .script import Failure, Step
 
 HTML_502 = ("<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n"
             "<center><h1>502 Bad Gateway</h1></center>\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n")
+
+
+def answers_with_error(step: Step | None, stream: bool) -> TypeGuard[Failure]:
+    """Whether the step is an HTTP error answer: a scripted status, unless it is meant
+    for inside a stream and this request streams."""
+    return isinstance(step, Failure) and step.status is not None and (step.in_stream_after is None or not stream)
 
 
 def retry_headers(step: Failure) -> dict[str, str]:

@@ -6,18 +6,26 @@ step is either a :class:`Reply` (a successful answer, streamed or not) or a
 empty the emulator answers with its default reply, so a test scripts only what it
 wants to prove. Everything here is plain data plus one lock: the server threads and
 the test thread share it.
+
+A few fields say what only some providers can say (:data:`SPECIFIC`); each provider's
+emulator API lists the ones it speaks, and a step that sets another is refused when
+it is queued, not when a request finally meets it.
 """
 
 from __future__ import annotations
 
 import threading
 from collections import deque
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any
 
-ProviderName = Literal["anthropic", "gemini"]
-PROVIDERS: tuple[ProviderName, ...] = ("anthropic", "gemini")
+ProviderName = str
+"""A provider's name as the registry spells it."""
+
+SPECIFIC = ("refusal", "redacted_thinking", "block_reason", "finish_reason", "safety_ratings", "retry_delay")
+"""Step fields that only some providers have a way to say."""
 
 
 @dataclass(frozen=True)
@@ -133,12 +141,9 @@ class Reply:
             return self.stop_reason
         return "tool_use" if self.tool_calls else "end_turn"
 
-    def check_provider(self, provider: str) -> None:
-        """Refuse fields the other provider has no way to say."""
-        if provider == "anthropic" and (self.block_reason or self.finish_reason or self.safety_ratings):
-            raise ValueError("block_reason, finish_reason and safety_ratings are Gemini outcomes")
-        if provider == "gemini" and (self.refusal is not None or self.redacted_thinking):
-            raise ValueError("refusal and redacted_thinking are Anthropic outcomes")
+    def specific(self) -> set[str]:
+        """The provider-specific fields (:data:`SPECIFIC`) this reply sets."""
+        return _set_fields(self)
 
 
 @dataclass(frozen=True)
@@ -201,14 +206,16 @@ class Failure:
         if self.retry_after is not None and self.retry_after_date is not None:
             raise ValueError("retry-after is either seconds or an HTTP-date, not both")
 
-    def check_provider(self, provider: str) -> None:
-        if provider == "anthropic" and self.retry_delay is not None:
-            raise ValueError("retry_delay is Google's RetryInfo; use retry_after for Anthropic")
-        if self.reply is not None:
-            self.reply.check_provider(provider)
+    def specific(self) -> set[str]:
+        """The provider-specific fields this failure and its reply set."""
+        return _set_fields(self) | (self.reply.specific() if self.reply is not None else set())
 
 
 Step = Reply | Failure
+
+
+def _set_fields(step: object) -> set[str]:
+    return {name for name in SPECIFIC if getattr(step, name, None) not in (None, False)}
 
 
 @dataclass(frozen=True)
@@ -251,20 +258,25 @@ def approx_tokens(text: str) -> int:
 
 
 class Script:
-    """Per-provider step queues and the log of received requests, thread-safe."""
+    """Per-provider step queues and the log of received requests, thread-safe.
 
-    def __init__(self) -> None:
+    ``outcomes`` maps each provider to the :data:`SPECIFIC` fields it can say."""
+
+    def __init__(self, outcomes: Mapping[str, frozenset[str]]) -> None:
         self._lock = threading.Lock()
-        self._queues: dict[str, deque[Step]] = {p: deque() for p in PROVIDERS}
+        self._outcomes = dict(outcomes)
+        self._queues: dict[str, deque[Step]] = {p: deque() for p in outcomes}
         self._received: list[ReceivedRequest] = []
 
     def push(self, provider: ProviderName, steps: tuple[Step, ...]) -> None:
         if provider not in self._queues:
-            raise ValueError(f"unknown provider {provider!r}; expected one of {PROVIDERS}")
+            raise ValueError(f"unknown provider {provider!r}; expected one of {tuple(self._queues)}")
         for step in steps:
             if not isinstance(step, (Reply, Failure)):
                 raise TypeError(f"a script step is a Reply or a Failure, not {type(step).__name__}")
-            step.check_provider(provider)
+            unsaid = sorted(step.specific() - self._outcomes[provider])
+            if unsaid:
+                raise ValueError(f"{provider} has no way to say {', '.join(unsaid)}")
         with self._lock:
             self._queues[provider].extend(steps)
 

@@ -6,21 +6,17 @@ keep the connection alive (SDK retries reuse it); streams are sent close-delimit
 (``Connection: close``, no length), which is how a dropped stream can be emulated
 faithfully: closing early looks to the SDK like a connection that ended.
 
-Routes: ``POST /v1/messages`` and ``GET /v1/models[/{id}]`` (Anthropic),
-``POST /{version}/models/{id}:generateContent|streamGenerateContent`` and
-``GET /{version}/models[/{id}]`` (Gemini). ``GET /v1/models`` is Gemini's when the
-request carries a Google key, Anthropic's otherwise.
-
-Every request must carry the emulator's own key for its provider (see
-:mod:`.access`); the check comes first, before the body is read. The key is never
-logged or recorded.
+The server knows no provider: each registered provider's emulator API
+(:mod:`.apis`) says which paths are its own, checks its key and answers; the server
+picks the API a request is for, lets it refuse a request without this emulator's key
+(before the body is read) and hands it the request. ``GET /`` and ``/health`` say
+which providers it plays. The key is never logged or recorded.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import re
 import select
 import socket
 import threading
@@ -29,22 +25,16 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from . import anthropic_stream, anthropic_wire, gemini_stream, gemini_wire
+from ..providers.registry import BUILTIN, Registry
 from .access import checked_keys, fresh_keys
+from .apis import ProviderApi, Query, api_for, load_apis, outcomes_by_name
 from .caching import PromptCache
-from .default_reply import Conversation, default_reply
-from .failures import StreamShape, custom_body, retry_headers, shape
-from .model_listing import claude_models_page, gemini_model_page
+from .failures import StreamShape, custom_body, retry_headers
 from .models import ModelTable
-from .script import Failure, ProviderName, ReceivedRequest, Reply, Script, Step
+from .script import Failure, ProviderName, ReceivedRequest, Script, Step
 from .signing import Signer
 
 log = logging.getLogger(__name__)
-
-GEMINI_PATH = re.compile(r"^/(v1beta|v1alpha|v1)/models/([^/:]+):(generateContent|streamGenerateContent)$")
-GEMINI_MODELS_PATH = re.compile(r"^/(v1beta|v1alpha|v1)/models(?:/([^/:]+))?$")
-ANTHROPIC_PATH = "/v1/messages"
-ANTHROPIC_MODELS_PATH = re.compile(r"^/v1/models(?:/([^/:]+))?$")
 
 
 class _Server(ThreadingHTTPServer):
@@ -53,6 +43,7 @@ class _Server(ThreadingHTTPServer):
 
     def __init__(self, address: tuple[str, int], emulator: Emulator) -> None:
         super().__init__(address, _Handler)
+        self.apis = emulator.apis
         self.script = emulator._script
         self.api_keys = emulator.api_keys
         self.stopping = emulator._stopping
@@ -62,8 +53,22 @@ class _Server(ThreadingHTTPServer):
 
 
 class _Handler(BaseHTTPRequestHandler):
+    """One request; to the provider API that answers it, an :class:`~.apis.Exchange`."""
+
     protocol_version = "HTTP/1.1"
     server: _Server
+
+    @property
+    def models(self) -> ModelTable:
+        return self.server.models
+
+    @property
+    def cache(self) -> PromptCache:
+        return self.server.cache
+
+    @property
+    def signer(self) -> Signer:
+        return self.server.signer
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
         log.debug("emulator %s - %s", self.address_string(), format % args)
@@ -79,7 +84,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(data)
 
-    def _send_json(self, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
+    def send_json(self, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
         self._send_bytes(status, json.dumps(body).encode(), "application/json", headers)
 
     def _wait(self, seconds: float) -> bool:
@@ -120,206 +125,102 @@ class _Handler(BaseHTTPRequestHandler):
             if self._wait(interval if keepalive else 0.05):
                 return
 
-    def _send_shaped(self, plan: StreamShape, delay: float, ping: bytes) -> None:
+    def send_shaped(self, plan: StreamShape, delay: float, keepalive: bytes) -> None:
         if plan.keepalive:
-            self._stream(plan.events, delay, plan.tail, keepalive=ping, interval=plan.interval)
+            self._stream(plan.events, delay, plan.tail, keepalive=keepalive, interval=plan.interval)
         else:
             self._stream(plan.events, delay, plan.tail)
 
-    def _refused(self, provider: ProviderName, query: dict[str, list[str]]) -> bool:
-        """Answer a request without this emulator's key for ``provider`` as that
+    def _refused(self, api: ProviderApi, query: Query) -> bool:
+        """Answer a request without this emulator's key for ``api``'s provider as that
         provider answers a bad key; True when it was refused."""
-        key = self.server.api_keys[provider]
-        refusal: tuple[int, dict[str, Any]] | None = None
-        if provider == "anthropic":
-            problem = anthropic_wire.check_auth(self.headers, key)
-            if problem is not None:
-                refusal = problem[0], anthropic_wire.error_body(*problem)
-        elif (body := gemini_wire.check_auth(self.headers, query, key)) is not None:
-            refusal = body["error"]["code"], body
+        refusal = api.refusal(self.headers, query, self.server.api_keys[api.name])
         if refusal is not None:
-            self._send_json(*refusal)
+            self.send_json(*refusal)
         return refusal is not None
 
-    def _send_failure(self, step: Failure, body: dict[str, Any]) -> None:
+    def send_failure(self, step: Failure, body: dict[str, Any]) -> None:
         custom = custom_body(step)
         if custom is not None:
             self._send_bytes(step.status or 500, custom[0], custom[1], retry_headers(step))
         else:
-            self._send_json(step.status or 500, body, retry_headers(step))
+            self.send_json(step.status or 500, body, retry_headers(step))
 
     # -- routing --------------------------------------------------------------
+
+    def _api(self, method: str, path: str, query: Query) -> ProviderApi:
+        return api_for(self.server.apis, method, path, self.headers, query, self.server.api_keys)
 
     def do_GET(self) -> None:  # noqa: N802 - stdlib naming
         url = urlsplit(self.path)
         query = parse_qs(url.query)
-        google = bool(self.headers.get("x-goog-api-key") or query.get("key"))
-        claude_listing = None if google else ANTHROPIC_MODELS_PATH.match(url.path)
-        gemini_listing = None if claude_listing else GEMINI_MODELS_PATH.match(url.path)
-        provider: ProviderName = "gemini" if gemini_listing or (google and not claude_listing) else "anthropic"
+        api = self._api("GET", url.path, query)
         try:
-            if self._refused(provider, query):
+            if self._refused(api, query):
                 return
             if url.path in ("/", "/health"):
-                self._send_json(200, {"emulator": True, "providers": ["anthropic", "gemini"]})
-            elif claude_listing:
-                self._send_json(*claude_models_page(self.server.models, claude_listing.group(1), query))
-            elif gemini_listing:
-                self._send_json(*gemini_model_page(self.server.models, gemini_listing.group(1),
-                                                   gemini_listing.group(2), query))
+                self.send_json(200, {"emulator": True, "providers": [a.name for a in self.server.apis]})
             else:
-                self._send_json(404, {"error": {"code": 404, "message": "Not found.", "status": "NOT_FOUND"}})
+                api.get(self, url.path, query)
         except (BrokenPipeError, ConnectionResetError):
             self.close_connection = True
 
     def do_POST(self) -> None:  # noqa: N802 - stdlib naming
         url = urlsplit(self.path)
         query = parse_qs(url.query)
-        gemini_route = GEMINI_PATH.match(url.path)
-        google = bool(self.headers.get("x-goog-api-key") or query.get("key"))
-        provider: ProviderName = "gemini" if gemini_route or (google and url.path != ANTHROPIC_PATH) else "anthropic"
+        api = self._api("POST", url.path, query)
         try:
-            if self._refused(provider, query):
+            if self._refused(api, query):
                 self.close_connection = True  # its body stays unread: this connection is done
                 return
             length = int(self.headers.get("content-length") or 0)
             raw = self.rfile.read(length) if length else b""
-            if url.path == ANTHROPIC_PATH:
-                self._anthropic(url.path, raw)
-            elif gemini_route:
-                self._gemini(url.path, query, gemini_route.groups(), raw)
-            else:
-                self._send_json(404, {"type": "error", "error": {"type": "not_found_error",
-                                                                 "message": f"Not found: {url.path}"}})
+            api.post(self, url.path, query, raw)
         except (BrokenPipeError, ConnectionResetError):
             self.close_connection = True  # the client gave up (e.g. its timeout): nothing to answer
-        except Exception as exc:  # a request shape the wire modules did not foresee: answer, never die
+        except Exception as exc:  # a request shape the API modules did not foresee: answer, never die
             log.warning("emulator could not handle %s: %r", url.path, exc, exc_info=True)
             self.close_connection = True
-            wire = anthropic_wire if url.path == ANTHROPIC_PATH else gemini_wire
             try:
-                reason = f"The emulator cannot read this request ({type(exc).__name__})."
-                self._send_json(400, wire.error_body(400, reason))
+                self.send_json(400, api.error_body(400, f"The emulator cannot read this request ({type(exc).__name__})."))
             except OSError:
                 pass
 
-    def _decode(self, raw: bytes) -> dict[str, Any] | None:
+    def decode(self, raw: bytes) -> dict[str, Any] | None:
         try:
             body = json.loads(raw or b"{}")
         except ValueError:
             return None
         return body if isinstance(body, dict) else None
 
-    def _take_step(self, request: ReceivedRequest) -> tuple[Step | None, bool]:
+    def take_step(self, request: ReceivedRequest) -> tuple[Step | None, bool]:
         """Record the request and take the provider's next step; True when stopping."""
         self.server.script.record(request)
         step = self.server.script.next_step(request.provider)
         return step, isinstance(step, Failure) and self._wait(step.delay)
 
-    # -- Anthropic ------------------------------------------------------------
-
-    def _anthropic(self, path: str, raw: bytes) -> None:
-        wire = anthropic_wire
-        body = self._decode(raw)
-        if body is None:
-            self._send_json(400, wire.error_body(400, "There was an error parsing the body: not a JSON object"))
-            return
-        try:
-            request = wire.parse_request(body, self.server.models, self.server.signer)
-        except wire.WireError as exc:
-            self._send_json(exc.status, wire.error_body(exc.status, exc.message))
-            return
-        received = ReceivedRequest("anthropic", request.model.id, path, body, request.stream)
-        step, stopping = self._take_step(received)
-        if stopping:
-            return
-        if isinstance(step, Failure) and _answers_with_error(step, request.stream):
-            self._send_failure(step, wire.error_body(step.status, step.message))
-            return
-        bill = self.server.cache.bill_claude(request.model.id, request.segments, request.breakpoints,
-                                             request.model.min_cache_tokens)
-        received.billed.update(prompt_tokens=bill.input_tokens + bill.cache_read + bill.cache_creation,
-                               input_tokens=bill.input_tokens, cache_read_tokens=bill.cache_read,
-                               cache_write_5m_tokens=bill.cache_write_5m, cache_write_1h_tokens=bill.cache_write_1h)
-        reply = _reply_for(step, request.conv)
-        signer = self.server.signer
-        if not request.stream:
-            self._send_json(200, anthropic_stream.render_message(reply, request, bill, signer))
-            return
-        events, closing_at = anthropic_stream.render_events(reply, request, bill, signer)
-        self._send_shaped(shape(step, events, closing_at, anthropic_stream), reply.chunk_delay,
-                          anthropic_stream.ping_event())
-
-    # -- Gemini ---------------------------------------------------------------
-
-    def _gemini(self, path: str, query: dict[str, list[str]], route: tuple[str, ...], raw: bytes) -> None:
-        version, model_id, method = route
-        wire = gemini_wire
-        body = self._decode(raw)
-        if body is None:
-            self._send_json(400, wire.error_body(400, "Invalid JSON payload received."))
-            return
-        stream = method == "streamGenerateContent"
-        try:
-            request = wire.parse_request(model_id, stream, body, version=version, models=self.server.models,
-                                         signer=self.server.signer)
-        except wire.WireError as exc:
-            self._send_json(exc.status, wire.error_body(exc.status, exc.message))
-            return
-        received = ReceivedRequest("gemini", model_id, path, body, stream)
-        step, stopping = self._take_step(received)
-        if stopping:
-            return
-        if isinstance(step, Failure) and _answers_with_error(step, stream):
-            self._send_failure(step, wire.error_body(step.status, step.message, retry_delay=step.retry_delay,
-                                                     model=model_id))
-            return
-        prompt, cached = self.server.cache.bill_gemini(request.model.id, request.segments,
-                                                       request.model.min_cache_tokens)
-        received.billed.update(prompt_tokens=prompt, input_tokens=prompt - cached, cache_read_tokens=cached,
-                               cache_write_5m_tokens=0, cache_write_1h_tokens=0)
-        reply = _reply_for(step, request.conv)
-        signer = self.server.signer
-        if not stream:
-            self._send_json(200, gemini_stream.render_response(reply, request, prompt, cached, signer))
-            return
-        events, closing_at = gemini_stream.render_events(reply, request, prompt, cached, signer)
-        if (query.get("alt") or [""])[0] != "sse":  # a stream asked for without alt=sse: a JSON array
-            self._send_json(200, [json.loads(e.decode().removeprefix("data: ")) for e in events])
-            return
-        self._send_shaped(shape(step, events, closing_at, gemini_stream), reply.chunk_delay, b"")
-
-
-def _answers_with_error(step: Failure, stream: bool) -> bool:
-    """A scripted status is an HTTP error unless it is meant for inside a stream."""
-    return step.status is not None and (step.in_stream_after is None or not stream)
-
-
-def _reply_for(step: Step | None, conv: Conversation) -> Reply:
-    if isinstance(step, Reply):
-        return step
-    if isinstance(step, Failure) and step.reply is not None:
-        return step.reply
-    return default_reply(conv)
-
 
 class Emulator:
     """A provider emulator running in a background thread.
 
-    ``url`` is the base URL for both SDKs (``base_url=emu.url``), and ``api_keys``
-    the one key each provider accepts: made afresh for each emulator, or the
-    ``api_keys`` given (a test that wants known keys). Any other key is refused the way
-    that provider refuses a bad key.
+    It plays every provider of ``registry``. ``url`` is the base URL for all their SDKs
+    (``base_url=emu.url``), and ``api_keys`` the one key each provider accepts: made
+    afresh for each emulator, or the ``api_keys`` given (a test that wants known keys).
+    Any other key is refused the way that provider refuses a bad key.
     ``clock`` (seconds, monotonic) drives cache lifetimes, so a test can expire a
     cache entry without sleeping; ``signing_key`` makes this emulator's thinking and
     thought signatures unverifiable by emulators with another key.
     """
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, *, api_keys: Mapping[str, str] | None = None,
-                 clock: Callable[[], float] | None = None, signing_key: bytes | None = None) -> None:
+                 clock: Callable[[], float] | None = None, signing_key: bytes | None = None,
+                 registry: Registry = BUILTIN) -> None:
         self._address = (host, port)
-        self.api_keys = fresh_keys() if api_keys is None else checked_keys(api_keys)
-        self._script = Script()
+        self.registry = registry
+        self.apis = load_apis(registry)
+        self.api_keys = (fresh_keys({api.name: api.key_prefix for api in self.apis}) if api_keys is None
+                         else checked_keys(api_keys, registry.names))
+        self._script = Script(outcomes_by_name(self.apis))
         self._stopping = threading.Event()
         self._signer = Signer(signing_key)
         self.models = ModelTable()
@@ -387,10 +288,9 @@ def serve(host: str = "127.0.0.1", port: int = 0) -> None:
     to stdout, which only whoever started it reads, never to its command line, which
     every local user can read."""
     emulator = Emulator(host, port).start()
-    keys = emulator.api_keys
-    print(f"duologue provider emulator listening on {emulator.url} (anthropic + gemini)\n"
-          f"its keys, valid until it stops: ANTHROPIC_API_KEY={keys['anthropic']} "
-          f"GEMINI_API_KEY={keys['gemini']}", flush=True)
+    keys = " ".join(f"{spec.key_env[0]}={emulator.api_keys[spec.name]}" for spec in emulator.registry)
+    print(f"duologue provider emulator listening on {emulator.url} ({' + '.join(emulator.registry.names)})\n"
+          f"its keys, valid until it stops: {keys}", flush=True)
     try:
         threading.Event().wait()
     except KeyboardInterrupt:

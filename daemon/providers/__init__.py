@@ -1,4 +1,5 @@
-"""Provider adapters: one module per SDK, one neutral contract (``base``).
+"""Provider adapters: one module per SDK, one neutral contract (``base``), and the
+registry (``registry``) that describes each provider once.
 
 Importing this package does not import any SDK; each adapter imports its SDK when
 it is constructed.

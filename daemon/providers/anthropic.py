@@ -30,6 +30,7 @@ from duologue.protocol.entities import (
 )
 
 from .base import (
+    Connection,
     Finished,
     ProviderError,
     StreamEvent,
@@ -305,6 +306,11 @@ class AnthropicProvider:
             max_retries=max_retries,
             middleware=[_RetryAfterCeiling(max_retry_after)],
         )
+
+    @classmethod
+    def connect(cls, connection: Connection) -> AnthropicProvider:
+        return cls(connection.api_key, connection.base_url, timeout=connection.timeout_s,
+                   max_retries=connection.max_retries)
 
     async def stream(self, req: TurnRequest) -> AsyncIterator[StreamEvent]:
         reader = _Reader()

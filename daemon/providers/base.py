@@ -6,7 +6,8 @@ back is a stream of :class:`TextDelta`, :class:`ThinkingDelta`, :class:`Thinking
 :class:`Finished`, in the order the model produced them (the order is side data too:
 Claude wants its thinking blocks back where they were). Anything that goes wrong surfaces as one :class:`ProviderError`
 whose ``kind`` the router can act on (retry, fail over, tell the user) without
-knowing which SDK raised what. No SDK is imported here.
+knowing which SDK raised what. A provider's models endpoint, when it has one, is read
+as :class:`ListedModel` entries. No SDK is imported here.
 """
 
 from __future__ import annotations
@@ -20,7 +21,9 @@ from dataclasses import dataclass, field
 from datetime import timezone
 from typing import Any, Literal, Protocol, TypeVar
 
-from duologue.protocol.entities import Message, ModelInfo, Refusal, ThinkingDepth, Usage
+import msgspec
+
+from duologue.protocol.entities import Message, ModelInfo, Refusal, ThinkingDepth, Timestamp, Usage
 
 from ..redact import scrub
 
@@ -115,6 +118,24 @@ class Finished:
 StreamEvent = TextDelta | ThinkingDelta | ThinkingDone | TextSignature | ToolCallEvent | Finished
 
 
+class ListedModel(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """One model as a provider's models endpoint lists it; None where it says nothing."""
+
+    id: str
+    display_name: str | None = None
+    max_input_tokens: int | None = None
+    max_output_tokens: int | None = None
+    thinking: bool | None = None
+    """Whether the model supports thinking at all."""
+    thinking_types: list[str] | None = None
+    """Claude: the ``thinking.type`` values the model accepts (``adaptive``, ``enabled``,
+    ``disabled``, ``between_tools``). None for Gemini, whose listing has no such detail."""
+    effort: bool | None = None
+    """Claude: whether ``output_config.effort`` is accepted."""
+    lifecycle: Literal["active", "deprecated", "retired"] = "active"
+    retires_at: Timestamp | None = None
+
+
 class ProviderError(Exception):
     """A provider failure in provider-neutral terms.
 
@@ -144,10 +165,26 @@ class ProviderError(Exception):
         super().__init__(f"{where}{kind}{code}: {provider_message}")
 
 
+@dataclass(frozen=True)
+class Connection:
+    """What every adapter is built from, whatever its SDK's constructor wants: the one
+    signature the registry and the router call (``Adapter.connect(connection)``)."""
+
+    api_key: str
+    base_url: str | None
+    """None: the provider's public endpoint (never an environment variable the SDK
+    would read behind the settings' back)."""
+    timeout_s: float
+    max_retries: int
+
+
 class Provider(Protocol):
     """A model provider adapter. ``stream`` yields events of one turn, then Finished."""
 
     name: str
+
+    @classmethod
+    def connect(cls, connection: Connection) -> Provider: ...
 
     def stream(self, req: TurnRequest) -> AsyncIterator[StreamEvent]: ...
 

@@ -31,6 +31,7 @@ from duologue.protocol.entities import (
 )
 
 from .base import (
+    Connection,
     Finished,
     ProviderError,
     StreamEvent,
@@ -383,6 +384,11 @@ class GeminiProvider:
                 retry_options=retry,
             ),
         )
+
+    @classmethod
+    def connect(cls, connection: Connection) -> GeminiProvider:
+        return cls(connection.api_key, connection.base_url, timeout=connection.timeout_s,
+                   retries=connection.max_retries)
 
     async def stream(self, req: TurnRequest) -> AsyncIterator[StreamEvent]:
         reader = _Reader()

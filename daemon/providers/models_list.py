@@ -7,78 +7,61 @@ deprecated and retired models alike (retired ones are listed only when asked), w
 (``GET /v1beta/models``), base models, with ``input_token_limit``,
 ``output_token_limit`` and ``thinking``; names come as ``models/<id>``.
 
+Which function lists which provider is the registry's word (``ProviderSpec.listing``).
 The SDKs are imported when a listing is asked for, never at import. Every failure
-(HTTP status, transport, timeout, a malformed body) becomes one :class:`ListingError`
-whose message names the provider and what went wrong, with the API key scrubbed out.
+becomes one :class:`ListingError` whose message names the provider and what went
+wrong, with the API key scrubbed out; an SDK's exceptions are read by that
+provider's own error mapping, the one its turns use.
 """
 
 from __future__ import annotations
 
 import asyncio
 import importlib
-from typing import Any, Literal
-
-import msgspec
-
-from duologue.protocol.entities import Timestamp
+from typing import Any
 
 from ..redact import scrub
+from .anthropic import DEFAULT_BASE_URL as ANTHROPIC_BASE_URL
+from .base import ListedModel, ProviderError
+from .gemini import DEFAULT_BASE_URL as GEMINI_BASE_URL
+from .registry import BUILTIN, Registry
 
-class ListedModel(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
-    """One model as a provider's models endpoint lists it; None where it says nothing."""
-
-    id: str
-    display_name: str | None = None
-    max_input_tokens: int | None = None
-    max_output_tokens: int | None = None
-    thinking: bool | None = None
-    """Whether the model supports thinking at all."""
-    thinking_types: list[str] | None = None
-    """Claude: the ``thinking.type`` values the model accepts (``adaptive``, ``enabled``,
-    ``disabled``, ``between_tools``). None for Gemini, whose listing has no such detail."""
-    effort: bool | None = None
-    """Claude: whether ``output_config.effort`` is accepted."""
-    lifecycle: Literal["active", "deprecated", "retired"] = "active"
-    retires_at: Timestamp | None = None
-
-
-ANTHROPIC_BASE_URL = "https://api.anthropic.com"
-GEMINI_BASE_URL = "https://generativelanguage.googleapis.com/"
 PAGE_SIZE = 1000
 _THINKING_TYPES = ("adaptive", "enabled", "disabled", "between_tools")
-
-
-SDK_MODULES = {"anthropic": "anthropic", "gemini": "google.genai"}
 
 
 class ListingError(Exception):
     """The models endpoint could not be read; the message is safe to log and show."""
 
 
-async def list_models(provider: str, api_key: str, base_url: str | None, timeout_s: float) -> list[ListedModel]:
+async def list_models(provider: str, api_key: str, base_url: str | None, timeout_s: float, *,
+                      registry: Registry = BUILTIN) -> list[ListedModel]:
     """Every model the provider lists for this key."""
-    lister = {"anthropic": _anthropic, "gemini": _gemini}.get(provider)
-    if lister is None:
+    spec = registry[provider] if provider in registry else None
+    lister = spec.lister() if spec is not None else None
+    if spec is None or lister is None:
         raise ListingError(f"no models endpoint is known for provider {provider!r}")
     try:
         # loading an SDK takes a second or more: in a thread, so the daemon's loop
         # (every client's requests) never waits for it
-        await asyncio.to_thread(importlib.import_module, SDK_MODULES[provider])
+        await asyncio.to_thread(importlib.import_module, spec.sdk)
         return await lister(api_key, base_url, timeout_s)
     except ListingError:
         raise
     except Exception as exc:  # the one boundary where SDK exceptions of the models endpoints end
-        raise ListingError(scrub(f"{provider} models endpoint: {_describe(exc)}", api_key)) from None
+        mapped = spec.error_mapper()(exc, api_key=api_key, midstream=False)
+        described = _describe(mapped) if mapped is not None else f"{type(exc).__name__}: {exc}"
+        raise ListingError(scrub(f"{provider} models endpoint: {described}", api_key)) from None
 
 
-def _describe(exc: BaseException) -> str:
-    status = getattr(exc, "status_code", None) or getattr(exc, "code", None)
-    message = getattr(exc, "message", None) or str(exc) or type(exc).__name__
-    text = f"HTTP {status}: {message}" if isinstance(status, int) else f"{type(exc).__name__}: {message}"
+def _describe(error: ProviderError) -> str:
+    """A mapped ``ProviderError`` as ``HTTP <status>: <message>`` (or its kind)."""
+    text = f"HTTP {error.status}: " if error.status else f"{error.kind}: "
+    text += error.provider_message
     return text if len(text) <= 300 else text[:297] + "..."
 
 
-async def _anthropic(api_key: str, base_url: str | None, timeout_s: float) -> list[ListedModel]:
+async def list_anthropic(api_key: str, base_url: str | None, timeout_s: float) -> list[ListedModel]:
     import anthropic
 
     client = anthropic.AsyncAnthropic(api_key=api_key, base_url=base_url or ANTHROPIC_BASE_URL,
@@ -121,7 +104,7 @@ def _from_anthropic(info: Any) -> ListedModel:
     )
 
 
-async def _gemini(api_key: str, base_url: str | None, timeout_s: float) -> list[ListedModel]:
+async def list_gemini(api_key: str, base_url: str | None, timeout_s: float) -> list[ListedModel]:
     from google import genai
     from google.genai import types
 

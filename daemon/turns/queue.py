@@ -40,7 +40,7 @@ from duologue.protocol.errors import ErrorCode, RpcError
 
 from .. import task_tool
 from ..catalog import alternatives
-from ..context import ContextFitter
+from ..summaries import WindowFitter
 from ..ids import new_id
 from ..metrics import Metrics
 from ..providers.base import Finished, ProviderError, ToolCallEvent, TurnRequest, unforeseen
@@ -93,7 +93,7 @@ class Turns:
     def __init__(self, sessions: Sessions, routing: Routing, metrics: Metrics, spawn: Spawn,
                  queue_limit: int = 32, summary_model: str | None = None, turn_timeout_s: float = 600.0):
         self.sessions = sessions
-        self.context = ContextFitter(sessions, routing, summary_model)
+        self.window = WindowFitter(sessions, routing, summary_model)
         self.routing = routing
         self.metrics = metrics
         self._spawn = spawn
@@ -276,6 +276,8 @@ class Turns:
         except RpcError as exc:
             self._fail_without_call(turn, None, exc.message)
             return
+        if turn.model_choice is not None and model.id != session.current_model:
+            self._record_switch(turn.session_id, model.id, reason, kind)  # stored before the turn begins
         estimate = self.metrics.estimate_s(model.id)
         turn.expected_end = time.monotonic() + estimate if estimate is not None else None
         self._progress(turn, "begin", model.id, estimated_s=estimate)
@@ -313,6 +315,8 @@ class Turns:
             raise
         finally:
             deadline.cancel()
+            if turn.model_choice is not None:
+                self._back_to_session_model(turn.session_id)
             self._progress(turn, "end", turn.model or model.id, outcome=outcome.status,
                            error=outcome.error_text)
             took = (self.sessions.clock() - turn.started_at).total_seconds() if turn.started_at else 0.0
@@ -342,6 +346,27 @@ class Turns:
             session_id=session.id, seq=session.last_seq, turn_id=turn.id, kind=kind, model=model,
             output_tokens=turn.output_tokens, tasks_completed=sum(t.status == "completed" for t in tasks),
             tasks_total=len(tasks), active_task=active, **extra))
+
+    def _record_switch(self, session_id: str, model_id: str, reason: str, kind: SwitchKind) -> None:
+        session = self.sessions.require(session_id)
+        draft = self.sessions.draft(session)
+        self.sessions.record_switch(draft, model_id, reason, kind)
+        self.metrics.record_switch(model_id)
+        self.sessions.commit(draft, current_model=model_id)
+
+    def _back_to_session_model(self, session_id: str) -> None:
+        """``current_model`` names the model that answers next: after a turn answered by
+        a model for that turn only, that is the session's model again, and the switch
+        back is recorded (an ``auto`` session keeps its pick). After a failover the
+        model that took over stays current: while the other provider cools down, it
+        answers next."""
+        session = self.sessions.store.get_session(session_id)
+        if session is None or session.model == AUTO or session.current_model == session.model:
+            return
+        try:
+            self._record_switch(session_id, session.model, "the session's model answers the next turn", "manual")
+        except StoreWriteError:
+            log.warning("session %s: the switch back to %s could not be stored", session_id, session.model)
 
     def _initial_choice(self, turn: Turn, session: Session) -> tuple[ModelInfo, str, SwitchKind]:
         catalog = self.sessions.catalog
@@ -395,7 +420,7 @@ class Turns:
         finished: Finished | None = None
         try:
             try:
-                history = await self.context.fit(
+                history = await self.window.fit(
                     session.id, session.system_prompt, model,
                     history_for(self.sessions.store.messages(session.id), turn.prompt), max_tokens)
                 request = TurnRequest(model=model.id, system=session.system_prompt, messages=history,

@@ -15,8 +15,8 @@ import msgspec.inspect as mi
 import pytest
 
 WHEN = datetime(2025, 3, 4, 5, 6, 7, 890000, tzinfo=timezone.utc)
-_PATTERNED = ["1741064767890.01JNM7ZQ0000000000000000AB"]
-"""Examples for strings with a pattern (a page cursor)."""
+_PATTERNED = ["1741064767890.01JNM7ZQ0000000000000000AB", "some-provider"]
+"""Examples for strings with a pattern (a page cursor, a provider name)."""
 
 
 def example(t: Any, *, full: bool) -> Any:

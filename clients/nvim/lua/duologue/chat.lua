@@ -62,6 +62,8 @@ local function buffer_for(session_id)
   vim.api.nvim_buf_set_option(buf, 'swapfile', false)
   vim.api.nvim_buf_set_option(buf, 'filetype', 'markdown')
   vim.api.nvim_buf_set_option(buf, 'modifiable', false)
+  -- From seq 0: a buffer shows its whole session, so a first event past seq 1 (a
+  -- live-only attach) is a gap whose replay brings the session's history.
   s = { buf = buf, last_seq = 0, resuming = false, unreadable = {}, gone = false,
         reply = nil, replies = 0, empty = true }
   sessions[session_id] = s

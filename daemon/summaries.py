@@ -63,7 +63,7 @@ def _transcript(messages: Iterable[Message]) -> str:
     return "\n\n".join(lines)
 
 
-class ContextFitter:
+class WindowFitter:
     def __init__(self, sessions: Sessions, routing: Routing, summary_model: str | None):
         self.sessions = sessions
         self.routing = routing
