@@ -3,9 +3,9 @@
 No other module reads the environment. Components receive what they need from the
 :class:`Settings` built here. Which providers there are, and which variables and
 config tables configure each, is the registry's word (``providers.registry``); the
-settings carry that registry on, so every component asks the same one. API keys are wrapped in :class:`Secret`, whose repr
-never shows the value, so a key cannot leak through a log line or an error message
-that formats the settings.
+settings carry that registry on, so every component asks the same one. API keys are
+wrapped in :class:`Secret`, whose repr never shows the value, so a key cannot leak
+through a log line or an error message that formats the settings.
 """
 
 from __future__ import annotations

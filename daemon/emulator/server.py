@@ -182,7 +182,8 @@ class _Handler(BaseHTTPRequestHandler):
             log.warning("emulator could not handle %s: %r", url.path, exc, exc_info=True)
             self.close_connection = True
             try:
-                self.send_json(400, api.error_body(400, f"The emulator cannot read this request ({type(exc).__name__})."))
+                reason = f"The emulator cannot read this request ({type(exc).__name__})."
+                self.send_json(400, api.error_body(400, reason))
             except OSError:
                 pass
 

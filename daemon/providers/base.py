@@ -247,7 +247,10 @@ async def idle_guard(events: AsyncIterator[T], idle_s: float, provider: str) -> 
     iterator = events.__aiter__()
     while True:
         try:
-            item = await asyncio.wait_for(iterator.__anext__(), idle_s)
+            # Not wait_for: on Python 3.11 it drops a cancellation that arrives as the
+            # awaited event completes, and session/cancel would then be lost.
+            async with asyncio.timeout(idle_s):
+                item = await iterator.__anext__()
         except StopAsyncIteration:
             return
         except TimeoutError:

@@ -124,9 +124,6 @@ class Registry:
     def __iter__(self) -> Iterator[ProviderSpec]:
         return iter(self._specs.values())
 
-    def __len__(self) -> int:
-        return len(self._specs)
-
     def __contains__(self, name: object) -> bool:
         return name in self._specs
 

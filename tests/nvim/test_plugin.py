@@ -6,26 +6,14 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 import subprocess
 import sys
-from pathlib import Path
 
-import pytest
+from nvim_support import FINISH_LUA, NVIM, PLUGIN, needs_nvim
 
-PLUGIN = Path(__file__).resolve().parents[2] / "clients" / "nvim"
-NVIM = shutil.which("nvim")
+pytestmark = needs_nvim
 
-pytestmark = pytest.mark.skipif(NVIM is None, reason="nvim is not installed (.ci/run installs Debian's neovim)")
-
-SCRIPT = r"""
-local out = os.getenv('DUOLOGUE_TEST_OUT')
-local function finish(result)
-  local f = io.open(out, 'w')
-  f:write(vim.json.encode(result))
-  f:close()
-  vim.cmd('qa!')
-end
+SCRIPT = FINISH_LUA + r"""
 local ok, err = pcall(function()
   vim.opt.runtimepath:prepend(os.getenv('DUOLOGUE_PLUGIN'))
   local duologue = require('duologue')

@@ -7,31 +7,20 @@ session, so what happened meanwhile is shown exactly once."""
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-import pytest
 
 from duologue.clients.sync_client import Client
 from duologue.protocol import methods as m
+from nvim_support import FINISH_LUA, NVIM, PLUGIN, needs_nvim
 from support import DaemonProcess
 
-PLUGIN = Path(__file__).resolve().parents[2] / "clients" / "nvim"
-NVIM = shutil.which("nvim")
+pytestmark = needs_nvim
 
-pytestmark = pytest.mark.skipif(NVIM is None, reason="nvim is not installed (.ci/run installs Debian's neovim)")
-
-PRELUDE = r"""
-local out = os.getenv('DUOLOGUE_TEST_OUT')
-local function finish(result)
-  local f = io.open(out, 'w')
-  f:write(vim.json.encode(result))
-  f:close()
-  vim.cmd('qa!')
-end
+PRELUDE = FINISH_LUA + r"""
 local function wait(what, predicate, ms)
   if not vim.wait(ms or 30000, predicate, 20) then error('timed out waiting for ' .. what) end
 end

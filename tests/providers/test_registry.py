@@ -80,7 +80,8 @@ def test_reading_every_entry_loads_no_sdk():
         "from duologue.daemon.providers.registry import BUILTIN, load\n"
         "for spec in BUILTIN:\n"
         "    load(spec.adapter), spec.error_mapper(), spec.lister(), load(spec.emulator)\n"
-        "print(','.join(sorted(n for n in sys.modules if n.split('.')[0] == 'anthropic' or n.startswith('google.genai'))))\n"
+        "sdks = [n for n in sys.modules if n.split('.')[0] == 'anthropic' or n.startswith('google.genai')]\n"
+        "print(','.join(sorted(sdks)))\n"
     )
     r = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
     assert r.returncode == 0, r.stderr
