@@ -172,4 +172,4 @@ async def test_ask_about_this_code_action_sends_the_selection_as_code_context(st
     got = await client.request("session/get", {"session_id": asked["session_id"]})
     question = got["messages"][0]
     assert question["content"][1] == block or block in question["content"]
-    assert got["session"]["title"] == c.DEFAULT_QUESTION.rstrip(".") or got["session"]["title"]
+    assert got["session"]["title"] == c.title_from(question["content"][0]["text"])

@@ -175,20 +175,24 @@ def raw(daemon: DaemonProcess, zctx: zmq.Context) -> Iterator[Raw]:
 
 
 def exchange(raw: Raw, frame: bytes, kind: str) -> None:
-    """Send the frame, then a probe; everything before the probe's answer is the
-    frame's answer, which must match what the protocol says."""
+    """Send the frame, then a probe. The frame's answer is every other frame read
+    until the probe's answer has come and the frame's answer too: a method that
+    waits (docs/protocol.md, section 2) may be answered after the probe."""
     TALLY[kind] = TALLY.get(kind, 0) + 1
     raw.sock.send(frame)
     probe_id = f"probe-{raw.next_id()}"
     raw.sock.send(json.dumps({"jsonrpc": "2.0", "id": probe_id, "method": "daemon/status"}).encode())
+    expected = expect_frame(frame)
+    owed = (any(e.answered for e in expected) if isinstance(expected, list) else expected.answered)
     answers = []
-    while True:
+    probed = False
+    while not probed or len(answers) < owed:
         reply = json.loads(raw.recv_frame())
         if isinstance(reply, dict) and reply.get("id") == probe_id:
             assert "result" in reply, f"the request after {frame[:200]!r} failed: {reply}"
-            break
+            probed = True
+            continue
         answers.append(reply)
-    expected = expect_frame(frame)
     if _deep(frame) and len(answers) == 1 and isinstance(answers[0], dict) \
             and answers[0].get("error", {}).get("code") == ErrorCode.PARSE_ERROR:
         expected = TOO_DEEP
