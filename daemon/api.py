@@ -15,7 +15,6 @@ from duologue.protocol.errors import ErrorCode, RpcError
 
 from .bounds import check_blocks
 from .dispatch import Caller, Handler
-from .ids import new_id
 from .export import export_session
 from .imports import Imports
 from .services import Services
@@ -25,7 +24,6 @@ def build_handlers(services: Services) -> dict[str, Handler]:
     sessions, turns = services.sessions, services.turns
     imports = Imports(sessions, turns)
     imports.recover()  # before any client is served: no batch is seen half-imported
-    instance_id = new_id()  # hello and status tell a client when the daemon it follows restarted
 
     def hello(p: m.HelloParams, caller: Caller) -> m.HelloResult:
         ours = m.PROTOCOL_VERSION.split(".")[0]
@@ -38,10 +36,10 @@ def build_handlers(services: Services) -> dict[str, Handler]:
                 {"daemon": m.PROTOCOL_VERSION, "client": p.protocol_version},
             )
         return m.HelloResult(protocol_version=m.PROTOCOL_VERSION, daemon_version=services.version,
-                             emulator=services.emulator_url is not None, instance_id=instance_id)
+                             emulator=services.emulator_url is not None, instance_id=services.instance_id)
 
     def status(p: m.Empty, caller: Caller) -> m.StatusResult:
-        return msgspec.structs.replace(services.status(), instance_id=instance_id)
+        return services.status()
 
     def shutdown(p: m.Empty, caller: Caller) -> m.EmptyResult:
         services.request_stop("daemon/shutdown")

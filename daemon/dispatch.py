@@ -78,7 +78,7 @@ class Dispatcher:
             task.add_done_callback(self._waiting.discard)
             return
         caller = Caller(peer)
-        respond(self._frame_response(frame, [self._answer(item, caller, None) for item in frame.items]), caller.after)
+        respond(self._frame_response(frame, [self._answer(item, caller) for item in frame.items]), caller.after)
 
     async def stop(self) -> None:
         """Cancel the requests still waiting (the daemon is stopping): they end as
@@ -91,22 +91,19 @@ class Dispatcher:
         caller = Caller(peer)
         responses = []
         for item in frame.items:
-            waited = None
-            if not isinstance(item, Invalid) and item.method in self._waits:
-                waited = await self._waited(item, caller)
-            responses.append(self._answer(item, caller, waited))
+            waits = not isinstance(item, Invalid) and item.method in self._waits
+            responses.append(await self._answer_waiting(item, caller) if waits else self._answer(item, caller))
         try:
             respond(self._frame_response(frame, responses), caller.after)
         except Exception:  # a task of the daemon's group must not end the daemon
             log.exception("could not send the answer to %s", [getattr(i, "method", None) for i in frame.items])
 
-    async def _waited(self, item: Any, caller: Caller) -> Any:
-        """The result of a waiting handler, or the exception it raised (answered by
-        ``_answer`` exactly as an inline handler's)."""
+    async def _answer_waiting(self, item: Any, caller: Caller) -> bytes | None:
         try:
-            return _Result(await self._handlers[item.method](decode_params(item), caller))
+            result = await self._handlers[item.method](decode_params(item), caller)
+            return None if item.is_notification else encode_result(item.id, result)
         except Exception as exc:
-            return _Raised(exc)
+            return self._error(item, exc)
 
     @staticmethod
     def _frame_response(frame: Any, responses: list[bytes | None]) -> bytes | None:
@@ -115,38 +112,27 @@ class Dispatcher:
             return None
         return encode_batch(answered) if frame.batch else answered[0]
 
-    def _answer(self, item: Any, caller: Caller, waited: _Result | _Raised | None) -> bytes | None:
+    def _answer(self, item: Any, caller: Caller) -> bytes | None:
         """The encoded response to one item (None for a notification)."""
         if isinstance(item, Invalid):
             return encode_error(item.id, item.error)
         try:
-            if isinstance(waited, _Raised):
-                raise waited.exc
-            if waited is not None:
-                result = waited.value
-            else:
-                params = decode_params(item)  # METHOD_NOT_FOUND for a name outside the table
-                result = self._handlers[item.method](params, caller)
+            params = decode_params(item)  # METHOD_NOT_FOUND for a name outside the table
+            result = self._handlers[item.method](params, caller)
             # Encoded inside the try: a result that cannot be encoded is this
             # request's internal error, not an exception that stops the daemon.
             return None if item.is_notification else encode_result(item.id, result)
-        except RpcError as exc:
-            error = exc
-        except StoreWriteError as exc:
-            error = RpcError(ErrorCode.STORE_UNWRITABLE, str(exc), {"disk_full": exc.disk_full})
         except Exception as exc:
+            return self._error(item, exc)
+
+    def _error(self, item: Any, exc: Exception) -> bytes | None:
+        """The error a handler's exception is answered with (nothing for a notification)."""
+        if isinstance(exc, RpcError):
+            error = exc
+        elif isinstance(exc, StoreWriteError):
+            error = RpcError(ErrorCode.STORE_UNWRITABLE, str(exc), {"disk_full": exc.disk_full})
+        else:
             log.error("handler for %s failed", item.method, exc_info=exc)
             error = RpcError(ErrorCode.INTERNAL_ERROR,
                              f"internal error while handling {item.method}; details are in {self._log_path}")
         return None if item.is_notification else encode_error(item.id, error)
-
-
-@dataclass
-class _Result:
-    value: Any
-
-
-@dataclass
-class _Raised:
-    exc: Exception
-

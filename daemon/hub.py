@@ -36,12 +36,15 @@ class Hub:
         del subs[sub.key]
         if not subs:
             del self._by_session[session_id]
-        mine = self._by_subscriber.get(sub.key)
+        self._unindex(sub.key, session_id)
+        return True
+
+    def _unindex(self, key: bytes, session_id: str) -> None:
+        mine = self._by_subscriber.get(key)
         if mine is not None:
             mine.discard(session_id)
             if not mine:
-                del self._by_subscriber[sub.key]
-        return True
+                del self._by_subscriber[key]
 
     def sessions_of(self, sub: Subscriber) -> list[str]:
         return sorted(self._by_subscriber.get(sub.key, ()))
@@ -55,11 +58,7 @@ class Hub:
 
     def forget_session(self, session_id: str) -> None:
         for key in self._by_session.pop(session_id, {}):
-            mine = self._by_subscriber.get(key)
-            if mine is not None:
-                mine.discard(session_id)
-                if not mine:
-                    del self._by_subscriber[key]
+            self._unindex(key, session_id)
 
     def publish(self, session_id: str, frames: list[bytes]) -> None:
         subs = self._by_session.get(session_id)

@@ -19,6 +19,7 @@ from duologue.protocol import methods as m
 from .catalog import Catalog
 from .discovery import Discovery
 from .hub import Hub
+from .ids import new_id
 from .metrics import Metrics
 from .routing import Routing
 from .sessions import Sessions
@@ -41,6 +42,8 @@ class Services:
     request_stop: Callable[[str], None]
     clients: Callable[[], int] = lambda: 0
     """Connected clients, counted by the transports (set once they are bound)."""
+    instance_id: str = field(default_factory=new_id)
+    """Fresh at each start: hello and status tell a client when the daemon it follows restarted."""
     started_at: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
     _t0: float = field(default_factory=time.monotonic)
 
@@ -59,4 +62,5 @@ class Services:
             emulator=self.emulator_url is not None,
             providers=self.routing.statuses(),
             running_turns=self.turns.running(),
+            instance_id=self.instance_id,
         )

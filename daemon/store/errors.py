@@ -25,11 +25,6 @@ class StoreWriteError(StoreError):
         self.disk_full = disk_full
 
 
-DISK_FULL_BELOW = 8 * 2**20
-"""Free bytes under which a failed commit is reported as a full disk: LMDB reports a
-short write as an I/O error, so the free space is what tells the two apart."""
-
-
 class StoreMigrationError(StoreError):
     """A migration step failed; its transaction was aborted, so the store is still
     at the version before that step."""

@@ -53,7 +53,6 @@ from duologue.protocol.entities import ContextSummary, Message, ModelSwitch, Ses
 from .check import damaged_message, glance
 from .environment import open_environment
 from .errors import (
-    DISK_FULL_BELOW,
     StoreDamaged,
     StoreError,
     StoreVersionError,
@@ -65,6 +64,9 @@ log = logging.getLogger(__name__)
 
 SCHEMA_VERSION = 2
 """The version this code writes; ``migrations.MIGRATIONS`` upgrades older stores to it."""
+DISK_FULL_BELOW = 8 * 2**20
+"""Free bytes under which a failed commit is reported as a full disk: LMDB reports a
+short write as an I/O error, so the free space is what tells the two apart."""
 LIVE_SESSIONS = 4096
 """Session records kept decoded (see ``Store._live``)."""
 _U64 = struct.Struct(">Q")

@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 
 import zmq
+from conversation_support import provider_daemon
 from reliability_support import Raw
 
 from duologue.daemon.emulator import Reply
@@ -57,8 +58,6 @@ def test_a_big_import_lets_other_clients_be_answered_while_it_is_written(daemon)
 
 
 def test_cancel_answers_once_signalled_and_the_cancelled_reply_follows(home, emulator):
-    from conversation_support import provider_daemon
-
     d = provider_daemon(home, emulator).start()
     ctx = zmq.Context()
     raw = Raw(ctx, d.paths.endpoint, timeout_ms=30_000)
