@@ -20,7 +20,8 @@ import logging
 import select
 import socket
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -37,6 +38,25 @@ from .signing import Signer
 log = logging.getLogger(__name__)
 
 
+class _OpenStreams:
+    """How many event streams are being sent right now: what a test reads to time a
+    kill inside a reply (a client's view of it lags on a loaded machine)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.count = 0
+
+    @contextmanager
+    def one(self) -> Iterator[None]:
+        with self._lock:
+            self.count += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self.count -= 1
+
+
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
@@ -50,6 +70,7 @@ class _Server(ThreadingHTTPServer):
         self.models = emulator.models
         self.signer = emulator._signer
         self.cache = emulator.cache
+        self.open_streams = emulator._open_streams
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -110,6 +131,11 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("connection", "close")
         self.end_headers()
         self.close_connection = True
+        with self.server.open_streams.one():
+            self._send_events(events, delay, tail, keepalive, interval)
+
+    def _send_events(self, events: list[bytes], delay: float, tail: bytes | None,
+                     keepalive: bytes | None, interval: float) -> None:
         for number, event in enumerate(events):
             if number and self._wait(delay):
                 return
@@ -226,6 +252,7 @@ class Emulator:
         self._signer = Signer(signing_key)
         self.models = ModelTable()
         self.cache = PromptCache(clock)
+        self._open_streams = _OpenStreams()
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
 
@@ -256,6 +283,11 @@ class Emulator:
     def pending(self, provider: ProviderName) -> int:
         """How many scripted steps are still queued for a provider."""
         return self._script.pending(provider)
+
+    @property
+    def streaming(self) -> int:
+        """How many event streams are being sent at this moment."""
+        return self._open_streams.count
 
     @property
     def received(self) -> list[ReceivedRequest]:

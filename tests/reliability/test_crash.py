@@ -88,15 +88,10 @@ async def _round(d: DaemonProcess, emulator: Emulator, ledger: Ledger, rng: rand
     for c in clients:
         for sid in active:
             await c.attach(sid)
-    streaming: set[str] = set()
 
     async def reader(c: AsyncClient) -> None:
         async for event in c.events():
             _record(ledger, event)
-            if isinstance(event, m.MessageCreated) and event.message.status == "streaming":
-                streaming.add(event.message.id)
-            elif isinstance(event, m.MessageCompleted):
-                streaming.discard(event.message.id)
 
     async def sender(c: AsyncClient, i: int) -> None:
         for k in range(1_000):
@@ -109,16 +104,17 @@ async def _round(d: DaemonProcess, emulator: Emulator, ledger: Ledger, rng: rand
     tasks = [asyncio.create_task(reader(c)) for c in clients]
     tasks += [asyncio.create_task(sender(c, i)) for i, c in enumerate(clients)]
     if aimed:
-        # Aim inside a reply: wait until a client sees one stream (however long a
+        # Aim inside a reply: wait until the emulator streams one (however long a
         # loaded machine takes to start it), then a random moment in its first fifth.
         deadline = time.monotonic() + 60.0
-        while not streaming and time.monotonic() < deadline:
+        while not emulator.streaming and time.monotonic() < deadline:
             await asyncio.sleep(0.002)
         await asyncio.sleep(rng.uniform(0.0, delay * CHUNKS / 5))
     else:
         await asyncio.sleep(rng.uniform(0.02, 0.9))  # anywhere: before, between, during turns
+    # Mid-stream as the provider sees it: a reply's events are being sent.
+    mid_stream = emulator.streaming > 0
     d.kill9()
-    mid_stream = bool(streaming)
     for t in tasks:
         t.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
