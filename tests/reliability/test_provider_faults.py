@@ -32,7 +32,7 @@ FAULTS = {
     "429": (lambda: Failure(status=429, retry_after=0), "rate_limited"),
     "500": (lambda: Failure(status=500), "server"),
     "529": (lambda: Failure(status=529), "overloaded"),
-    "timeout": (lambda: Failure(delay=3.0), "timeout"),
+    "timeout": (lambda: Failure(delay=30.0), "timeout"),
     "stream_cut": (lambda: Failure(cut_after=6, reply=Reply(chunks=STREAMED, chunk_delay=0.06, thinking="")), "stream_cut"),
     "malformed_sse": (lambda: Failure(malformed_after=6, reply=Reply(chunks=STREAMED, chunk_delay=0.06, thinking="")), "server"),
     "invalid_key": (None, "auth"),
@@ -58,7 +58,7 @@ async def test_a_provider_fault_ends_the_turn_as_documented_and_is_counted(
     keys = {f"{name}_key": key for name, key in emulator.api_keys.items()}
     if fault == "invalid_key":
         keys[f"{provider}_key"] = "invalid-" + keys[f"{provider}_key"]
-    d = provider_daemon(home, emulator, timeout_s=1.0, **keys).start()
+    d = provider_daemon(home, emulator, timeout_s=2.0, **keys).start()
     try:
         async with d.client("faults") as c:
             s = await c.create_session(model=MODEL[provider])
