@@ -21,8 +21,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from duologue.clients.connection import AsyncClient
-from duologue.clients.launcher import wait_for_socket
+from duologue.clients.rpc.client import AsyncClient
+from duologue.clients.rpc.launcher import wait_for_socket
 from duologue.protocol.paths import Paths, locate
 
 if TYPE_CHECKING:
@@ -85,7 +85,7 @@ class Daemon:
     @property
     def pid(self) -> int:
         """The daemon's own pid (the one that wrote the pid file, under any wrapper)."""
-        from duologue.clients.launcher import read_pid
+        from duologue.clients.rpc.launcher import read_pid
 
         pid = read_pid(self.paths)
         assert pid is not None

@@ -1,6 +1,6 @@
 """Figure 1: RPC round trip (``daemon/status``) over our ZeroMQ transport.
 
-Ours, three ways: the sync client (``duologue.clients.sync_client.Client``, a
+Ours, three ways: the sync client (``duologue.clients.rpc.sync_client.Client``, a
 blocking DEALER read by the calling thread), the async client in the caller's loop, and a bare pyzmq DEALER sending the same request bytes without any client
 library (the daemon's share of the cost alone).
 
@@ -21,7 +21,7 @@ from pathlib import Path
 
 import zmq
 
-from duologue.clients.sync_client import Client
+from duologue.clients.rpc.sync_client import Client
 from duologue.protocol.jsonrpc import encode_request
 
 from .fixtures import Daemon, temp_home

@@ -17,9 +17,10 @@ from duologue.protocol import methods as m
 from duologue.protocol.errors import RpcError
 
 from . import render
-from .connection import AsyncClient, DaemonUnavailable, Disconnected
-from .follow import _Printer, parse_context_arg
-from .session_events import Resumed, SessionEvents, Unfollowed
+from .rpc.client import AsyncClient, DaemonUnavailable, Disconnected
+from .code_context import parse_context_arg
+from .follow import _Printer
+from .rpc.session_events import Resumed, SessionEvents, Unfollowed
 
 HELP = """commands:
   /switch MODEL     switch the session's model (id, short name or auto)

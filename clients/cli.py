@@ -22,11 +22,12 @@ from duologue.protocol.errors import RpcError
 from duologue.protocol.paths import locate
 
 from . import render
-from .connection import AsyncClient, DaemonUnavailable
-from .launcher import EmulatorMode, daemon_args
-from .follow import ContextArgError, follow_session, follow_turn, parse_context_arg
-from .project import project_of
-from .session_events import SessionEvents
+from .rpc.client import AsyncClient, DaemonUnavailable
+from .rpc.launcher import EmulatorMode, daemon_args
+from .code_context import ContextArgError, parse_context_arg
+from .follow import follow_session, follow_turn
+from .rpc.project import project_of
+from .rpc.session_events import SessionEvents
 
 if TYPE_CHECKING:
     from . import importers

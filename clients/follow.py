@@ -6,48 +6,16 @@ and a notification this client does not know is never printed (nor fatal)."""
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 from typing import Any
 
 import msgspec
 
 from duologue.protocol import methods as m
-from duologue.protocol.entities import CodeContextBlock, LineRange, Message, ToolCallBlock
+from duologue.protocol.entities import Message, ToolCallBlock
 
 from . import render
-from .connection import AsyncClient, DaemonUnavailable, Disconnected
-from .session_events import Resumed, SessionEvents, Unfollowed
-
-_LANGUAGES = {".py": "python", ".rs": "rust", ".go": "go", ".js": "javascript", ".ts": "typescript",
-              ".lua": "lua", ".c": "c", ".h": "c", ".cpp": "cpp", ".java": "java", ".rb": "ruby",
-              ".sh": "bash", ".md": "markdown", ".toml": "toml", ".json": "json", ".yaml": "yaml"}
-
-
-class ContextArgError(ValueError):
-    pass
-
-
-def parse_context_arg(spec: str) -> CodeContextBlock:
-    """``FILE`` or ``FILE:START-END`` as a code-context block (lines 1-based, inclusive)."""
-    path, _, rng = spec.partition(":")
-    file = Path(path)
-    try:
-        lines = file.read_text(encoding="utf-8").splitlines(keepends=True)
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ContextArgError(f"cannot read {path}: {exc}") from None
-    line_range = None
-    if rng:
-        try:
-            start, end = (int(x) for x in rng.split("-", 1))
-        except ValueError:
-            raise ContextArgError(f"bad line range {rng!r}; write START-END, e.g. 10-42") from None
-        if not 1 <= start <= end:
-            raise ContextArgError(f"bad line range {rng!r}: need 1 <= START <= END")
-        line_range = LineRange(start=start, end=min(end, len(lines)))
-        lines = lines[start - 1:end]
-    return CodeContextBlock(path=str(file), text="".join(lines), language=_LANGUAGES.get(file.suffix),
-                            range=line_range)
-
+from .rpc.client import AsyncClient, DaemonUnavailable, Disconnected
+from .rpc.session_events import Resumed, SessionEvents, Unfollowed
 
 def _write(text: str) -> None:
     """Print for a person: control characters the text may hold are shown escaped

@@ -15,7 +15,7 @@ from typing import Any
 
 from support import DaemonProcess
 
-from duologue.clients.connection import AsyncClient
+from duologue.clients.rpc.client import AsyncClient
 from duologue.daemon.emulator import Emulator
 from duologue.protocol import methods as m
 

@@ -12,8 +12,8 @@ import sys
 import time
 from pathlib import Path
 
-from duologue.clients.connection import AsyncClient
-from duologue.clients.launcher import wait_for_socket
+from duologue.clients.rpc.client import AsyncClient
+from duologue.clients.rpc.launcher import wait_for_socket
 from duologue.protocol.paths import Paths, locate
 
 

@@ -161,6 +161,17 @@ def test_no_module_imports_one_that_imports_it_back():
     assert import_cycles(graph) == []
 
 
+def test_the_client_library_imports_no_client_app():
+    """clients/rpc/ is what every client shares: the apps (CLI, chat, language server,
+    importers) build on it, so it may import only itself and the protocol."""
+    graph = _module_graph()
+    library = [name for name in graph if name.startswith("duologue.clients.rpc")]
+    assert "duologue.clients.rpc.client" in library
+    outside = sorted(f"{name} imports {target}" for name in library for target in graph[name]
+                     if not target.startswith(("duologue.clients.rpc", "duologue.protocol")))
+    assert outside == []
+
+
 def test_the_cycle_check_finds_a_cycle():
     graph = {"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}
     assert import_cycles(graph) == [["a", "b", "c"]]

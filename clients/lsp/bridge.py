@@ -1,6 +1,6 @@
 """The language server's link to the daemon.
 
-A :class:`Bridge` owns one :class:`~duologue.clients.connection.AsyncClient`. It
+A :class:`Bridge` owns one :class:`~duologue.clients.rpc.client.AsyncClient`. It
 forwards typed calls and hands every notification to a :class:`Listener`. The
 sessions this editor attached, and the last stored ``seq`` delivered of each, are
 kept by :class:`~..session_events.SessionEvents`, which applies the protocol's
@@ -31,9 +31,9 @@ from duologue.protocol.errors import ErrorCode, RpcError
 from duologue.protocol.jsonrpc import Incoming
 from duologue.protocol.paths import Paths
 
-from ..connection import AsyncClient, ConnectionLost, Disconnected
-from ..launcher import DaemonUnavailable, EmulatorMode, spawn_if_absent, start_daemon
-from ..session_events import Resumed, SessionEvents, Unfollowed
+from ..rpc.client import AsyncClient, ConnectionLost, Disconnected
+from ..rpc.launcher import DaemonUnavailable, EmulatorMode, spawn_if_absent, start_daemon
+from ..rpc.session_events import Resumed, SessionEvents, Unfollowed
 
 log = logging.getLogger("duologue.lsp")
 

@@ -18,7 +18,7 @@ from duologue.protocol.entities import CodeContextBlock, LineRange
 from duologue.protocol.errors import ErrorCode, RpcError
 from duologue.protocol.jsonrpc import invalid_params
 
-from ..project import project_of
+from ..rpc.project import project_of
 
 NEW_SESSION = "duologue.newSession"
 ASK = "duologue.ask"

@@ -39,7 +39,7 @@ from duologue.protocol.errors import ErrorCode, RpcError
 from duologue.protocol.jsonrpc import Call, decode_params
 from duologue.protocol.paths import Paths, locate
 
-from ..launcher import DaemonUnavailable, EmulatorMode
+from ..rpc.launcher import DaemonUnavailable, EmulatorMode
 from . import commands as c
 from .bridge import Bridge, unavailable
 from .framing import CheckedStdin, LockedStdout

@@ -27,9 +27,9 @@ from duologue.protocol.entities import AUTO, ModelInfo, Session, TaskList
 from duologue.protocol.errors import ErrorCode, RpcError
 
 from .. import render
-from ..connection import AsyncClient, DaemonUnavailable
+from ..rpc.client import AsyncClient, DaemonUnavailable
 from ..drafts import Draft, Drafts
-from ..follow import ContextArgError
+from ..code_context import ContextArgError
 from .commands import run_command
 from .feed import SessionFeed
 from .model_selector import ModelSelector

@@ -7,7 +7,7 @@ from typing import Any, Protocol
 
 from duologue.protocol.entities import CodeContextBlock
 
-from ..follow import ContextArgError, parse_context_arg
+from ..code_context import ContextArgError, parse_context_arg
 
 
 class Chat(Protocol):

@@ -14,8 +14,8 @@ from typing import Any, Protocol
 
 from duologue.protocol import methods as m
 
-from ..connection import AsyncClient, Disconnected
-from ..session_events import Resumed, SessionEvents, Unfollowed
+from ..rpc.client import AsyncClient, Disconnected
+from ..rpc.session_events import Resumed, SessionEvents, Unfollowed
 
 
 class Sink(Protocol):

@@ -44,7 +44,7 @@ from .base import (
     scrub,
     sdk_boundary,
 )
-from .history import Turn, prepare_turns, render_code_context
+from .preparation import Turn, prepare_turns, render_code_context
 
 DEFAULT_BASE_URL = "https://api.anthropic.com"
 RETRYABLE_STATUSES = frozenset({408, 409, 429}) | frozenset(range(500, 600))

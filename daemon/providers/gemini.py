@@ -46,7 +46,7 @@ from .base import (
     scrub,
     sdk_boundary,
 )
-from .history import Turn, prepare_turns, render_code_context
+from .preparation import Turn, prepare_turns, render_code_context
 
 DEFAULT_BASE_URL = "https://generativelanguage.googleapis.com/"
 RETRIED_STATUSES = [408, 500, 502, 503, 504, 529]

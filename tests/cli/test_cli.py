@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from duologue.clients.sync_client import Client
+from duologue.clients.rpc.sync_client import Client
 from duologue.protocol import methods as m
 from support import DaemonProcess
 

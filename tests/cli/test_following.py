@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from relay_support import NewerDaemon
 
-from duologue.clients.sync_client import Client
+from duologue.clients.rpc.sync_client import Client
 from duologue.protocol import methods as m
 from support import DaemonProcess, wait_until
 

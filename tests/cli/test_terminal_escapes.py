@@ -11,7 +11,7 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-from duologue.clients.sync_client import Client
+from duologue.clients.rpc.sync_client import Client
 from duologue.protocol import methods as m
 from duologue.protocol.entities import TextBlock
 from support import DaemonProcess

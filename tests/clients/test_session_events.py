@@ -11,8 +11,8 @@ from typing import Any
 
 from relay_support import NewerDaemon
 
-from duologue.clients.connection import Disconnected
-from duologue.clients.session_events import Resumed, SessionEvents
+from duologue.clients.rpc.client import Disconnected
+from duologue.clients.rpc.session_events import Resumed, SessionEvents
 from duologue.protocol import methods as m
 from support import DaemonProcess
 

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from duologue.clients.connection import AsyncClient, ConnectionLost, Disconnected
-from duologue.clients.launcher import DaemonUnavailable, read_pid
-from duologue.clients.sync_client import Client
+from duologue.clients.rpc.client import AsyncClient, ConnectionLost, Disconnected
+from duologue.clients.rpc.launcher import DaemonUnavailable, read_pid
+from duologue.clients.rpc.sync_client import Client
 from duologue.protocol import methods as m
 from duologue.protocol.entities import Session
 from duologue.protocol.errors import ErrorCode, RpcError

@@ -14,8 +14,8 @@ import msgspec
 import pytest
 from conversation_support import send_and_wait
 
-from duologue.clients.connection import AsyncClient
-from duologue.clients.sync_client import Client
+from duologue.clients.rpc.client import AsyncClient
+from duologue.clients.rpc.sync_client import Client
 from duologue.protocol import methods as m
 from duologue.protocol.schema import INDEX, schema_id
 from support import DaemonProcess

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from duologue.clients import importers
-from duologue.clients.sync_client import Client
+from duologue.clients.rpc.sync_client import Client
 from duologue.protocol.entities import TextBlock, ToolCallBlock, ToolResultBlock
 from duologue.protocol.errors import ErrorCode, RpcError
 from support import DaemonProcess

@@ -24,7 +24,7 @@ from typing import Any
 import pytest
 
 from duologue.clients import importers
-from duologue.clients.sync_client import Client
+from duologue.clients.rpc.sync_client import Client
 from duologue.protocol import methods as m
 from duologue.protocol.entities import TextBlock
 from duologue.protocol.errors import ErrorCode, RpcError

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from duologue.clients.connection import AsyncClient
-from duologue.clients.launcher import read_pid
+from duologue.clients.rpc.client import AsyncClient
+from duologue.clients.rpc.launcher import read_pid
 from duologue.protocol import methods as m
 from support import DaemonProcess, wait_until
 

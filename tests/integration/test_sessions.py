@@ -8,8 +8,8 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from duologue.clients.connection import AsyncClient
-from duologue.clients.sync_client import Client
+from duologue.clients.rpc.client import AsyncClient
+from duologue.clients.rpc.sync_client import Client
 from duologue.protocol import methods as m
 from duologue.protocol.entities import AUTO
 from duologue.protocol.errors import ErrorCode, RpcError

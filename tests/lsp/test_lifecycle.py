@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from support import DaemonProcess, wait_until
 
-from duologue.clients.launcher import pid_alive, read_pid
+from duologue.clients.rpc.launcher import pid_alive, read_pid
 from duologue.clients.lsp import commands as c
 from duologue.clients.lsp.stdio_client import LspClient
 from duologue.protocol import methods as m

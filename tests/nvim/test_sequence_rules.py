@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 
-from duologue.clients.sync_client import Client
+from duologue.clients.rpc.sync_client import Client
 from duologue.protocol import methods as m
 from nvim_support import FINISH_LUA, NVIM, PLUGIN, needs_nvim
 from support import DaemonProcess

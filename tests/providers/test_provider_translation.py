@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from providers.provider_helpers import BOTH, CLAUDE, GEMINI, MODELS, collect, finished, request, text_of
 
-from duologue.daemon.providers.history import prepare_turns, render_code_context
+from duologue.daemon.providers.preparation import prepare_turns, render_code_context
 from duologue.protocol.entities import CodeContextBlock, LineRange, ToolCallBlock, ToolResultBlock
 
 CODE = CodeContextBlock(path="src/app.py", text="def f():\n    return 1\n", language="python",

@@ -23,7 +23,7 @@ from conversation_support import send_and_wait
 from providers.gateway import GATEWAY, REGISTRY
 from support import DaemonProcess
 
-from duologue.clients.launcher import wait_for_socket
+from duologue.clients.rpc.launcher import wait_for_socket
 from duologue.daemon.catalog import Catalog
 from duologue.daemon.discovery import Discovery
 from duologue.daemon.emulator import Emulator, Failure, Reply

@@ -22,7 +22,7 @@ from typing import Any
 import zmq
 from reliability_support import Raw
 
-from duologue.clients.sync_client import Client
+from duologue.clients.rpc.sync_client import Client
 from duologue.daemon.zmq_transport import SEND_HWM
 from duologue.protocol import methods as m
 from duologue.protocol.entities import TextBlock

@@ -32,7 +32,7 @@ from typing import Any
 from conversation_support import provider_daemon
 from support import DaemonProcess
 
-from duologue.clients.connection import AsyncClient, Disconnected
+from duologue.clients.rpc.client import AsyncClient, Disconnected
 from duologue.daemon.emulator import Emulator, Reply
 from duologue.daemon.store import Store
 from duologue.protocol import methods as m

@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 from conversation_support import send_and_wait
 from other_user import needs_root, run_as_other
 
-from duologue.clients.connection import AsyncClient
+from duologue.clients.rpc.client import AsyncClient
 
 PROBE = r"""
 import json, sys, urllib.error, urllib.request

@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 from reliability_support import EmulatorAddress, configured_daemon, emulator_process
 
-from duologue.clients.connection import AsyncClient
+from duologue.clients.rpc.client import AsyncClient
 from duologue.protocol import methods as m
 from duologue.protocol.errors import RpcError
 

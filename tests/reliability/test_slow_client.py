@@ -21,7 +21,7 @@ import zmq
 from conversation_support import provider_daemon, send_and_wait
 from reliability_support import Raw
 
-from duologue.clients.connection import AsyncClient
+from duologue.clients.rpc.client import AsyncClient
 from duologue.daemon.emulator import Emulator, Reply
 from duologue.daemon.zmq_transport import SEND_HWM
 from duologue.protocol import methods as m

@@ -16,7 +16,7 @@ import sys
 import textwrap
 from pathlib import Path
 
-from duologue.clients.connection import AsyncClient, DaemonUnavailable
+from duologue.clients.rpc.client import AsyncClient, DaemonUnavailable
 from duologue.daemon.store import Store
 from duologue.protocol.errors import RpcError
 

@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 
-from duologue.clients.sync_client import Client
+from duologue.clients.rpc.sync_client import Client
 from support import DaemonProcess
 
 SCRIPT = Path(sys.executable).with_name("duologue")

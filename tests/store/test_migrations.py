@@ -26,7 +26,7 @@ import lmdb
 import msgspec
 import pytest
 
-from duologue.clients.sync_client import Client
+from duologue.clients.rpc.sync_client import Client
 from duologue.daemon.store.maintenance import read_version
 from duologue.daemon.store.migrations import MIGRATIONS, PARTIAL, Migration, MigrationContext, list_backups
 from duologue.daemon.store import (

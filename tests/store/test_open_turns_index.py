@@ -18,7 +18,7 @@ from pathlib import Path
 import lmdb
 import msgspec
 
-from duologue.clients.sync_client import Client
+from duologue.clients.rpc.sync_client import Client
 from duologue.daemon.store import Change, Store
 from duologue.protocol.entities import Message, Session, TextBlock, ToolResultBlock
 from support import DaemonProcess

@@ -43,7 +43,7 @@ from duologue.protocol.jsonrpc import (
     parse_replies,
 )
 
-from .connection import (
+from .client import (
     HELLO_TIMEOUT_S,
     AsyncClient,
     ClientSettings,

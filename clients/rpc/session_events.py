@@ -21,7 +21,7 @@ from duologue.protocol.errors import RpcError
 from duologue.protocol.jsonrpc import Incoming
 from duologue.protocol.subscriptions import Deliver, Reattach, Skip, Subscriptions
 
-from .connection import HELLO_TIMEOUT_S, AsyncClient, ConnectionLost, Disconnected, Reconnected
+from .client import HELLO_TIMEOUT_S, AsyncClient, ConnectionLost, Disconnected, Reconnected
 from .launcher import DaemonUnavailable
 
 

@@ -19,7 +19,7 @@ from duologue.daemon.emulator import anthropic_wire, gemini_wire
 from duologue.daemon.providers import TurnRequest
 from duologue.daemon.providers.anthropic import build_params
 from duologue.daemon.providers.gemini import build_contents
-from duologue.daemon.providers.history import prepare_turns
+from duologue.daemon.providers.preparation import prepare_turns
 from duologue.protocol.entities import (
     CodeContextBlock,
     Message,

@@ -1,0 +1,12 @@
+"""The client library: what every duologue client shares, and nothing app-specific.
+
+- :mod:`.client` is the asyncio JSON-RPC client over ZeroMQ (``AsyncClient``);
+- :mod:`.sync_client` the blocking one for scripts and the CLI;
+- :mod:`.session_events` drives the sequence rules of docs/protocol.md section 4
+  (from ``duologue.protocol.subscriptions``) over a live connection;
+- :mod:`.launcher` finds or starts the daemon;
+- :mod:`.project` names the project a working directory belongs to.
+
+It depends on ``duologue.protocol`` only; the apps (the CLI, the chat, the language
+server, the ACP agent, the importers) depend on it and never the other way round.
+"""
