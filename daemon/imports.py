@@ -101,7 +101,7 @@ class Imports:
         if not p.dry_run:
             batch_id = p.batch_id or new_id()
             if p.batch_id is not None and p.batch_id not in self._issued \
-                    and self.store.import_batch(p.batch_id) is None:
+                    and self.store.imports.batch(p.batch_id) is None:
                 raise _unknown_batch(p.batch_id)
             self._issued.add(batch_id)
             self._open_batches[batch_id] = time.monotonic()
@@ -140,19 +140,19 @@ class Imports:
     def _close(self, batch_id: str) -> None:
         """The batch's last request is done: it is no longer undone at start."""
         self._open_batches.pop(batch_id, None)
-        found = self.store.import_batch(batch_id)
+        found = self.store.imports.batch(batch_id)
         if found is None:
             return  # it wrote nothing
         header = _header_dec.decode(found[0])
         if header.open:
             header.open = False
-            self.store.put_import_batch_header(batch_id, _enc.encode(header))
+            self.store.imports.put_batch_header(batch_id, _enc.encode(header))
 
     def recover(self) -> int:
         """At start: undo every batch a stop left open (kill -9, or a client that went
         away between requests), so none stays half-imported. Returns how many."""
         undone = 0
-        for raw in self.store.import_batches():
+        for raw in self.store.imports.batches():
             header = _header_dec.decode(raw)
             if header.open:
                 self._undo_open(header.id, "it was left open by an interrupted import")
@@ -168,7 +168,7 @@ class Imports:
                 self._undo_open(batch_id, f"its client sent nothing for {IMPORT_IDLE_S:.0f} s")
 
     def _undo_open(self, batch_id: str, why: str) -> None:
-        found = self.store.import_batch(batch_id)
+        found = self.store.imports.batch(batch_id)
         if found is None:
             return
         entries = [_entry_dec.decode(e) for e in found[1]]
@@ -183,8 +183,8 @@ class Imports:
                     batch_id, why, len(result.deleted_sessions), len(result.truncated_sessions))
 
     def _one(self, item: m.ImportSession, batch_id: str | None) -> m.ImportedSession:
-        existing = self._live_session(self.store.imported_session(item.external_id))
-        taken = self.store.imported_messages([x.external_id for x in item.messages])
+        existing = self._live_session(self.store.imports.session(item.external_id))
+        taken = self.store.imports.messages([x.external_id for x in item.messages])
         live = {ext for ext, sid in taken.items() if self._live_session(sid) is not None}
         seen: set[str] = set()
         new = []
@@ -251,13 +251,13 @@ class Imports:
 
     def _marks(self, item: m.ImportSession, new: list[m.ImportMessage], existing: Session | None,
                batch_id: str, draft: Draft, session: Session) -> ImportMarks:
-        header_raw = self.store.import_batch(batch_id)
+        header_raw = self.store.imports.batch(batch_id)
         header = (_header_dec.decode(header_raw[0]) if header_raw
                   else BatchHeader(id=batch_id, created_at=utcnow()))
         header.open = True
         header.sources = sorted(set(header.sources) | set(item.sources))
         header.messages += len(new)
-        prior_raw = self.store.import_batch_entry(batch_id, session.id)
+        prior_raw = self.store.imports.batch_entry(batch_id, session.id)
         if prior_raw is not None:  # a later piece of a session this batch already touched
             entry = _entry_dec.decode(prior_raw)
             entry.after_seq = draft.seq
@@ -276,13 +276,13 @@ class Imports:
 
     def list(self) -> m.ImportListResult:
         out = []
-        for raw in self.store.import_batches():
+        for raw in self.store.imports.batches():
             header = _header_dec.decode(raw)
             out.append(self._describe(header, self._entries(header.id)))
         return m.ImportListResult(batches=out)
 
     def _entries(self, batch_id: str) -> list[BatchEntry]:
-        found = self.store.import_batch(batch_id)
+        found = self.store.imports.batch(batch_id)
         return [] if found is None else [_entry_dec.decode(e) for e in found[1]]
 
     @staticmethod
@@ -294,7 +294,7 @@ class Imports:
             messages=header.messages)
 
     async def undo(self, batch_id: str) -> m.UndoResult:
-        found = self.store.import_batch(batch_id)
+        found = self.store.imports.batch(batch_id)
         if found is None:
             raise _unknown_batch(batch_id)
         entries = [_entry_dec.decode(e) for e in found[1]]
@@ -333,7 +333,7 @@ class Imports:
             else:
                 result.removed_messages += self.store.truncate_session(e.before, session)
                 result.truncated_sessions.append(session.id)
-        self.store.forget_import_batch(batch_id)
+        self.store.imports.forget_batch(batch_id)
         self._open_batches.pop(batch_id, None)
         self._issued.discard(batch_id)
         return result

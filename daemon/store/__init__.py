@@ -1,6 +1,8 @@
 """The store: every session's events and records in one LMDB environment.
 
-- ``records``: the ``Store`` (sessions, events, messages, the indexes, import marks).
+- ``records``: the ``Store`` (sessions, events, messages, the indexes).
+- ``imports``: what imports took and their batches, written with the sessions.
+- ``keys``: the key layout.
 - ``errors``: why a store cannot be used, each saying what to do.
 - ``migrations``: schema versions and the steps between them, a backup before each.
 - ``check``: damage found before LMDB maps a file, and the page walk of ``db check``.
@@ -8,7 +10,9 @@
 """
 
 from .errors import StoreDamaged, StoreError, StoreMigrationError, StoreVersionError, StoreWriteError
-from .records import SCHEMA_VERSION, Change, ImportMarks, Store, encode_cursor
+from .imports import ImportMarks
+from .keys import encode_cursor
+from .records import SCHEMA_VERSION, Change, Store
 
 __all__ = ["SCHEMA_VERSION", "Change", "ImportMarks", "Store", "StoreDamaged", "StoreError",
            "StoreMigrationError", "StoreVersionError", "StoreWriteError", "encode_cursor"]

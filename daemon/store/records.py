@@ -17,10 +17,7 @@ Databases:
   switches    sid NUL seq(8) -> ModelSwitch
   tasks       sid -> TaskList
   summaries   sid NUL seq(8) -> ContextSummary
-  import_ids       key(20) -> sid NUL batch        (an imported message's external id)
-  import_sessions  key(20) -> sid NUL batch        (an imported session's external id)
-  import_batches   batch -> header; batch NUL sid -> that session's entry (bytes the
-                   import module encodes; the store only keeps and drops them)
+  import_ids, import_sessions, import_batches: import bookkeeping (store/imports.py)
   open_turns       sid NUL turn_id -> sid NUL seq(8) of the turn's latest message, then
                    1 (the turn is open: recovery reads it) or 0; kept by every write.
                    meta "open_turns_as_of_txn" names the last transaction that kept it,
@@ -29,19 +26,16 @@ Databases:
                    was fetched (bytes the discovery module encodes; a cache, opened on
                    first use, never migrated: a listing that fails to decode is refetched)
 
-key(20) is a BLAKE2b digest of the external id, so any length fits LMDB's key limit.
+The key layout is in store/keys.py.
 The schema version is upgraded by the steps in ``migrations`` when the store opens.
 """
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
-import struct
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 from typing import Any, Callable, Sequence, TypeVar
 
@@ -58,6 +52,8 @@ from .errors import (
     StoreVersionError,
     StoreWriteError,
 )
+from .imports import ImportMarks, ImportRecords
+from .keys import U64, decode_cursor, ms, project_hash, seq_key, u64
 from .migrations import MIGRATIONS, Migration, MigrationContext, upgrade
 
 log = logging.getLogger(__name__)
@@ -69,21 +65,7 @@ DISK_FULL_BELOW = 8 * 2**20
 short write as an I/O error, so the free space is what tells the two apart."""
 LIVE_SESSIONS = 4096
 """Session records kept decoded (see ``Store._live``)."""
-_U64 = struct.Struct(">Q")
 _T = TypeVar("_T")
-
-
-@dataclass
-class ImportMarks:
-    """What an import writes beside the session, in the same transaction: the batch's
-    header and this session's entry in it, and the external ids now taken."""
-
-    batch_id: str
-    header: bytes
-    entry: bytes
-    session_key: str | None
-    """Set when this batch created the session: its external id now names it."""
-    message_keys: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -105,18 +87,6 @@ class Change:
     import_marks: ImportMarks | None = None
 
 
-def _u64(n: int) -> bytes:
-    return _U64.pack(n)
-
-
-def _ms(t: datetime) -> int:
-    return int(t.timestamp() * 1000)
-
-
-def _seq_key(sid: str, seq: int) -> bytes:
-    return sid.encode() + b"\0" + _u64(seq)
-
-
 _INDEX_MARK = b"open_turns_as_of_txn"
 _OPEN, _CLOSED = b"\1", b"\0"
 
@@ -129,26 +99,6 @@ def _opens_turn(msg: Message) -> bool:
     """Whether a turn whose last message is ``msg`` is still open."""
     return msg.status == "streaming" or (
         msg.role == "user" and not all(isinstance(b, ToolResultBlock) for b in msg.content))
-
-
-def _project_hash(project_id: str | None) -> bytes:
-    return hashlib.blake2b((project_id or "").encode(), digest_size=16).digest()
-
-
-def _import_key(external_id: str) -> bytes:
-    return hashlib.blake2b(external_id.encode(), digest_size=20).digest()
-
-
-def encode_cursor(session: Session) -> str:
-    return f"{_ms(session.updated_at)}.{session.id}"
-
-
-def _decode_cursor(cursor: str) -> bytes:
-    try:
-        ms, sid = cursor.split(".", 1)
-        return _u64(int(ms)) + sid.encode()
-    except ValueError:
-        raise ValueError(f"invalid cursor {cursor!r}") from None
 
 
 class Store:
@@ -190,6 +140,7 @@ class Store:
         self._switch_dec = msgspec.msgpack.Decoder(ModelSwitch)
         self._tasks_dec = msgspec.msgpack.Decoder(TaskList)
         self._summary_dec = msgspec.msgpack.Decoder(ContextSummary)
+        self.imports = ImportRecords(self._env, self._db, self._write)
         self._live: dict[str, Session] = {}
         """Session records as last written or read: a running turn reads its session
         at every checkpoint, and decoding it each time is work for nothing. Every
@@ -298,28 +249,28 @@ class Store:
 
         def write(txn: lmdb.Transaction) -> None:
             if prev is not None:
-                txn.delete(_u64(_ms(prev.updated_at)) + sid, db=self._db["recency"])
-                txn.delete(_project_hash(prev.project_id) + _u64(_ms(prev.updated_at)) + sid,
+                txn.delete(u64(ms(prev.updated_at)) + sid, db=self._db["recency"])
+                txn.delete(project_hash(prev.project_id) + u64(ms(prev.updated_at)) + sid,
                            db=self._db["by_project"])
             txn.put(sid, session_bytes, db=self._db["sessions"])
-            txn.put(_u64(_ms(s.updated_at)) + sid, b"", db=self._db["recency"])
-            txn.put(_project_hash(s.project_id) + _u64(_ms(s.updated_at)) + sid, b"",
+            txn.put(u64(ms(s.updated_at)) + sid, b"", db=self._db["recency"])
+            txn.put(project_hash(s.project_id) + u64(ms(s.updated_at)) + sid, b"",
                     db=self._db["by_project"])
             for seq, frame in change.events:
-                txn.put(_seq_key(s.id, seq), frame, db=self._db["events"])
+                txn.put(seq_key(s.id, seq), frame, db=self._db["events"])
             for m, raw in messages:
-                key = _seq_key(s.id, m.seq)
+                key = seq_key(s.id, m.seq)
                 txn.put(key, raw, db=self._db["messages"])
                 txn.put(m.id.encode(), key, db=self._db["message_ids"])
             self._index_turns(txn, change.messages)
             for w, raw in switches:
-                txn.put(_seq_key(s.id, w.seq), raw, db=self._db["switches"])
+                txn.put(seq_key(s.id, w.seq), raw, db=self._db["switches"])
             if tasks is not None:
                 txn.put(sid, tasks, db=self._db["tasks"])
             for x, raw in summaries:
-                txn.put(_seq_key(s.id, x.seq), raw, db=self._db["summaries"])
+                txn.put(seq_key(s.id, x.seq), raw, db=self._db["summaries"])
             if marks is not None:
-                self._write_import_marks(txn, s.id, marks)
+                self.imports.write_marks(txn, s.id, marks)
 
         marks = change.import_marks
         self._write(write)
@@ -333,8 +284,8 @@ class Store:
         def write(txn: lmdb.Transaction) -> None:
             txn.delete(sid, db=self._db["sessions"])
             txn.delete(sid, db=self._db["tasks"])
-            txn.delete(_u64(_ms(session.updated_at)) + sid, db=self._db["recency"])
-            txn.delete(_project_hash(session.project_id) + _u64(_ms(session.updated_at)) + sid,
+            txn.delete(u64(ms(session.updated_at)) + sid, db=self._db["recency"])
+            txn.delete(project_hash(session.project_id) + u64(ms(session.updated_at)) + sid,
                        db=self._db["by_project"])
             for name in ("events", "switches", "summaries", "messages", "open_turns"):
                 cur = txn.cursor(db=self._db[name])
@@ -383,8 +334,8 @@ class Store:
         if all_projects:
             db, prefix = self._db["recency"], b""
         else:
-            db, prefix = self._db["by_project"], _project_hash(project_id)
-        start = prefix + (_decode_cursor(before) if before else b"\xff" * 9)
+            db, prefix = self._db["by_project"], project_hash(project_id)
+        start = prefix + (decode_cursor(before) if before else b"\xff" * 9)
         out: list[Session] = []
         with self._env.begin() as txn:
             cur = txn.cursor(db=db)
@@ -408,7 +359,7 @@ class Store:
         prefix = sid.encode() + b"\0"
         with self._env.begin(db=self._db[db], buffers=True) as txn:
             cur = txn.cursor()
-            if not cur.set_range(_seq_key(sid, since_seq + 1)):
+            if not cur.set_range(seq_key(sid, since_seq + 1)):
                 return
             n = 0
             for key, value in cur:
@@ -436,13 +387,13 @@ class Store:
         out: list[tuple[int, bytes]] = []
         with self._env.begin(db=self._db["events"], buffers=True) as txn:
             cur = txn.cursor()
-            if not cur.set_range(_seq_key(sid, since_seq + 1)):
+            if not cur.set_range(seq_key(sid, since_seq + 1)):
                 return out
             for key, value in cur:
                 key = bytes(key)
                 if not key.startswith(prefix) or len(out) >= limit:
                     break
-                out.append((_U64.unpack(key[len(prefix):])[0], bytes(value)))
+                out.append((U64.unpack(key[len(prefix):])[0], bytes(value)))
         return out
 
     def message(self, message_id: str) -> Message | None:
@@ -516,7 +467,7 @@ class Store:
         for msg in messages:
             if not msg.turn_id:
                 continue
-            key = _seq_key(msg.session_id, msg.seq)
+            key = seq_key(msg.session_id, msg.seq)
             current = txn.get(_turn_key(msg), db=db)
             if current is not None and bytes(current[:-1]) > key:
                 continue
@@ -539,90 +490,11 @@ class Store:
                 batch.append(self._message_dec.decode(raw))
             self._index_turns(txn, batch)
 
-    # --- imports ------------------------------------------------------------------------
-
-    def _write_import_marks(self, txn: lmdb.Transaction, sid: str, marks: ImportMarks) -> None:
-        value = sid.encode() + b"\0" + marks.batch_id.encode()
-        batch = marks.batch_id.encode()
-        txn.put(batch, marks.header, db=self._db["import_batches"])
-        txn.put(batch + b"\0" + sid.encode(), marks.entry, db=self._db["import_batches"])
-        if marks.session_key is not None:
-            txn.put(_import_key(marks.session_key), value, db=self._db["import_sessions"])
-        for key in marks.message_keys:
-            txn.put(_import_key(key), value, db=self._db["import_ids"])
-
-    def imported_session(self, external_id: str) -> str | None:
-        """The id of the session an import created for this external id, if any."""
-        with self._env.begin(db=self._db["import_sessions"]) as txn:
-            raw = txn.get(_import_key(external_id))
-        return None if raw is None else raw.split(b"\0", 1)[0].decode()
-
-    def imported_messages(self, external_ids: list[str]) -> dict[str, str]:
-        """External message id -> session id, for the ids imported before."""
-        out = {}
-        with self._env.begin(db=self._db["import_ids"]) as txn:
-            for ext in external_ids:
-                raw = txn.get(_import_key(ext))
-                if raw is not None:
-                    out[ext] = raw.split(b"\0", 1)[0].decode()
-        return out
-
-    def import_batch(self, batch_id: str) -> tuple[bytes, list[bytes]] | None:
-        """A batch's header and its per-session entries, or None."""
-        batch = batch_id.encode()
-        with self._env.begin(db=self._db["import_batches"]) as txn:
-            header = txn.get(batch)
-            if header is None:
-                return None
-            entries = []
-            cur = txn.cursor()
-            prefix = batch + b"\0"
-            if cur.set_range(prefix):
-                for key, value in cur:
-                    if not key.startswith(prefix):
-                        break
-                    entries.append(bytes(value))
-        return bytes(header), entries
-
-    def import_batch_entry(self, batch_id: str, sid: str) -> bytes | None:
-        with self._env.begin(db=self._db["import_batches"]) as txn:
-            return txn.get(batch_id.encode() + b"\0" + sid.encode())
-
-    def import_batches(self) -> list[bytes]:
-        """Every batch header, in batch id order (ids sort by creation time)."""
-        with self._env.begin(db=self._db["import_batches"]) as txn:
-            return [bytes(v) for k, v in txn.cursor() if b"\0" not in k]
-
-    def put_import_batch_header(self, batch_id: str, header: bytes) -> None:
-        """Rewrite a batch's header (to mark it closed), alone in its transaction."""
-        self._write(lambda txn: txn.put(batch_id.encode(), header, db=self._db["import_batches"]))
-
-    def forget_import_batch(self, batch_id: str) -> None:
-        """Drop the batch record and every external id it took, in one transaction."""
-        batch = batch_id.encode()
-        suffix = b"\0" + batch
-
-        def write(txn: lmdb.Transaction) -> None:
-            for name in ("import_ids", "import_sessions"):
-                db = self._db[name]
-                doomed = [bytes(k) for k, v in txn.cursor(db=db) if v.endswith(suffix)]
-                for key in doomed:
-                    txn.delete(key, db=db)
-            cur = txn.cursor(db=self._db["import_batches"])
-            txn.delete(batch, db=self._db["import_batches"])
-            prefix = batch + b"\0"
-            if cur.set_range(prefix):
-                while cur.key().startswith(prefix):
-                    if not cur.delete():
-                        break
-
-        self._write(write)
-
     def truncate_session(self, before: Session, current: Session) -> int:
         """Cut a session back to ``before``: every event and record with a later seq
         goes, and the session record is restored. Returns the messages removed."""
         sid = current.id.encode()
-        start = _seq_key(current.id, before.last_seq + 1)
+        start = seq_key(current.id, before.last_seq + 1)
         prefix = sid + b"\0"
 
         def write(txn: lmdb.Transaction) -> int:
@@ -638,12 +510,12 @@ class Store:
                         count += 1
                     if not cur.delete():
                         break
-            txn.delete(_u64(_ms(current.updated_at)) + sid, db=self._db["recency"])
-            txn.delete(_project_hash(current.project_id) + _u64(_ms(current.updated_at)) + sid,
+            txn.delete(u64(ms(current.updated_at)) + sid, db=self._db["recency"])
+            txn.delete(project_hash(current.project_id) + u64(ms(current.updated_at)) + sid,
                        db=self._db["by_project"])
             txn.put(sid, self._enc.encode(before), db=self._db["sessions"])
-            txn.put(_u64(_ms(before.updated_at)) + sid, b"", db=self._db["recency"])
-            txn.put(_project_hash(before.project_id) + _u64(_ms(before.updated_at)) + sid, b"",
+            txn.put(u64(ms(before.updated_at)) + sid, b"", db=self._db["recency"])
+            txn.put(project_hash(before.project_id) + u64(ms(before.updated_at)) + sid, b"",
                     db=self._db["by_project"])
             self._reindex_session(txn, current.id)
             return count
