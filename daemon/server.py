@@ -118,7 +118,11 @@ class Daemon:
         return [ipc, *transports]
 
     async def _serve(self) -> None:
-        await asyncio.gather(*(t.serve(self._stop) for t in self._transports))
+        """Serve every transport until a stop is asked; one that fails ends them all
+        (and the daemon, with its error logged) rather than leaving half a daemon."""
+        async with asyncio.TaskGroup() as serving:
+            for transport in self._transports:
+                serving.create_task(transport.serve(self._stop), name=f"serve {transport.endpoint}")
 
     async def _shutdown(self, services: Services) -> None:
         """Stop taking work, interrupt running turns (their text kept), deliver what

@@ -251,14 +251,13 @@ class Turns:
             while queue.pending:
                 turn = queue.pending.popleft()
                 queue.running = turn
-                turn.task = asyncio.create_task(self._run(turn), name=f"turn-{turn.id}")
                 try:
-                    await turn.task
-                except asyncio.CancelledError:
-                    if asyncio.current_task().cancelling():
-                        raise  # the worker itself is being stopped
-                    # only the turn was cancelled (session/cancel): go on with the next
-                except Exception:
+                    # The turn is a task of this worker's own group: session/cancel
+                    # cancels it alone (the group ends quietly and the next turn runs),
+                    # and stopping the worker cancels the turn with it.
+                    async with asyncio.TaskGroup() as owner:
+                        turn.task = owner.create_task(self._run(turn), name=f"turn-{turn.id}")
+                except* Exception:
                     log.exception("turn %s in session %s failed", turn.id, session_id)
                 finally:
                     queue.running = None
