@@ -11,7 +11,6 @@ the diff.
 
 from __future__ import annotations
 
-import asyncio
 import io
 import os
 import re
@@ -25,6 +24,8 @@ from rich.cells import cell_len
 from rich.console import Console
 from textual.app import App
 from textual.pilot import Pilot
+
+from duologue.clients.tui.transcript import MessageView
 
 SNAPSHOTS = Path(__file__).parent / "tui" / "snapshots"
 UPDATE = os.environ.get("DUOLOGUE_UPDATE_SNAPSHOTS") == "1"
@@ -67,8 +68,11 @@ async def open_app(make_app: Callable[..., App], client: object, *, size: tuple[
 
 
 async def settle(pilot: Pilot) -> None:
-    """Let pending layout, refreshes and the stream's draw timer run."""
-    await asyncio.sleep(0.1)
+    """Let the stream's draw timers fire, then pending layout and refreshes run."""
+    def drawn() -> bool:  # on every screen: a picker's snapshot shows the chat below it
+        return not any(view.draw_pending for screen in pilot.app.screen_stack for view in screen.query(MessageView))
+
+    await until(pilot, drawn, what="streamed text to be drawn")
     await pilot.pause()
     await pilot.wait_for_scheduled_animations()
     await pilot.pause()

@@ -59,6 +59,12 @@ class MessageView(Static):
         if self._timer is None and self.is_mounted:
             self._timer = self.set_timer(FLUSH_S, self.draw)
 
+    @property
+    def draw_pending(self) -> bool:
+        """Streamed text is waiting for the next draw (deltas are drawn at most every
+        ``FLUSH_S``, not one repaint per delta)."""
+        return self._timer is not None
+
     def complete(self, message: Message) -> None:
         self.message = message
         self.text = message.text
