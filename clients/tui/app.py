@@ -17,9 +17,10 @@ from typing import Any
 
 import msgspec
 from rich.text import Text
-from textual.app import App, ComposeResult
+from textual.app import App, ComposeResult, ScreenStackError
 from textual.binding import Binding
 from textual.containers import Horizontal
+from textual.css.query import NoMatches
 from textual.widgets import Footer, Input, Static
 
 from duologue.protocol import methods as m
@@ -261,7 +262,10 @@ class ChatApp(App[None]):
     # --- events from the daemon ---------------------------------------------------------
 
     def session_event(self, event: Any) -> None:
-        t = self.transcript
+        try:
+            t = self.transcript
+        except (NoMatches, ScreenStackError):  # quitting: the feed's last event came after the screen went
+            return
         if isinstance(event, m.MessageCreated):
             msg = event.message
             if msg.role == "user":
@@ -320,6 +324,13 @@ class ChatApp(App[None]):
         # the reconnect callback runs in the client's task, outside the app's context:
         # hand the drawing to the app's own message loop
         self.call_later(self._show_connection, up)
+
+    def session_lost(self, reason: str) -> None:
+        self.call_later(self._show_lost, reason)
+
+    def _show_lost(self, reason: str) -> None:
+        self.transcript.notice(f"this session is no longer followed: {reason}. Open another with ctrl+o",
+                               style="bold red")
 
     def _show_connection(self, up: bool) -> None:
         self.transcript.notice("reconnected to the daemon" if up else

@@ -28,6 +28,11 @@ class Sink(Protocol):
         Called from the task that runs :meth:`SessionFeed.run`, so possibly outside the
         sink's own context."""
 
+    def session_lost(self, reason: str) -> None:
+        """The daemon refused to attach the followed session again (it was deleted,
+        or its store rolled back): nothing more of it will come. Same context as
+        :meth:`connection_changed`."""
+
 
 class SessionFeed:
     def __init__(self, client: AsyncClient, sink: Sink):
@@ -49,11 +54,14 @@ class SessionFeed:
 
     async def run(self) -> None:
         """Pass events on until cancelled. A session the daemon no longer has after a
-        restart is simply not followed any more: the reconnection is still shown."""
+        restart is not followed any more, and the sink is told so."""
         async for event in self.events.events():
             if isinstance(event, Disconnected):
                 self.sink.connection_changed(False)
             elif isinstance(event, Resumed):
                 self.sink.connection_changed(True)
-            elif not isinstance(event, (Unfollowed, m.ClientDropped)):
+            elif isinstance(event, Unfollowed):
+                if event.session_id == self.session_id:
+                    self.sink.session_lost(event.error.message)
+            elif not isinstance(event, m.ClientDropped):
                 self.sink.session_event(event)

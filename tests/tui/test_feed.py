@@ -4,6 +4,8 @@ attached again from the last seq passed on, and the screen gets each later event
 from __future__ import annotations
 
 import asyncio
+import shutil
+from pathlib import Path
 from typing import Any
 
 from relay_support import NewerDaemon
@@ -19,12 +21,16 @@ class Screen:
     def __init__(self) -> None:
         self.events: list[Any] = []
         self.connection: list[bool] = []
+        self.lost: list[str] = []
 
     def session_event(self, event: Any) -> None:
         self.events.append(event)
 
     def connection_changed(self, up: bool) -> None:
         self.connection.append(up)
+
+    def session_lost(self, reason: str) -> None:
+        self.lost.append(reason)
 
     def titles(self) -> list[str]:
         return [e.title for e in self.events if isinstance(e, m.SessionRenamed)]
@@ -69,3 +75,25 @@ async def test_the_feed_reattaches_when_the_daemon_restarted_behind_a_relay(daem
                 finally:
                     run.cancel()
                     await asyncio.gather(run, return_exceptions=True)
+
+
+async def test_the_screen_is_told_when_the_restarted_daemon_no_longer_has_the_session(daemon: DaemonProcess):
+    """The store was replaced while the daemon was down (a restored backup, another
+    machine's copy): the feed's reattach is refused, and the screen says so instead of
+    waiting for events that will never come."""
+    async with daemon.client("chat") as c:
+        session = await c.create_session(title="soon gone")
+        screen = Screen()
+        feed = SessionFeed(c, screen)
+        run = asyncio.create_task(feed.run())
+        feed.follow(session.id, session.last_seq)
+        await c.attach(session.id, since_seq=session.last_seq)
+        try:
+            daemon.stop()
+            shutil.rmtree(Path(daemon.paths.store_dir))
+            daemon.start()
+            await until(lambda: screen.lost, "the refused reattach")
+            assert session.id in screen.lost[0] and screen.events == []
+        finally:
+            run.cancel()
+            await asyncio.gather(run, return_exceptions=True)
