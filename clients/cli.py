@@ -447,6 +447,9 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--emulator", action="store_true", help="when starting the daemon, use the emulator")
     sp.add_argument("--emulator-if-no-key", action="store_true",
                     help="when starting the daemon, use the emulator if no API key is configured")
+    sp = add("acp", None, "run an Agent Client Protocol agent on stdin/stdout (Zed, JetBrains...)",
+             needs_daemon=False)
+    sp.add_argument("--emulator", action="store_true", help="when starting the daemon, use the emulator")
     sp = add("attach", cmd_attach, "follow a session live (Ctrl-C to stop)")
     sp.add_argument("session")
     sp.add_argument("--since", type=int, help="replay events after this seq first")
@@ -530,6 +533,10 @@ def main(argv: list[str] | None = None) -> int:
             return _daemon_command(args)
         if args.command == "db":
             return _db_command(args)
+        if args.command == "acp":
+            from .acp.stdio import main as serve_acp
+
+            return serve_acp(emulator=_emulator_mode(args))
         if args.command == "lsp":
             from .lsp.server import main as serve_lsp
 

@@ -41,7 +41,7 @@ from duologue.protocol.paths import Paths, locate
 
 from ..rpc.launcher import DaemonUnavailable, EmulatorMode
 from . import commands as c
-from .bridge import Bridge, unavailable
+from ..rpc.bridge import Bridge, unavailable
 from .framing import CheckedStdin, LockedStdout
 from .workdone import WorkDoneRelay
 

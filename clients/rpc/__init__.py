@@ -4,6 +4,8 @@
 - :mod:`.sync_client` the blocking one for scripts and the CLI;
 - :mod:`.session_events` drives the sequence rules of docs/protocol.md section 4
   (from ``duologue.protocol.subscriptions``) over a live connection;
+- :mod:`.bridge` is a relay's link to the daemon (the language server's and the ACP
+  agent's): calls that wait out a restart, reattaching, starting a daemon;
 - :mod:`.launcher` finds or starts the daemon;
 - :mod:`.project` names the project a working directory belongs to.
 

@@ -1,9 +1,9 @@
-"""The language server's link to the daemon.
+"""A relaying client's link to the daemon (the language server's, the ACP agent's).
 
 A :class:`Bridge` owns one :class:`~duologue.clients.rpc.client.AsyncClient`. It
 forwards typed calls and hands every notification to a :class:`Listener`. The
 sessions this editor attached, and the last stored ``seq`` delivered of each, are
-kept by :class:`~..session_events.SessionEvents`, which applies the protocol's
+kept by :class:`~.session_events.SessionEvents`, which applies the protocol's
 sequence rules: a drop notice or a gap is caught up by reattaching, and stored events
 already delivered are not delivered again. A notification the bridge cannot read is
 relayed as it came; the editor, which may be newer, decides.
@@ -31,11 +31,11 @@ from duologue.protocol.errors import ErrorCode, RpcError
 from duologue.protocol.jsonrpc import Incoming
 from duologue.protocol.paths import Paths
 
-from ..rpc.client import AsyncClient, ConnectionLost, Disconnected
-from ..rpc.launcher import DaemonUnavailable, EmulatorMode, spawn_if_absent, start_daemon
-from ..rpc.session_events import Resumed, SessionEvents, Unfollowed
+from .client import AsyncClient, ConnectionLost, Disconnected
+from .launcher import DaemonUnavailable, EmulatorMode, spawn_if_absent, start_daemon
+from .session_events import Resumed, SessionEvents, Unfollowed
 
-log = logging.getLogger("duologue.lsp")
+log = logging.getLogger("duologue.bridge")
 
 REPEATABLE = frozenset({
     "daemon/hello", "daemon/status", "models/list", "session/list", "session/get",
@@ -66,13 +66,14 @@ def unavailable(detail: str) -> RpcError:
 
 class Bridge:
     def __init__(self, paths: Paths, listener: Listener, *, emulator: EmulatorMode = False,
-                 client_name: str = "lsp", call_timeout_s: float = 60.0,
+                 client_name: str = "lsp", call_timeout_s: float = 60.0, relay_unknown: bool = True,
                  offline_timeout_s: float = 30.0, respawn_after_s: float = 5.0):
         self.paths = paths
         self.listener = listener
         self.emulator = emulator
         self.client = AsyncClient(paths, client_name=client_name, timeout=call_timeout_s,
                                   autostart=False)
+        self.relay_unknown = relay_unknown
         self.offline_timeout_s = offline_timeout_s
         self.respawn_after_s = respawn_after_s
         self.events: SessionEvents
@@ -99,8 +100,8 @@ class Bridge:
         except BaseException:
             await self.client.close()  # so that a later start begins afresh
             raise
-        self.events = SessionEvents(self.client, relay_unknown=True)
-        self._tasks = [asyncio.create_task(self._pump(), name="lsp-pump")]
+        self.events = SessionEvents(self.client, relay_unknown=self.relay_unknown)
+        self._tasks = [asyncio.create_task(self._pump(), name=f"{self.client.client_name}-pump")]
         self._online.set()
 
     async def close(self) -> None:
@@ -235,7 +236,7 @@ class Bridge:
         log.info("lost the daemon connection; waiting for it to come back")
         self.listener.connection(False, "the daemon connection was lost; reconnecting")
         if self._probe is None or self._probe.done():
-            self._probe = asyncio.create_task(self._probe_until_back(), name="lsp-probe")
+            self._probe = asyncio.create_task(self._probe_until_back(), name=f"{self.client.client_name}-probe")
 
     async def _came_back(self, resumed: Resumed) -> None:
         """Every session is attached again: release the calls that waited."""

@@ -1,0 +1,96 @@
+"""Sessions across ACP processes: load replays, list, resume and close; two editors on
+one session see each other's turns once; a daemon restart loses and repeats nothing."""
+
+from __future__ import annotations
+
+import asyncio
+
+from acp import text_block
+
+
+def stored_ids(recorder, session_id):
+    """Each update's identity as the client can tell it: the chunks of one message
+    and each tool call (a repeat would show as a repeated chunk run)."""
+    return [(u.session_update, getattr(u, "message_id", None) or getattr(u, "tool_call_id", None),
+             getattr(getattr(u, "content", None), "text", None)) for u in recorder.of(session_id)]
+
+
+async def test_load_replays_the_history_as_updates_before_answering(start_acp, project):
+    first = await start_acp()
+    new = await first.conn.new_session(cwd=str(project))
+    await asyncio.wait_for(first.conn.prompt(session_id=new.session_id, prompt=[text_block("hello there")]), 60)
+    await asyncio.wait_for(first.conn.prompt(session_id=new.session_id, prompt=[text_block("make a plan")]), 60)
+
+    second = await start_acp()
+    await asyncio.wait_for(second.conn.load_session(cwd=str(project), session_id=new.session_id), 60)
+    got = second.recorder
+    users = [u.content.text for u in got.of(new.session_id, "user_message_chunk")]
+    assert users == ["hello there", "make a plan"]
+    assert got.text(new.session_id) == first.recorder.text(new.session_id)
+    kinds = [u.session_update for u in got.of(new.session_id)]
+    assert {"tool_call", "tool_call_update", "plan"} <= set(kinds)
+    assert kinds.index("user_message_chunk") < kinds.index("agent_message_chunk")
+
+
+async def test_list_names_the_projects_sessions_and_resume_and_close_follow_and_stop(start_acp, project):
+    agent = await start_acp()
+    a = await agent.conn.new_session(cwd=str(project))
+    b = await agent.conn.new_session(cwd=str(project))
+    listed = await agent.conn.list_sessions(cwd=str(project))
+    assert {s.session_id for s in listed.sessions} == {a.session_id, b.session_id}
+    assert all(s.cwd == str(project.resolve()) for s in listed.sessions)
+
+    other = await start_acp()
+    await other.conn.resume_session(cwd=str(project), session_id=a.session_id)
+    await asyncio.wait_for(agent.conn.prompt(session_id=a.session_id, prompt=[text_block("after resume")]), 60)
+    await other.recorder.wait_for(lambda: other.recorder.of(a.session_id, "usage_update"))
+    assert [u.content.text for u in other.recorder.of(a.session_id, "user_message_chunk")] == ["after resume"]
+    await other.conn.close_session(session_id=a.session_id)
+    try:
+        await other.conn.prompt(session_id=a.session_id, prompt=[text_block("closed")])
+    except Exception as exc:
+        assert "not open here" in str(exc)
+    else:
+        raise AssertionError("a closed session takes no prompt")
+
+
+async def test_two_acp_processes_on_one_session_see_each_others_turns_once(start_acp, project):
+    one = await start_acp()
+    new = await one.conn.new_session(cwd=str(project))
+    two = await start_acp()
+    await two.conn.load_session(cwd=str(project), session_id=new.session_id)
+
+    await asyncio.wait_for(one.conn.prompt(session_id=new.session_id, prompt=[text_block("from one")]), 60)
+    await asyncio.wait_for(two.conn.prompt(session_id=new.session_id, prompt=[text_block("from two")]), 60)
+    await one.recorder.wait_for(lambda: len(one.recorder.of(new.session_id, "usage_update")) == 2)
+    await two.recorder.wait_for(lambda: len(two.recorder.of(new.session_id, "usage_update")) == 2)
+
+    assert [u.content.text for u in one.recorder.of(new.session_id, "user_message_chunk")] == ["from two"]
+    assert [u.content.text for u in two.recorder.of(new.session_id, "user_message_chunk")] == ["from one"]
+    agent_one = [x for x in stored_ids(one.recorder, new.session_id) if x[0] == "agent_message_chunk"]
+    agent_two = [x for x in stored_ids(two.recorder, new.session_id) if x[0] == "agent_message_chunk"]
+    assert agent_one == agent_two and len({x[1] for x in agent_one}) == 2
+
+
+async def test_a_daemon_restart_mid_session_then_a_prompt_works_and_nothing_is_seen_twice(start_acp, project, daemon):
+    agent = await start_acp()
+    new = await agent.conn.new_session(cwd=str(project))
+    await asyncio.wait_for(agent.conn.prompt(session_id=new.session_id, prompt=[text_block("before")]), 60)
+    before = stored_ids(agent.recorder, new.session_id)
+
+    await asyncio.to_thread(daemon.stop)
+    await asyncio.to_thread(daemon.start)
+    async with daemon.client("other") as other:
+        await other.send(new.session_id, "while the agent reconnects")
+    answer = await asyncio.wait_for(agent.conn.prompt(session_id=new.session_id, prompt=[text_block("after")]), 90)
+    assert answer.stop_reason == "end_turn"
+    await agent.recorder.wait_for(lambda: len(agent.recorder.of(new.session_id, "usage_update")) == 3)
+
+    seen = stored_ids(agent.recorder, new.session_id)
+    assert seen[:len(before)] == before
+    assert [u.content.text for u in agent.recorder.of(new.session_id, "user_message_chunk")] == \
+        ["while the agent reconnects"]
+    async with daemon.client("check") as check:
+        got = await check.get_session(new.session_id)
+    replies = [msg for msg in got.messages if msg.role == "assistant"]
+    assert agent.recorder.text(new.session_id) == "".join(msg.text for msg in replies)
