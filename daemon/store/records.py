@@ -12,7 +12,10 @@ Databases:
   recency     updated_ms(8) sid -> b""             (all sessions, by recency)
   by_project  project_hash(16) updated_ms(8) sid   (per project, by recency)
   events      sid NUL seq(8) -> notification frame (JSON, ready to send)
-  messages    sid NUL seq(8) -> Message            (seq of its message/created)
+  messages    sid NUL seq(8) -> Message            (seq of its message/created; a reply
+                                                    that streams is written when it opens
+                                                    and when it ends: its text meanwhile
+                                                    is its delta events, see streams.py)
   message_ids message id -> sid NUL seq(8)
   switches    sid NUL seq(8) -> ModelSwitch
   tasks       sid -> TaskList
@@ -55,10 +58,11 @@ from .errors import (
 from .imports import ImportMarks, ImportRecords
 from .keys import U64, decode_cursor, ms, project_hash, seq_key, u64
 from .migrations import MIGRATIONS, Migration, MigrationContext, upgrade
+from .streams import streamed
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 """The version this code writes; ``migrations.MIGRATIONS`` upgrades older stores to it."""
 DISK_FULL_BELOW = 8 * 2**20
 """Free bytes under which a failed commit is reported as a full disk: LMDB reports a
@@ -369,7 +373,15 @@ class Store:
                 n += 1
 
     def messages(self, sid: str, since_seq: int = 0, limit: int | None = None) -> list[Message]:
-        return list(self._scan("messages", sid, since_seq, limit, self._message_dec.decode))
+        """The session's messages after ``since_seq``; a reply still streaming comes
+        with the text its deltas hold so far."""
+        found = list(self._scan("messages", sid, since_seq, limit, self._message_dec.decode))
+        return [self._with_streamed_text(msg) for msg in found]
+
+    def _with_streamed_text(self, msg: Message) -> Message:
+        if msg.status != "streaming":
+            return msg
+        return streamed(msg, self._scan("events", msg.session_id, msg.seq, None, bytes))
 
     def switches(self, sid: str) -> list[ModelSwitch]:
         return list(self._scan("switches", sid, 0, None, self._switch_dec.decode))
@@ -400,7 +412,7 @@ class Store:
         with self._env.begin() as txn:
             key = txn.get(message_id.encode(), db=self._db["message_ids"])
             raw = None if key is None else txn.get(key, db=self._db["messages"])
-        return None if raw is None else self._message_dec.decode(raw)
+        return None if raw is None else self._with_streamed_text(self._message_dec.decode(raw))
 
     def tasks(self, sid: str) -> TaskList:
         with self._env.begin(db=self._db["tasks"]) as txn:
@@ -431,7 +443,7 @@ class Store:
                     continue
                 if msg is not None and _opens_turn(msg):
                     out.append(msg)
-        return out
+        return [self._with_streamed_text(msg) for msg in out]
 
     def _rebuild_open_turns(self) -> None:
         """The index from every message, once, after a writer that did not keep it."""
