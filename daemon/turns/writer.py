@@ -264,9 +264,9 @@ class ReplyWriter:
                 runs.append((channel, [text]))
         for channel, texts in runs:
             if channel == "thinking":
-                draft.emit(m.MessageDelta, message_id=reply.id, text="", thinking="".join(texts))
+                draft.emit_delta(reply, "", thinking="".join(texts))
             else:
-                draft.emit(m.MessageDelta, message_id=reply.id, text="".join(texts))
+                draft.emit_delta(reply, "".join(texts))
 
     def flush(self) -> None:
         """Commit the pending text as delta events (the message record is left as it
