@@ -4,8 +4,8 @@ Method. The emulator has no timing hook, so this benchmark wraps, in this proces
 only, the emulator's stream writer (``_Handler._stream``) to stamp each SSE event
 with ``perf_counter_ns`` right after the write to the socket returns: that is "the
 provider's chunk". A reply is ``CHUNKS`` chunks ``CADENCE_S`` apart (a realistic
-spacing, as fast as the daemon's 10 ms checkpoint: a delta may carry more than one
-chunk). Each chunk is a sample: the time from its write to the moment the *last*
+spacing; a delta may carry more than one chunk when they come faster than the daemon
+checkpoints). Each chunk is a sample: the time from its write to the moment the *last*
 watcher received the delta that carries its end (deltas are matched to chunks by
 their cumulative text), so a chunk that waited for a later one's delta counts its
 whole wait.

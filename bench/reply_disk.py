@@ -6,9 +6,9 @@ spacing). After it stops, the store is read directly: the keys and values of eve
 record of each reply (its ``message/created``, deltas and ``message/completed``
 events, its message record), from its opening seq to its completion's, summed and
 divided by the replies' text. The prompts are not counted. The floor is 1x: the
-text kept once. The note gives the same figure for chunks of 8 characters (the
-fixed cost of each delta frame weighs more) and the growth of the data file, which
-also holds the pages LMDB keeps free for reuse.
+text kept once. The note gives the same figure for chunks of 8 characters (a
+reply's fixed records weigh more on its 160 characters) and the growth of the data
+file, which also holds the pages LMDB keeps free for reuse.
 
 Before append-only deltas every checkpoint rewrote the message whole: 9-16x.
 """
@@ -100,4 +100,5 @@ def run(quick: bool) -> list[Row]:
         target=f"<= {TARGET:g}x", met=kept <= TARGET, n=n,
         note=f"{n} replies of {CHUNKS} chunks of {CHUNK_CHARS} characters, {CADENCE_S * 1000:.0f} ms apart; "
              f"keys and values of each reply's events and record. Chunks of {SMALL_CHUNK_CHARS} characters: "
-             f"{small:.2f}x (each delta frame's fixed ~150 bytes). Data file growth: {grown:.2f}x")]
+             f"{small:.2f}x (a reply's fixed records, its opening and the envelope of its completion, about "
+             f"1 KB, weigh on 160 characters). Data file growth: {grown:.2f}x")]

@@ -3,7 +3,7 @@
 While the reply streams, text is committed at most every ``CHECKPOINT_S`` as
 ``message/delta`` events, and no later than ``CHECKPOINT_S`` after it arrived: a
 timer flushes what waits when no further chunk comes to do it, so a client sees
-text within a checkpoint of its arrival whatever the provider's spacing.
+text a few milliseconds after its arrival whatever the provider's spacing.
 
 A checkpoint appends its deltas and nothing else: the message record is written
 whole when the reply opens (empty, ``streaming``) and when it ends, never rewritten
@@ -49,7 +49,12 @@ from .outcome import Outcome
 
 log = logging.getLogger(__name__)
 
-CHECKPOINT_S = 0.01
+CHECKPOINT_S = 0.002
+"""The least time between two checkpoints of a reply. Short: a chunk that arrives
+just after a checkpoint waits this long, so at a provider's usual 10 ms spacing a
+longer gap would hold nearly every chunk back by a whole gap (the timer and the
+chunks fall into step); long enough that a burst of chunks read at once is one
+commit, not one sync each."""
 REPORT_INTERVAL_S = 0.1
 
 
