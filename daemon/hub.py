@@ -4,6 +4,11 @@ The hub knows subscribers only through :class:`Subscriber`; the ZeroMQ transport
 peers implement it. Delivery never blocks: a subscriber queues the frame or, when
 it has fallen too far behind, drops itself and says so (see ``zmq_transport``).
 
+A publish hands each subscriber's channel (its transport) the frames and all of
+that channel's subscribers at once, so what is done per frame (the frame handed to
+ZeroMQ, the check for a request waiting) is done once per publish, and only the
+send itself per client.
+
 Both directions are indexed (session -> subscribers, subscriber -> sessions), so
 what a client costs does not grow with how many sessions others follow: dropping or
 forgetting a client touches only its own sessions.
@@ -14,10 +19,14 @@ from __future__ import annotations
 from typing import Protocol
 
 
+class Channel(Protocol):
+    def broadcast(self, subs: list[Subscriber], frames: list[bytes]) -> None:
+        """Deliver ``frames``, in order, to each of ``subs`` (all of this channel)."""
+
+
 class Subscriber(Protocol):
     key: bytes
-
-    def deliver(self, frame: bytes) -> None: ...
+    channel: Channel
 
 
 class Hub:
@@ -64,6 +73,8 @@ class Hub:
         subs = self._by_session.get(session_id)
         if not subs:
             return
-        for sub in list(subs.values()):
-            for frame in frames:
-                sub.deliver(frame)
+        groups: dict[Channel, list[Subscriber]] = {}
+        for sub in subs.values():
+            groups.setdefault(sub.channel, []).append(sub)
+        for channel, members in groups.items():
+            channel.broadcast(members, frames)

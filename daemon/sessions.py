@@ -35,7 +35,7 @@ from duologue.protocol.jsonrpc import encode_event, encode_notification
 from .catalog import Catalog
 from .hub import Hub, Subscriber
 from .ids import new_id
-from .store import Change, ImportMarks, Store, encode_cursor
+from .store import Change, ImportMarks, Store, encode_cursor, stored_completion, stored_delta
 
 REPLAY_PAGE = 256
 """Stored frames read at a time while a replay is sent."""
@@ -60,6 +60,8 @@ class Draft:
         self.added_messages = 0
         self.import_marks: ImportMarks | None = None
         """Set by an import: its batch record, written in the same transaction."""
+        self.reply_of: dict[int, int] = {}
+        """Delta seq -> the seq of its reply's record (the store keeps a delta by it)."""
 
     def next_seq(self) -> int:
         self.seq += 1
@@ -70,6 +72,11 @@ class Draft:
         event = event_type(session_id=self.session.id, seq=self.next_seq(), **fields)
         self.events.append(event)
         return event
+
+    def emit_delta(self, reply: Message, text: str, thinking: str = "") -> None:
+        """Append a delta of ``reply`` (text or thinking) with the next seq."""
+        event = self.emit(m.MessageDelta, message_id=reply.id, text=text, thinking=thinking)
+        self.reply_of[event.seq] = reply.seq
 
     def add_message(self, build: Callable[[int], Message]) -> Message:
         """Add a new message whose seq is its message/created event's seq."""
@@ -106,7 +113,7 @@ class Sessions:
         self.store.apply(Change(
             session=session,
             previous=prev,
-            events=[(e.seq, f) for e, f in zip(draft.events, frames)],
+            events=[(e.seq, self._stored(e, f, draft)) for e, f in zip(draft.events, frames)],
             messages=draft.messages,
             switches=draft.switches,
             tasks=draft.tasks,
@@ -115,6 +122,16 @@ class Sessions:
         ))
         self.hub.publish(session.id, frames)
         return session
+
+    @staticmethod
+    def _stored(event: Any, frame: bytes, draft: Draft) -> bytes:
+        """What the store keeps of an event: a delta its text, a completion written
+        with its record the rest (store/streams.py), any other its frame."""
+        if isinstance(event, m.MessageDelta) and event.seq in draft.reply_of:
+            return stored_delta(event, draft.reply_of[event.seq])
+        if isinstance(event, m.MessageCompleted) and event.message in draft.messages:
+            return stored_completion(event)
+        return frame
 
     def announce(self, session_id: str, method: str, params: Any) -> None:
         """Publish a notification that is not stored (progress): it carries the

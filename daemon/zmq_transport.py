@@ -108,7 +108,7 @@ class Peer:
     def __init__(self, routing_id: bytes, transport: ZmqTransport):
         self.routing_id = routing_id
         self.key = transport.tag + routing_id
-        self._transport = transport
+        self.channel = transport
         self.outbox: deque[bytes | Iterator[bytes]] = deque()
         """Frames (counted in ``outbox_bytes``) and lazy segments (a replay read from
         the store as it is sent, not counted until a frame is pulled)."""
@@ -133,9 +133,6 @@ class Peer:
             self.piped_bytes -= self.piped[0]
         self.piped.append(size)
         self.piped_bytes += size
-
-    def deliver(self, frame: bytes) -> None:
-        self._transport.send(self, frame)
 
     def __repr__(self) -> str:
         return f"Peer({self.key.hex()})"
@@ -295,13 +292,28 @@ class ZmqTransport:
     # --- sending ------------------------------------------------------------------------
 
     def send(self, peer: Peer, frame: bytes) -> None:
+        self._send(peer, frame, frame)
+        self._wake_reader_if_pending()
+
+    def broadcast(self, subs: list[Peer], frames: list[bytes]) -> None:
+        """One publish to many peers: each frame becomes one ZeroMQ message, whose
+        bytes every peer's send shares (``zmq_msg_copy`` counts a reference, it does
+        not copy), and the reader's edge is checked once, after all the sends."""
+        shared = [zmq.Frame(frame) for frame in frames]
+        for peer in subs:
+            for frame, message in zip(frames, shared):
+                self._send(peer, frame, message)
+        self._wake_reader_if_pending()
+
+    def _send(self, peer: Peer, frame: bytes, message: bytes | zmq.Frame) -> None:
+        """Send ``frame`` (as ``message``, the same bytes) or queue it in the outbox."""
         if peer.routing_id not in self._peers:
             return
         if peer.outbox:
             self._enqueue(peer, frame)
             return
         try:
-            self._sock.send_multipart((peer.routing_id, frame), flags=zmq.NOBLOCK)
+            self._sock.send_multipart((peer.routing_id, message), flags=zmq.NOBLOCK)
             peer.piped_frame(len(frame))
         except zmq.Again:
             self._enqueue(peer, frame)
@@ -309,7 +321,6 @@ class ZmqTransport:
             if exc.errno != errno.EHOSTUNREACH:
                 raise
             self._forget(peer)
-        self._wake_reader_if_pending()
 
     def send_lazily(self, peer: Peer, frames: Iterator[bytes]) -> None:
         """Send ``frames`` in order, pulling each only when the peer's connection takes

@@ -4,6 +4,7 @@
 - ``imports``: what imports took and their batches, written with the sessions.
 - ``keys``: the key layout.
 - ``errors``: why a store cannot be used, each saying what to do.
+- ``streams``: a reply's text kept once (folded from deltas, left out of completions).
 - ``migrations``: schema versions and the steps between them, a backup before each.
 - ``check``: damage found before LMDB maps a file, and the page walk of ``db check``.
 - ``maintenance``: the ``duologue db`` commands.
@@ -13,6 +14,8 @@ from .errors import StoreDamaged, StoreError, StoreMigrationError, StoreVersionE
 from .imports import ImportMarks
 from .keys import encode_cursor
 from .records import SCHEMA_VERSION, Change, Store
+from .streams import stored_completion, stored_delta
 
 __all__ = ["SCHEMA_VERSION", "Change", "ImportMarks", "Store", "StoreDamaged", "StoreError",
-           "StoreMigrationError", "StoreVersionError", "StoreWriteError", "encode_cursor"]
+           "StoreMigrationError", "StoreVersionError", "StoreWriteError", "encode_cursor",
+           "stored_completion", "stored_delta"]

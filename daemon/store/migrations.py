@@ -79,8 +79,21 @@ def _provider_side_data(ctx: MigrationContext) -> None:
     """
 
 
+def _append_only_streams(ctx: MigrationContext) -> None:
+    """v3: a streaming reply's record is no longer rewritten at each checkpoint; its
+    text is its delta events (``streams``).
+
+    A version 2 store's streaming record holds the text of its last checkpoint, which
+    its deltas, committed with it, hold too: version 3 reads the deltas and ignores
+    that copy, so nothing is rewritten. The step exists so that a duologue of version
+    2, which would take a version 3 streaming record's empty content for its text (and
+    mark a crashed reply interrupted without it), refuses the store instead.
+    """
+
+
 MIGRATIONS: list[Migration] = [
     Migration(2, "provider side data: thinking blocks, signatures, refusals, cost", _provider_side_data),
+    Migration(3, "append-only streams: a streaming reply's text is its deltas", _append_only_streams),
 ]
 
 

@@ -11,8 +11,14 @@ Databases:
   sessions    sid -> Session
   recency     updated_ms(8) sid -> b""             (all sessions, by recency)
   by_project  project_hash(16) updated_ms(8) sid   (per project, by recency)
-  events      sid NUL seq(8) -> notification frame (JSON, ready to send)
-  messages    sid NUL seq(8) -> Message            (seq of its message/created)
+  events      sid NUL seq(8) -> notification frame (JSON, ready to send), except a
+                                 reply's deltas (their text) and completion (its
+                                 frame without the content), which reads rebuild
+                                 from the reply's record: streams.py
+  messages    sid NUL seq(8) -> Message            (seq of its message/created; a reply
+                                                    that streams is written when it opens
+                                                    and when it ends: its text meanwhile
+                                                    is its delta events, see streams.py)
   message_ids message id -> sid NUL seq(8)
   switches    sid NUL seq(8) -> ModelSwitch
   tasks       sid -> TaskList
@@ -55,10 +61,11 @@ from .errors import (
 from .imports import ImportMarks, ImportRecords
 from .keys import U64, decode_cursor, ms, project_hash, seq_key, u64
 from .migrations import MIGRATIONS, Migration, MigrationContext, upgrade
+from .streams import expand, streamed
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 """The version this code writes; ``migrations.MIGRATIONS`` upgrades older stores to it."""
 DISK_FULL_BELOW = 8 * 2**20
 """Free bytes under which a failed commit is reported as a full disk: LMDB reports a
@@ -369,7 +376,28 @@ class Store:
                 n += 1
 
     def messages(self, sid: str, since_seq: int = 0, limit: int | None = None) -> list[Message]:
-        return list(self._scan("messages", sid, since_seq, limit, self._message_dec.decode))
+        """The session's messages after ``since_seq``; a reply still streaming comes
+        with the text its deltas hold so far."""
+        found = list(self._scan("messages", sid, since_seq, limit, self._message_dec.decode))
+        return [self._with_streamed_text(msg) for msg in found]
+
+    def _with_streamed_text(self, msg: Message) -> Message:
+        if msg.status != "streaming":
+            return msg
+        return streamed(msg, self._stored_events(msg.session_id, msg.seq))
+
+    def _stored_events(self, sid: str, since_seq: int) -> Iterator[tuple[int, bytes]]:
+        """The session's events after ``since_seq`` as stored, with their seqs."""
+        prefix = sid.encode() + b"\0"
+        with self._env.begin(db=self._db["events"], buffers=True) as txn:
+            cur = txn.cursor()
+            if not cur.set_range(seq_key(sid, since_seq + 1)):
+                return
+            for key, value in cur:
+                key = bytes(key)
+                if not key.startswith(prefix):
+                    return
+                yield U64.unpack(key[len(prefix):])[0], bytes(value)
 
     def switches(self, sid: str) -> list[ModelSwitch]:
         return list(self._scan("switches", sid, 0, None, self._switch_dec.decode))
@@ -378,29 +406,39 @@ class Store:
         return list(self._scan("summaries", sid, 0, None, self._summary_dec.decode))
 
     def events(self, sid: str, since_seq: int = 0) -> list[bytes]:
-        """The stored notification frames after ``since_seq``, in seq order."""
-        return list(self._scan("events", sid, since_seq, None, bytes))
+        """The notification frames after ``since_seq``, in seq order, as published."""
+        return [frame for _, frame in self.event_page(sid, since_seq, None)]
 
-    def event_page(self, sid: str, since_seq: int, limit: int) -> list[tuple[int, bytes]]:
-        """At most ``limit`` stored frames after ``since_seq``, with their seqs."""
+    def event_page(self, sid: str, since_seq: int, limit: int | None) -> list[tuple[int, bytes]]:
+        """At most ``limit`` frames after ``since_seq`` (all: None), with their seqs,
+        as they were published."""
         prefix = sid.encode() + b"\0"
         out: list[tuple[int, bytes]] = []
         with self._env.begin(db=self._db["events"], buffers=True) as txn:
+            records: dict[int, Message | None] = {}  # a page's deltas mostly share one reply
+
+            def record(seq: int) -> Message | None:
+                if seq not in records:
+                    raw = txn.get(seq_key(sid, seq), db=self._db["messages"])
+                    records[seq] = None if raw is None else self._message_dec.decode(raw)
+                return records[seq]
+
             cur = txn.cursor()
             if not cur.set_range(seq_key(sid, since_seq + 1)):
                 return out
             for key, value in cur:
                 key = bytes(key)
-                if not key.startswith(prefix) or len(out) >= limit:
+                if not key.startswith(prefix) or (limit is not None and len(out) >= limit):
                     break
-                out.append((U64.unpack(key[len(prefix):])[0], bytes(value)))
+                seq = U64.unpack(key[len(prefix):])[0]
+                out.append((seq, expand(sid, seq, bytes(value), record)))
         return out
 
     def message(self, message_id: str) -> Message | None:
         with self._env.begin() as txn:
             key = txn.get(message_id.encode(), db=self._db["message_ids"])
             raw = None if key is None else txn.get(key, db=self._db["messages"])
-        return None if raw is None else self._message_dec.decode(raw)
+        return None if raw is None else self._with_streamed_text(self._message_dec.decode(raw))
 
     def tasks(self, sid: str) -> TaskList:
         with self._env.begin(db=self._db["tasks"]) as txn:
@@ -431,7 +469,7 @@ class Store:
                     continue
                 if msg is not None and _opens_turn(msg):
                     out.append(msg)
-        return out
+        return [self._with_streamed_text(msg) for msg in out]
 
     def _rebuild_open_turns(self) -> None:
         """The index from every message, once, after a writer that did not keep it."""

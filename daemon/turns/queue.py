@@ -490,7 +490,9 @@ class Turns:
         self._progress(turn, "report", model.id)
 
     def _interrupted(self, msg: Message) -> None:
-        """Close a reply a crash left streaming: its checkpointed text is kept."""
+        """Close a reply a crash left streaming, keeping its text: the store gives
+        it with the text of every delta committed (store/streams.py), which is every
+        delta a client can have received."""
         session = self.sessions.store.get_session(msg.session_id)
         if session is None:
             return

@@ -1,16 +1,26 @@
 """The stream writer: one reply's blocks as they arrive, committed in batches.
 
 While the reply streams, text is committed at most every ``CHECKPOINT_S`` as
-``message/delta`` events together with the message's content so far, so a crash
-keeps what arrived and the restart marks the reply interrupted. The reply itself is
-opened in the transaction of its first text (or of its end), so the first token
-costs one sync, not two. A commit the store refuses (a full disk) leaves the writer
-as it was, so the same end can be written again later.
+``message/delta`` events, and no later than ``CHECKPOINT_S`` after it arrived: a
+timer flushes what waits when no further chunk comes to do it, so a client sees
+text a few milliseconds after its arrival whatever the provider's spacing.
+
+A checkpoint appends its deltas and nothing else: the message record is written
+whole when the reply opens (empty, ``streaming``) and when it ends, never rewritten
+in between, so a reply costs disk and time linear in its length. The store rebuilds
+a streaming reply's text from its deltas (``store/streams.py``), so a crash keeps
+what arrived and the restart marks the reply interrupted with it.
+
+The reply itself is opened in the transaction of its first text (or of its end), so
+the first token costs one sync, not two. A commit the store refuses (a full disk)
+leaves the writer as it was, so the same end can be written again later.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import logging
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -37,7 +47,14 @@ from ..sessions import Draft, Sessions
 from ..store import StoreWriteError
 from .outcome import Outcome
 
-CHECKPOINT_S = 0.05
+log = logging.getLogger(__name__)
+
+CHECKPOINT_S = 0.002
+"""The least time between two checkpoints of a reply. Short: a chunk that arrives
+just after a checkpoint waits this long, so at a provider's usual 10 ms spacing a
+longer gap would hold nearly every chunk back by a whole gap (the timer and the
+chunks fall into step); long enough that a burst of chunks read at once is one
+commit, not one sync each."""
 REPORT_INTERVAL_S = 0.1
 
 
@@ -86,6 +103,9 @@ class ReplyWriter:
         self._pending: list[tuple[str, str]] = []
         self._last_flush = 0.0  # the first text is committed at once: time to first token
         self._last_report = 0.0
+        self._timer: asyncio.TimerHandle | None = None
+        """The checkpoint due for text waiting since the last one, when no chunk came."""
+        self._ended = False
         self._started = time.monotonic()
         self.ttft_ms: float | None = None
 
@@ -127,8 +147,30 @@ class ReplyWriter:
             self.ttft_ms = (now - self._started) * 1000
         self._pending.append((channel, text))
         self.output_tokens += max(1, len(text) // 4)
-        if now - self._last_flush >= CHECKPOINT_S:
+        wait = CHECKPOINT_S - (now - self._last_flush)
+        if wait <= 0:
             self.flush()
+        elif self._timer is None:
+            self._timer = asyncio.get_running_loop().call_later(wait, self._checkpoint_due)
+
+    def _checkpoint_due(self) -> None:
+        """The timer's checkpoint. A refused commit is not raised here (a loop
+        callback has nobody to raise to): the text stays pending, and the next chunk
+        or the reply's end writes it again and ends the reply failed if the store
+        still refuses, as a checkpoint on arrival does."""
+        self._timer = None
+        if self._ended:
+            return
+        try:
+            self.flush()
+        except StoreWriteError as exc:
+            log.warning("turn %s: a timed checkpoint could not be stored (%s); the next write retries",
+                        self._turn_id, exc)
+
+    def _stop_timer(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
 
     def _close_text(self, signature: str | None = None, own_text: bool = False) -> None:
         """End the text block being written. A signature belongs to the part that
@@ -191,7 +233,10 @@ class ReplyWriter:
     def finish(self, outcome: Outcome, *, usage: Usage | None, latency_ms: float,
                stop_reason: str | None) -> None:
         """Commit the final record; text not yet checkpointed goes out as a last
-        delta in the same transaction, saving a sync per turn."""
+        delta in the same transaction, saving a sync per turn. No timed checkpoint
+        follows, even when the store refuses this (the end is written again instead)."""
+        self._ended = True
+        self._stop_timer()
         opened = self._draft()
         if opened is None:
             return
@@ -224,12 +269,14 @@ class ReplyWriter:
                 runs.append((channel, [text]))
         for channel, texts in runs:
             if channel == "thinking":
-                draft.emit(m.MessageDelta, message_id=reply.id, text="", thinking="".join(texts))
+                draft.emit_delta(reply, "", thinking="".join(texts))
             else:
-                draft.emit(m.MessageDelta, message_id=reply.id, text="".join(texts))
+                draft.emit_delta(reply, "".join(texts))
 
     def flush(self) -> None:
-        """Commit the pending text as delta events plus the message checkpoint."""
+        """Commit the pending text as delta events (the message record is left as it
+        was opened: its text is the deltas')."""
+        self._stop_timer()
         if not self._pending:
             return
         opened = self._draft()
@@ -239,7 +286,6 @@ class ReplyWriter:
         draft, reply = opened
         with self._undone_if_refused():
             self._emit_pending(draft, reply)
-            draft.messages.append(self._message(reply))
             self._sessions.commit(draft, current_model=self._opening.model.id)
         self._last_flush = time.monotonic()
         if self._last_flush - self._last_report >= REPORT_INTERVAL_S:

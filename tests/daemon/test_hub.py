@@ -7,13 +7,22 @@ from dataclasses import dataclass, field
 from duologue.daemon.hub import Hub
 
 
+class Recorder:
+    """A channel that hands each subscriber what it was broadcast."""
+
+    def broadcast(self, subs: list[Sub], frames: list[bytes]) -> None:
+        for sub in subs:
+            sub.got.extend(frames)
+
+
+RECORDER = Recorder()
+
+
 @dataclass
 class Sub:
     key: bytes
     got: list[bytes] = field(default_factory=list)
-
-    def deliver(self, frame: bytes) -> None:
-        self.got.append(frame)
+    channel: Recorder = RECORDER
 
 
 def test_publish_reaches_the_subscribers_of_that_session_only():

@@ -10,6 +10,8 @@ then show, for every round so far:
 - every event any client received, identical at the same seq (events are published
   only after their commit, so a client can never have seen something the store lost);
 - seqs 1..last_seq with no gap in the attach replay;
+- every reply's text, interrupted ones included, is the text of all its deltas
+  (whatever a client received of a reply cut by the kill is kept);
 - no reply left ``streaming``, and every turn that a send acknowledged ending in an
   assistant message (complete, failed, or marked ``interrupted``);
 - a store that opens cleanly (the daemon starts; at the end the store is also opened
@@ -156,6 +158,13 @@ async def _verify(d: DaemonProcess, ledger: Ledger) -> dict[str, int]:
                 assert seen is None or seen == e, f"{sid} seq {e.seq}: clients saw {seen!r}, store has {e!r}"
             missing = [k for k in ledger.events if k[0] == sid and k[1] > attached.last_seq]
             assert not missing, f"{sid}: events clients received are gone: {missing[:5]}"
+            streamed: dict[str, str] = {}
+            for e in replay:
+                if isinstance(e, m.MessageDelta):
+                    streamed[e.message_id] = streamed.get(e.message_id, "") + e.text
+            for msg in by_session[sid].values():  # interrupted ones too: the text of every delta kept
+                if msg.role == "assistant":
+                    assert msg.text == streamed.get(msg.id, ""), f"{sid}: {msg.status} reply {msg.id} lost text"
     ledger.touched.clear()
     return counts
 

@@ -36,7 +36,9 @@ from duologue.daemon.store import (
     StoreMigrationError,
     StoreVersionError,
 )
+from duologue.protocol import methods
 from duologue.protocol.entities import Message, Session, TextBlock, ToolCallBlock, ToolResultBlock, Usage
+from duologue.protocol.jsonrpc import encode_event
 from support import DaemonProcess
 
 SCRIPT = Path(sys.executable).with_name("duologue")
@@ -523,3 +525,44 @@ def test_rollback_names_the_backups_when_the_name_matches_none(made: DaemonProce
 def test_rollback_without_backups_says_there_are_none(made: DaemonProcess):
     line = db_fails(made.env, "rollback")
     assert "there are no backups" in line and str(backups_dir(made)) in line
+
+
+def test_a_version_2_store_with_a_reply_cut_mid_stream_upgrades_and_recovers_its_text_once(home: Path):
+    """Version 2 rewrote a streaming reply's record at each checkpoint, with the text
+    its deltas also hold; version 3 reads the deltas alone, so the text is not doubled,
+    and the frames written by version 2 replay unchanged."""
+    d = DaemonProcess(home)
+    path = Path(d.paths.store_dir)
+    prompt = Message(id="V2-p", session_id="V2", seq=2, role="user", content=[TextBlock(text="hi")],
+                     created_at=T0, turn_id="t1")
+    opening = Message(id="V2-r", session_id="V2", seq=3, role="assistant", content=[], created_at=T0,
+                      model="claude-sonnet-5-5", status="streaming", turn_id="t1")
+    checkpoint = msgspec.structs.replace(opening, content=[TextBlock(text="Hello")])
+    s = Session(id="V2", title="cut mid-stream", created_at=T0, updated_at=T0, model="sonnet",
+                current_model="claude-sonnet-5-5", last_seq=5, message_count=2)
+    events = [methods.SessionCreated(session_id="V2", seq=1, session=s),
+              methods.MessageCreated(session_id="V2", seq=2, message=prompt),
+              methods.MessageCreated(session_id="V2", seq=3, message=opening),
+              methods.MessageDelta(session_id="V2", seq=4, message_id="V2-r", text="Hel"),
+              methods.MessageDelta(session_id="V2", seq=5, message_id="V2-r", text="lo")]
+    frames = [(e.seq, encode_event(e)) for e in events]
+    v2 = Store(path, migrations=MIGRATIONS[:1], target_version=2)
+    v2.apply(Change(session=s, previous=None, messages=[prompt, checkpoint], events=frames))
+    v2.close()
+
+    store = Store(path)
+    try:
+        assert store.schema_version() == V
+        assert [msg.text for msg in store.open_turns()] == ["Hello"]
+        assert store.events("V2") == [f for _, f in frames]
+    finally:
+        store.close()
+    assert [b.reason for b in list_backups(path.parent / "backups")] == ["before migration to v3"]
+
+    d.start()
+    try:
+        with Client(d.paths, autostart=False, timeout=20.0) as c:
+            reply = c.get_session("V2").messages[-1]
+        assert (reply.status, reply.text) == ("interrupted", "Hello")
+    finally:
+        d.stop()

@@ -1,0 +1,121 @@
+"""A reply's text kept once: folded from its deltas while it streams, and not
+repeated by its stored ``message/completed``.
+
+While a reply streams, its message record is the one written when it opened (empty,
+``streaming``) and its text lives only in its delta events: a checkpoint appends a
+delta rather than rewriting the message, so a reply costs disk linear in its length.
+Anything that reads a streaming message from the store (``session/get``, recovery
+after a crash) gets it with its content folded from those deltas, in seq order: a
+run of text deltas is one text block, a run of thinking deltas one (unsigned)
+thinking block, as the writer built them.
+
+A store written by schema version 2 checkpointed the whole content into the record
+as well, in the transaction of its deltas; the deltas alone rebuild that text, so
+the record's content is not added to them.
+
+A ``message/completed`` frame carries the final message whole (clients replace what
+the deltas built with it), and that message is also the record written in the same
+transaction. So the stored event keeps the frame without the message's content,
+marked by a leading NUL (a frame starts with ``{``), and a read puts the record's
+content back. A message's content never changes after it completed (a pin changes
+only ``pinned``), so the record still holds what the event said.
+
+A ``message/delta`` frame is mostly envelope (about 100 bytes of JSON around a
+chunk of a few words), so the store keeps only its text, behind a mark saying text
+or thinking and how many seqs back its reply's record is; a read rebuilds the frame
+from them and the record's id.
+
+Either way a read (:func:`expand`) returns the frame that was published, byte for
+byte (``encode_event`` is deterministic), and a reply's text is on disk twice: in
+its deltas and in its final record.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Callable, Iterable
+
+import msgspec
+
+from duologue.protocol.entities import ContentBlock, Message, TextBlock, ThinkingBlock
+from duologue.protocol.jsonrpc import encode_event
+from duologue.protocol.methods import MessageCompleted, MessageDelta
+
+DELTA_METHOD = b'"method":"message/delta"'
+"""How a delta frame written whole (by schema version 2) says what it is."""
+TEXT, THINKING, COMPLETION = b"\1", b"\2", b"\0"
+"""Marks of the stored forms: a delta's text, a delta's thinking, a completion
+whose content is its record's. A frame written whole starts with ``{``."""
+_BACK = struct.Struct(">I")
+
+
+class _Frame(msgspec.Struct):
+    method: str
+    params: msgspec.Raw
+
+
+_frame = msgspec.json.Decoder(_Frame)
+_delta = msgspec.json.Decoder(MessageDelta)
+_completed = msgspec.json.Decoder(MessageCompleted)
+
+
+def stored_completion(event: MessageCompleted) -> bytes:
+    """What the store keeps of a ``message/completed`` committed with its record."""
+    bare = msgspec.structs.replace(event, message=msgspec.structs.replace(event.message, content=[]))
+    return COMPLETION + encode_event(bare)
+
+
+def stored_delta(event: MessageDelta, reply_seq: int) -> bytes:
+    """What the store keeps of a delta of the reply whose record is at ``reply_seq``."""
+    mark, text = (THINKING, event.thinking) if event.thinking else (TEXT, event.text)
+    return mark + _BACK.pack(event.seq - reply_seq) + text.encode()
+
+
+def _delta_of(seq: int, stored: bytes) -> tuple[int, bool, str]:
+    """A stored delta's reply seq, whether it is thinking, and its text."""
+    return seq - _BACK.unpack_from(stored, 1)[0], stored[:1] == THINKING, stored[5:].decode()
+
+
+def expand(sid: str, seq: int, stored: bytes, record: Callable[[int], Message | None]) -> bytes:
+    """The frame a stored event was published as; ``record(seq)`` reads the message
+    record at that seq."""
+    mark = stored[:1]
+    if mark in (TEXT, THINKING):
+        reply_seq, thinking, text = _delta_of(seq, stored)
+        reply = record(reply_seq)
+        return encode_event(MessageDelta(session_id=sid, seq=seq, message_id=reply.id if reply else "",
+                                         text="" if thinking else text, thinking=text if thinking else ""))
+    if mark == COMPLETION:
+        event = _completed.decode(_frame.decode(stored[1:]).params)
+        reply = record(event.message.seq)
+        return encode_event(msgspec.structs.replace(event, message=msgspec.structs.replace(
+            event.message, content=reply.content if reply else [])))
+    return stored
+
+
+def streamed(message: Message, events: Iterable[tuple[int, bytes]]) -> Message:
+    """``message`` (a streaming record) with the content its deltas among ``events``
+    (the session's stored events after its opening, with their seqs, in order) carry."""
+    runs: list[tuple[bool, list[str]]] = []
+    for seq, stored in events:
+        if stored[:1] in (TEXT, THINKING):
+            reply_seq, thinking, text = _delta_of(seq, stored)
+            if reply_seq != message.seq:
+                continue
+        elif DELTA_METHOD in stored:
+            delta = _delta.decode(_frame.decode(stored).params)
+            if delta.message_id != message.id:
+                continue
+            thinking, text = bool(delta.thinking), delta.thinking or delta.text
+        else:
+            continue
+        if not text:
+            continue
+        if runs and runs[-1][0] == thinking:
+            runs[-1][1].append(text)
+        else:
+            runs.append((thinking, [text]))
+    content: list[ContentBlock] = [
+        ThinkingBlock(text="".join(parts)) if thinking else TextBlock(text="".join(parts))
+        for thinking, parts in runs]
+    return msgspec.structs.replace(message, content=content)
