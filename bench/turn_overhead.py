@@ -71,7 +71,8 @@ Timed = tuple[int, int | None, int]
 
 
 def _reply() -> Reply:
-    return Reply(chunks=[f"word{i} " for i in range(CHUNKS)], chunk_delay=CHUNK_DELAY_S)
+    """No thinking: both sides' first event is then the reply's first text."""
+    return Reply(chunks=[f"word{i} " for i in range(CHUNKS)], chunk_delay=CHUNK_DELAY_S, thinking="")
 
 
 # --- the long sessions, written before the daemon starts -------------------------------
