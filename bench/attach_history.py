@@ -19,12 +19,7 @@ setup, not the figure.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from pathlib import Path
-from typing import Iterator
-from unittest import mock
-
-import lmdb
 
 from duologue.daemon.catalog import Catalog
 from duologue.daemon.hub import Hub
@@ -36,30 +31,14 @@ from duologue.protocol.entities import Message, TextBlock, Usage
 from duologue.protocol.jsonrpc import Incoming, decode_notification, parse_replies
 from duologue.protocol.paths import locate
 
-from .fixtures import Daemon, home_env, temp_home
+from .fixtures import Daemon, home_env, temp_home, unsynced_store
 from .harness import Row, latency_row, progress, time_async_calls, time_calls
-
-
-@contextlib.contextmanager
-def _unsynced_store(path: Path) -> Iterator[Store]:
-    real_open = lmdb.open
-
-    def open_unsynced(*args: object, **kwargs: object) -> lmdb.Environment:
-        kwargs.update(sync=False, metasync=False)
-        return real_open(*args, **kwargs)
-
-    with mock.patch.object(lmdb, "open", open_unsynced):
-        store = Store(path)
-    try:
-        yield store
-    finally:
-        store.close()
 
 
 def _generate(home: Path, messages: int, sessions: int) -> str:
     """Build the store; returns the long session's id."""
     paths = locate(home_env(home))
-    with _unsynced_store(Path(paths.store_dir)) as store:
+    with unsynced_store(Path(paths.store_dir)) as store:
         sess = Sessions(store, Catalog(), Hub())
         long = sess.create(m.CreateParams(title="ten thousand messages", model="sonnet"))
         question = "How do I keep a borrowed slice alive across an await point? " * 2

@@ -20,13 +20,35 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
+from unittest import mock
+
+import lmdb
 
 from duologue.clients.rpc.client import AsyncClient
 from duologue.clients.rpc.launcher import wait_for_socket
+from duologue.daemon.store import Store
 from duologue.protocol.paths import Paths, locate
 
 if TYPE_CHECKING:
     from duologue.daemon.emulator import Emulator
+
+
+@contextlib.contextmanager
+def unsynced_store(path: Path) -> Iterator[Store]:
+    """The daemon's own ``Store`` on ``path``, its commits not synced: for writing a
+    benchmark's store before its daemon starts (setup, not a figure)."""
+    real_open = lmdb.open
+
+    def open_unsynced(*args: object, **kwargs: object) -> lmdb.Environment:
+        kwargs.update(sync=False, metasync=False)
+        return real_open(*args, **kwargs)
+
+    with mock.patch.object(lmdb, "open", open_unsynced):
+        store = Store(path)
+    try:
+        yield store
+    finally:
+        store.close()
 
 
 @contextlib.contextmanager
@@ -52,11 +74,12 @@ class Daemon:
     """A daemon child process bound to one home."""
 
     def __init__(self, home: Path, *, emulator: Emulator | None = None, builtin_emulator: bool = False,
-                 top: str = "", config: str = "", wrap: list[str] | None = None):
+                 top: str = "", config: str = "", wrap: list[str] | None = None, timeout_s: float = 10.0):
         """``emulator``: configure both providers (its keys and base URL) to talk to an
         emulator the caller runs. ``builtin_emulator``: ``--emulator`` (the daemon's
         own, in-process). ``top``/``config``: config.toml text before/after the
-        provider tables. ``wrap``: argv prefix (a profiler)."""
+        provider tables. ``wrap``: argv prefix (a profiler). ``timeout_s``: the providers'
+        timeout (a request that takes the SDK long to encode needs more)."""
         self.home = home
         extra: dict[str, str] = {}
         if emulator is not None:
@@ -65,8 +88,8 @@ class Daemon:
             config_dir = home / "config"
             config_dir.mkdir(parents=True, exist_ok=True)
             (config_dir / "config.toml").write_text(
-                top + "\n[providers.anthropic]\nmax_retries = 0\ntimeout_s = 10.0\n"
-                "[providers.gemini]\nmax_retries = 0\ntimeout_s = 10.0\n" + config)
+                top + f"\n[providers.anthropic]\nmax_retries = 0\ntimeout_s = {timeout_s}\n"
+                f"[providers.gemini]\nmax_retries = 0\ntimeout_s = {timeout_s}\n" + config)
         self.env = home_env(home, extra)
         self.paths: Paths = locate(self.env)
         self.builtin_emulator = builtin_emulator

@@ -172,12 +172,15 @@ class Routing:
                 {"model": model.id, "provider": model.provider, "retry_after_s": wait},
             )
 
-    def choose_auto(self, history: list[Message], prompt: Message, current: str) -> Choice:
-        """The auto policy: the first matching rule picks a tier and a preference."""
+    def choose_auto(self, prompt: Message, current: str, history_messages: int = 0,
+                    history_tokens: int = 0) -> Choice:
+        """The auto policy: the first matching rule picks a tier and a preference.
+        ``history_messages`` and ``history_tokens`` count what came before the prompt
+        (the caller keeps them counted: the history is not read again for this)."""
         prompt_tokens = message_tokens(prompt)
         context_blocks = [b for b in prompt.content if isinstance(b, CodeContextBlock)]
         context_tokens = sum(estimate_tokens(b.text) for b in context_blocks)
-        history_tokens = sum(message_tokens(msg) for msg in history) + prompt_tokens
+        history_tokens += prompt_tokens
         text = prompt.text
         has_code = bool(context_blocks) or "```" in text
         rules: list[tuple[bool, Tier, AutoRule, str]] = [
@@ -189,9 +192,9 @@ class Routing:
              "the prompt asks for careful reasoning"),
             (has_code, "balanced", "code",
              f"code present ({len(context_blocks)} attached block(s)): a strong coding model"),
-            (len(history) >= 30, "balanced", "long_conversation",
-             f"a deep conversation ({len(history)} messages)"),
-            (prompt_tokens < 60 and not history, "fast", "short_opening",
+            (history_messages >= 30, "balanced", "long_conversation",
+             f"a deep conversation ({history_messages} messages)"),
+            (prompt_tokens < 60 and not history_messages, "fast", "short_opening",
              "a short opening question: a fast model"),
         ]
         prefer = self.settings.registry.preferred

@@ -94,6 +94,7 @@ class Sessions:
         self.catalog = catalog
         self.hub = hub
         self.clock = clock
+        self._watchers: list[Callable[[Session, Session, list[Message]], None]] = []
 
     # --- the write path -----------------------------------------------------------------
 
@@ -120,6 +121,8 @@ class Sessions:
             summaries=draft.summaries,
             import_marks=draft.import_marks,
         ))
+        for watcher in self._watchers:
+            watcher(prev, session, draft.messages)
         self.hub.publish(session.id, frames)
         return session
 
@@ -132,6 +135,12 @@ class Sessions:
         if isinstance(event, m.MessageCompleted) and event.message in draft.messages:
             return stored_completion(event)
         return frame
+
+    def watch(self, on_commit: Callable[[Session, Session, list[Message]], None]) -> None:
+        """Call ``on_commit(previous, session, messages)`` after every commit the store
+        took: how an in-memory copy of sessions (the turns' history cache) stays
+        current without reading them back."""
+        self._watchers.append(on_commit)
 
     def announce(self, session_id: str, method: str, params: Any) -> None:
         """Publish a notification that is not stored (progress): it carries the

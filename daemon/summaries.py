@@ -70,8 +70,12 @@ class WindowFitter:
         self.summary_model = summary_model
 
     async def fit(self, session_id: str, system: str | None, model: ModelInfo,
-                  history: list[Message], max_output: int) -> list[Message]:
+                  history: list[Message], max_output: int, tokens: int | None = None) -> list[Message]:
+        """``history`` itself when it fits (``tokens``: its total, when the caller
+        keeps it counted), else a new list with a summary standing in for the older part."""
         budget = model.context_window - max_output - OVERHEAD_TOKENS - estimate_tokens(system or "")
+        if tokens is not None and tokens <= budget:
+            return history
         sizes = [message_tokens(msg) for msg in history]
         if sum(sizes) <= budget:
             return history

@@ -44,7 +44,7 @@ from .base import (
     scrub,
     sdk_boundary,
 )
-from .preparation import Turn, prepare_turns, render_code_context
+from .preparation import Turn, encode_history, render_code_context
 
 DEFAULT_BASE_URL = "https://api.anthropic.com"
 RETRYABLE_STATUSES = frozenset({408, 409, 429}) | frozenset(range(500, 600))
@@ -158,9 +158,17 @@ def _mark_cache(params: dict[str, Any]) -> None:
         params["tools"][-1]["cache_control"] = CACHE
     if params.get("system"):
         params["system"][-1]["cache_control"] = CACHE
-    users = [m for m in params["messages"] if m["role"] == "user" and m["content"]]
-    for message in users[-2:]:
-        message["content"][-1]["cache_control"] = CACHE
+    messages = params["messages"]
+    marked = 0
+    for index in range(len(messages) - 1, -1, -1):
+        if marked == 2:
+            break
+        message = messages[index]
+        if message["role"] == "user" and message["content"]:
+            # copies, not edits: the history cache keeps the encoded messages for the next request
+            *rest, last = message["content"]
+            messages[index] = {**message, "content": [*rest, {**last, "cache_control": CACHE}]}
+            marked += 1
 
 
 def build_params(req: TurnRequest) -> dict[str, Any]:
@@ -169,12 +177,11 @@ def build_params(req: TurnRequest) -> dict[str, Any]:
     Rendered deterministically (no times or ids added, tools in the order given),
     so the prefix of one turn's request is byte-identical to the next one's.
     """
-    thinks = _thinks(req)
-    turns = prepare_turns(req.messages, req.model, thinking_continuation=thinks)
     params: dict[str, Any] = {
         "model": req.model,
         "max_tokens": req.max_tokens,
-        "messages": [_encode_turn(t) for t in turns],
+        "messages": encode_history(req.messages, req.model, _encode_turn, prepared=req.prepared,
+                                   thinking_continuation=_thinks(req)),
     }
     if req.system:
         params["system"] = [{"type": "text", "text": req.system}]

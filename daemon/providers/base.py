@@ -26,6 +26,7 @@ import msgspec
 from duologue.protocol.entities import Message, ModelInfo, Refusal, ThinkingDepth, Timestamp, Usage
 
 from ..redact import scrub
+from .preparation import PreparedHistory
 
 ErrorKind = Literal["rate_limited", "overloaded", "server", "timeout", "auth", "bad_request", "stream_cut",
                     "not_found", "malformed", "internal", "deadline"]
@@ -62,6 +63,9 @@ class TurnRequest:
     it forbids prefill. None in tests that call an adapter with a bare id."""
     thinking: ThinkingDepth | None = None
     """What the user asked for this turn; None leaves the model's default."""
+    prepared: PreparedHistory | None = None
+    """``messages`` with their settled start already prepared and encoded (a round
+    sending the verbatim history); None: the adapter prepares them all."""
 
 
 @dataclass(frozen=True)

@@ -46,7 +46,7 @@ from .base import (
     scrub,
     sdk_boundary,
 )
-from .preparation import Turn, prepare_turns, render_code_context
+from .preparation import Turn, encode_history, render_code_context
 
 DEFAULT_BASE_URL = "https://generativelanguage.googleapis.com/"
 RETRIED_STATUSES = [408, 500, 502, 503, 504, 529]
@@ -124,7 +124,7 @@ def build_contents(req: TurnRequest) -> list[dict[str, Any]]:
     another model gets Google's placeholder (parallel calls after the first carry
     none, as Gemini returns them).
     """
-    return [_encode_turn(t) for t in prepare_turns(req.messages, req.model)]
+    return encode_history(req.messages, req.model, _encode_turn, prepared=req.prepared)
 
 
 def build_config(req: TurnRequest) -> dict[str, Any]:

@@ -19,7 +19,9 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol, TypeVar
 
 from duologue.protocol.entities import (
     CodeContextBlock,
@@ -31,6 +33,9 @@ from duologue.protocol.entities import (
     ToolCallBlock,
     ToolResultBlock,
 )
+
+
+_E = TypeVar("_E")
 
 
 @dataclass(frozen=True)
@@ -188,6 +193,44 @@ def _unthought_continuation(turns: list[Turn]) -> list[Turn]:
     return [*turns[:-2], Turn("assistant", noted_calls), Turn("user", noted_results)]
 
 
+def prepare_span(messages: list[Message], target: str | None = None) -> list[Turn]:
+    """Sendable, strictly alternating turns with every tool call paired, for the
+    model ``target`` (whose own side data is kept), as any stretch of the history
+    prepares: nothing yet about how a request must end.
+
+    Two stretches prepare apart as they would together when the first ends
+    ``settled`` and the second's first turn is a user turn (see ``settled``).
+    """
+    return _pair_tools(_merge(_without_refused(messages), target))
+
+
+def settled(turns: list[Turn]) -> bool:
+    """Whether prepared turns end where no rule looks across: on an assistant turn
+    that calls no tool (or on nothing at all).
+
+    After such a turn, a following user turn cannot merge into it, answers none of
+    its calls, and leaves ``_unthought_continuation`` nothing to rewrite, and the
+    trailing-assistant rule stops at that user turn. So for a ``settled`` start A
+    and a rest B whose first prepared turn is a user turn,
+    ``prepare_turns(A + B) == prepare_span(A) + prepare_turns(B)`` (refusals leave
+    whole turns out, so A and B must share no turn).
+    """
+    if not turns:
+        return True
+    last = turns[-1]
+    return last.role == "assistant" and not any(isinstance(b, ToolCallBlock) for b in last.blocks)
+
+
+def finish_turns(turns: list[Turn], *, thinking_continuation: bool = False) -> list[Turn]:
+    """A request's end: never an assistant turn last (Claude 4.6+ refuses prefill; a
+    trailing attempt stays in the transcript only), and a tool round another model
+    started as notes for a model that needs its own thinking first."""
+    turns = list(turns)
+    while turns and turns[-1].role == "assistant":
+        turns.pop()
+    return _unthought_continuation(turns) if thinking_continuation else turns
+
+
 def prepare_turns(messages: list[Message], target: str | None = None, *,
                   thinking_continuation: bool = False) -> list[Turn]:
     """Sendable, strictly alternating turns with every tool call paired, for the
@@ -196,7 +239,23 @@ def prepare_turns(messages: list[Message], target: str | None = None, *,
     ``thinking_continuation`` is set for a model that demands its thinking block
     before the calls of a tool continuation (a thinking Claude model).
     """
-    turns = _pair_tools(_merge(_without_refused(messages), target))
-    while turns and turns[-1].role == "assistant":
-        turns.pop()  # never prefill: a trailing attempt stays in the transcript only
-    return _unthought_continuation(turns) if thinking_continuation else turns
+    return finish_turns(prepare_span(messages, target), thinking_continuation=thinking_continuation)
+
+
+class PreparedHistory(Protocol):
+    """A history whose settled start was prepared and encoded before (the turns'
+    history cache), so a request re-prepares only what came after it."""
+
+    def encoded(self, target: str, encode: Callable[[Turn], _E], thinking_continuation: bool) -> list[_E]:
+        """``[encode(t) for t in prepare_turns(messages, target, ...)]``, the same
+        values, from the encodings kept for the settled start plus the rest's."""
+        ...
+
+
+def encode_history(messages: list[Message], target: str, encode: Callable[[Turn], _E], *,
+                   prepared: PreparedHistory | None = None, thinking_continuation: bool = False) -> list[_E]:
+    """The history as a provider's request carries it, one ``encode``d value a turn:
+    from ``prepared`` when the round has it, else prepared here from the messages."""
+    if prepared is not None:
+        return prepared.encoded(target, encode, thinking_continuation)
+    return [encode(turn) for turn in prepare_turns(messages, target, thinking_continuation=thinking_continuation)]

@@ -48,7 +48,7 @@ from ..routing import Routing
 from ..sessions import Sessions
 from ..store import StoreWriteError
 from .outcome import Attempts, Outcome, after_attempt, finished_outcome, output_budget
-from .request import history_for
+from .history import Histories
 from .writer import Opening, ReplyWriter
 
 log = logging.getLogger(__name__)
@@ -94,6 +94,8 @@ class Turns:
                  queue_limit: int = 32, summary_model: str | None = None, turn_timeout_s: float = 600.0):
         self.sessions = sessions
         self.window = WindowFitter(sessions, routing, summary_model)
+        self.histories = Histories(sessions.store)
+        sessions.watch(self.histories.committed)
         self.routing = routing
         self.metrics = metrics
         self._spawn = spawn
@@ -165,6 +167,7 @@ class Turns:
 
     async def forget_session(self, session_id: str) -> None:
         """Stop and drop a session's turns (it is being deleted)."""
+        self.histories.forget(session_id)
         queue = self._queues.pop(session_id, None)
         if queue is None:
             return
@@ -371,8 +374,8 @@ class Turns:
         catalog = self.sessions.catalog
         choice = turn.model_choice or session.model
         if choice == AUTO:
-            history = self.sessions.store.messages(session.id)[:-1]
-            picked = self.routing.choose_auto(history, turn.prompt, session.current_model)
+            count, tokens = self.histories.of(session).before_last()
+            picked = self.routing.choose_auto(turn.prompt, session.current_model, count, tokens)
             return picked.model, picked.reason, "auto"
         model = catalog.resolve(choice)
         reason = "model chosen for this turn" if turn.model_choice else "session model"
@@ -419,12 +422,13 @@ class Turns:
         finished: Finished | None = None
         try:
             try:
-                history = await self.window.fit(
-                    session.id, session.system_prompt, model,
-                    history_for(self.sessions.store.messages(session.id), turn.prompt), max_tokens)
+                view = self.histories.view(session, turn.prompt)
+                history = await self.window.fit(session.id, session.system_prompt, model, view.messages,
+                                                max_tokens, view.tokens)
                 request = TurnRequest(model=model.id, system=session.system_prompt, messages=history,
                                       tools=[task_tool.SPEC], max_tokens=max_tokens, info=model,
-                                      thinking=turn.thinking)
+                                      thinking=turn.thinking,
+                                      prepared=view if history is view.messages else None)
                 adapter = await self.routing.ready(model.provider)
                 started = stream.start()
                 events = adapter.stream(request)

@@ -14,6 +14,17 @@ def history_for(messages: list[Message], prompt: Message) -> list[Message]:
     reply belongs before it, and later prompts still waiting in the queue must not
     be shown at all.
     """
+    return _select(messages, prompt.seq, prompt.turn_id)
+
+
+def settled_history(messages: list[Message]) -> list[Message]:
+    """What any later turn sees of ``messages``, a stretch of whole turns that ended
+    (no message of theirs comes after it, none is running): ``history_for`` of a
+    longer history starts with exactly this when the stretch starts it."""
+    return _select(messages, None, None)
+
+
+def _select(messages: list[Message], upto_seq: int | None, running_turn: str | None) -> list[Message]:
     prompt_seq: dict[str, int] = {}
     for msg in messages:  # in seq order: a turn's first message is its prompt
         if msg.turn_id:
@@ -27,11 +38,11 @@ def history_for(messages: list[Message], prompt: Message) -> list[Message]:
         if msg.role == "assistant" and msg.turn_id:
             last_reply[msg.turn_id] = msg.seq
     selected = [msg for msg in messages
-                if turn_key(msg) <= prompt.seq and not _superseded(msg, last_reply, prompt)]
+                if (upto_seq is None or turn_key(msg) <= upto_seq) and not _superseded(msg, last_reply, running_turn)]
     return sorted(selected, key=lambda msg: (turn_key(msg), msg.seq))
 
 
-def _superseded(msg: Message, last_reply: dict[str, int], prompt: Message) -> bool:
+def _superseded(msg: Message, last_reply: dict[str, int], running_turn: str | None) -> bool:
     """An attempt that is not part of the conversation the next model continues.
 
     In the running turn, every attempt that did not complete (a failover starts the
@@ -41,6 +52,6 @@ def _superseded(msg: Message, last_reply: dict[str, int], prompt: Message) -> bo
     """
     if msg.role != "assistant" or msg.status in ("complete", "streaming", "refused") or not msg.turn_id:
         return False
-    if msg.turn_id == prompt.turn_id:
+    if msg.turn_id == running_turn:
         return True
     return msg.status == "failed" and last_reply.get(msg.turn_id, msg.seq) > msg.seq

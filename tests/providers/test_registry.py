@@ -126,7 +126,7 @@ def test_auto_prefers_the_provider_the_registry_names_for_a_rule(home: Path):
     routing = Routing(settings, Catalog([GATEWAY_MODEL]), None)
     prompt = Message(id="m1", session_id="s1", seq=1, role="user", created_at=datetime(2026, 1, 1, tzinfo=UTC),
                      content=[TextBlock(text="why does this fail?\n```\nx = 1/0\n```")])
-    assert routing.choose_auto([], prompt, "claude-sonnet-5-5").model.id == "gw-sonnet"
+    assert routing.choose_auto(prompt, "claude-sonnet-5-5").model.id == "gw-sonnet"
 
 
 async def test_models_refresh_refuses_a_provider_the_registry_does_not_know(home: Path):
