@@ -34,6 +34,7 @@ from .home import HomeError, prepare_home, settle_runtime_dir
 from .settings import Settings
 from .store import Store, StoreError
 from .turns import Turns
+from .turns.recovery import recover_open_turns
 from .zmq_transport import ZmqTransport, curve_server
 
 log = logging.getLogger(__name__)
@@ -87,7 +88,7 @@ class Daemon:
             discovery=Discovery.for_daemon(catalog, store, settings, self.emulator_url),
             request_stop=self.request_stop)
         services.discovery.start(spawn)  # in the background: never delays start-up
-        recovered = turns.recover()
+        recovered = recover_open_turns(sessions)
         if recovered:
             log.info("marked %d interrupted repl%s", recovered, "y" if recovered == 1 else "ies")
         self._dispatcher = Dispatcher(build_handlers(services), str(paths.log_file), spawn)

@@ -5,6 +5,7 @@
 - ``request``: which stored messages a round sends.
 - ``history``: those messages kept per session, settled turns prepared once.
 - ``writer``: one reply's blocks as they stream, committed in checkpoints.
+- ``recovery``: closing the turns a crash left open, before clients are served.
 """
 
 from .queue import Turns

@@ -23,8 +23,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Callable, Coroutine
 
-import msgspec
-
 from duologue.protocol import methods as m
 from duologue.protocol.entities import (
     AUTO,
@@ -221,31 +219,6 @@ class Turns:
             except StoreWriteError:
                 return
             self._unwritten.pop(0)
-
-    def recover(self) -> int:
-        """Mark the turns a crash (or a stop with turns queued) left open as
-        interrupted: a reply still streaming keeps its text; a prompt that was never
-        answered gets an empty interrupted reply saying so. Returns how many."""
-        count = 0
-        for msg in self.sessions.store.open_turns():
-            session = self.sessions.store.get_session(msg.session_id)
-            if session is None:
-                continue
-            if msg.role == "assistant":
-                self._interrupted(msg)
-            else:
-                self._close_unanswered(session, msg)
-            count += 1
-        return count
-
-    def _close_unanswered(self, session: Session, prompt: Message) -> None:
-        draft = self.sessions.draft(session)
-        msg = draft.add_message(lambda seq: Message(
-            id=new_id(), session_id=session.id, seq=seq, role="assistant", content=[],
-            created_at=draft.now, status="interrupted", turn_id=prompt.turn_id,
-            error="the daemon stopped before this message was answered; send it again"))
-        draft.emit(m.MessageCompleted, message=msg)
-        self.sessions.commit(draft)
 
     # --- the worker ---------------------------------------------------------------------
 
@@ -492,16 +465,3 @@ class Turns:
             created_at=draft.now, turn_id=turn.id))
         self.sessions.commit(draft)
         self._progress(turn, "report", model.id)
-
-    def _interrupted(self, msg: Message) -> None:
-        """Close a reply a crash left streaming, keeping its text: the store gives
-        it with the text of every delta committed (store/streams.py), which is every
-        delta a client can have received."""
-        session = self.sessions.store.get_session(msg.session_id)
-        if session is None:
-            return
-        final = msgspec.structs.replace(msg, status="interrupted")
-        draft = self.sessions.draft(session)
-        draft.messages.append(final)
-        draft.emit(m.MessageCompleted, message=final)
-        self.sessions.commit(draft)
