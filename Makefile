@@ -23,8 +23,9 @@ $(STAMP): pyproject.toml
 run: setup
 	$(VENV)/bin/duologue chat
 
+# Every test, then branch coverage of daemon/ and protocol/ (daemon processes included).
 test: setup
-	$(PY) -m pytest
+	$(PY) -m pytest --cov --cov-report=term
 
 schemas: setup
 	$(PY) schemas/generate.py
