@@ -15,9 +15,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import os
-import sys
-from pathlib import Path
 from typing import Any
 
 from acp import stdio_streams
@@ -25,6 +22,7 @@ from acp.agent.connection import AgentSideConnection
 
 from duologue.protocol.paths import Paths, locate
 
+from ..rpc.relay_log import log_to_state_file
 from ..rpc.launcher import EmulatorMode
 from .agent import DuologueAgent
 
@@ -114,25 +112,9 @@ async def serve(paths: Paths, emulator: EmulatorMode) -> None:
         await conn._conn.close()
 
 
-def _setup_logging(paths: Paths) -> None:
-    """Log to a file: stdout carries the protocol and must hold nothing else."""
-    try:
-        state = Path(paths.state_dir)
-        state.mkdir(parents=True, exist_ok=True)
-        handler: logging.Handler = logging.FileHandler(state / "acp.log", encoding="utf-8")
-    except OSError:
-        handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter(f"%(asctime)s acp[{os.getpid()}] %(levelname)s %(name)s: %(message)s"))
-    root = logging.getLogger()
-    root.addHandler(handler)
-    root.setLevel(logging.WARNING)
-    log.setLevel(logging.INFO)
-    logging.getLogger("duologue.bridge").setLevel(logging.INFO)
-
-
 def main(*, emulator: EmulatorMode = "if-no-key") -> int:
     """Serve until the ACP client closes stdin."""
     paths = locate()
-    _setup_logging(paths)
+    log_to_state_file(paths, "acp", "duologue.acp", "duologue.bridge")
     asyncio.run(serve(paths, emulator))
     return 0

@@ -24,7 +24,6 @@ import logging
 import os
 import sys
 from importlib.metadata import PackageNotFoundError, version
-from pathlib import Path
 from typing import Any
 
 import msgspec
@@ -39,6 +38,7 @@ from duologue.protocol.errors import ErrorCode, RpcError
 from duologue.protocol.jsonrpc import Call, decode_params
 from duologue.protocol.paths import Paths, locate
 
+from ..rpc.relay_log import log_to_state_file
 from ..rpc.launcher import DaemonUnavailable, EmulatorMode
 from . import commands as c
 from ..rpc.bridge import Bridge, unavailable
@@ -345,25 +345,10 @@ def _command(name: str):
     return run
 
 
-def _setup_logging(paths: Paths) -> None:
-    """Log to a file: stdout carries the protocol and must hold nothing else."""
-    state = Path(paths.state_dir)
-    try:
-        state.mkdir(parents=True, exist_ok=True)
-        handler: logging.Handler = logging.FileHandler(state / "lsp.log", encoding="utf-8")
-    except OSError:
-        handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter(f"%(asctime)s lsp[{os.getpid()}] %(levelname)s %(name)s: %(message)s"))
-    root = logging.getLogger()
-    root.addHandler(handler)
-    root.setLevel(logging.WARNING)
-    log.setLevel(logging.INFO)
-
-
 def main(*, emulator: EmulatorMode = False) -> int:
     """Serve on stdin/stdout until the editor says exit (0 after shutdown, else 1)."""
     paths = locate()
-    _setup_logging(paths)
+    log_to_state_file(paths, "lsp", "duologue.lsp")
     server = build_server(paths, emulator=emulator)
     out = LockedStdout(sys.stdout.buffer)
     server.start_io(stdin=CheckedStdin(sys.stdin.fileno(), out), stdout=out)  # type: ignore[arg-type]

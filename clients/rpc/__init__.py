@@ -7,6 +7,7 @@
 - :mod:`.bridge` is a relay's link to the daemon (the language server's and the ACP
   agent's): calls that wait out a restart, reattaching, starting a daemon;
 - :mod:`.launcher` finds or starts the daemon;
+- :mod:`.relay_log` where the stdio relays log (never their stdout);
 - :mod:`.project` names the project a working directory belongs to.
 
 It depends on ``duologue.protocol`` only; the apps (the CLI, the chat, the language
