@@ -62,6 +62,10 @@ WATCH_INTERVAL_S = 0.1
 """How long a receive blocks before the monitor is looked at: the longest a call
 waits on a daemon that has gone away."""
 
+_POLLIN = int(zmq.POLLIN)
+"""A plain int, first in ``&``: ``int & flag`` takes int's own path, where pyzmq's
+enum flag first would run enum's Python ``__and__`` on every call."""
+
 P = ParamSpec("P")
 T = TypeVar("T")
 
@@ -245,7 +249,7 @@ class Client(ClientSettings):
         True when the connection dropped."""
         monitor = self._monitor
         dropped = False
-        while monitor is not None and monitor.getsockopt(zmq.EVENTS) & zmq.POLLIN:
+        while monitor is not None and _POLLIN & monitor.getsockopt(zmq.EVENTS):
             event = _monitor_event(monitor.recv_multipart(zmq.NOBLOCK))
             if event == zmq.EVENT_DISCONNECTED:
                 self._events.append(Disconnected())
