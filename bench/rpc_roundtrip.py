@@ -14,7 +14,7 @@ echo with nothing decoded on either side. A second echo serves from a ``zmq.asyn
 socket: the part of the daemon's share that is asyncio itself.
 
 Each of ours is timed interleaved with its floor, one call of each in turn in the
-same loop (``bench.harness.time_pairs``), with the garbage collector on.
+same loop (``bench.harness.time_interleaved``), with the garbage collector on.
 
 Peer: a Jupyter kernel's ``kernel_info`` round trip through jupyter_client
 (``BlockingKernelClient.kernel_info(reply=True)``) over ipc, the nearest peer that
@@ -42,7 +42,7 @@ from duologue.protocol import methods as m
 from duologue.protocol.jsonrpc import decode_result, encode_request, parse_replies
 
 from .fixtures import Daemon, temp_home
-from .harness import Row, latency_row, p50, progress, time_async_pairs, time_pairs
+from .harness import Row, latency_row, p50, progress, time_async_pairs, time_interleaved
 
 FLOOR = "plain pyzmq client of a DEALER/ROUTER echo (ipc), decoding alike"
 RAW_FLOOR = "raw pyzmq DEALER/ROUTER echo (ipc), nothing decoded"
@@ -138,15 +138,15 @@ def run(quick: bool) -> list[Row]:
                     _jupyter(home) as kernel_info:
                 floor, floor_aio = _PlainClient(ctx, floor_at), _PlainClient(ctx, asyncio_at)
                 with Client(d.paths, autostart=False, client_name="bench-blocking") as c:
-                    blocking = time_pairs(c.status, floor.status, n, warmup=warmup,
-                                          label="blocking client | floor")
-                    blocking_peer = (time_pairs(c.status, kernel_info, n, warmup=warmup,
-                                                label="blocking client | peer") if kernel_info else None)
+                    blocking = time_interleaved(c.status, floor.status, n=n, warmup=warmup,
+                                                label="blocking client | floor")
+                    blocking_peer = (time_interleaved(c.status, kernel_info, n=n, warmup=warmup,
+                                                      label="blocking client | peer") if kernel_info else None)
                 async_ = asyncio.run(_async_pairs(d, floor.status, kernel_info, n, warmup))
-                raw = time_pairs(lambda: bare.exchange(request), lambda: floor.exchange(request), n,
-                                 warmup=warmup, label="bare DEALER | raw floor")
-                raw_aio = time_pairs(lambda: bare.exchange(request), lambda: floor_aio.exchange(request), n,
-                                     warmup=warmup, label="bare DEALER | asyncio floor")
+                raw = time_interleaved(lambda: bare.exchange(request), lambda: floor.exchange(request), n=n,
+                                       warmup=warmup, label="bare DEALER | raw floor")
+                raw_aio = time_interleaved(lambda: bare.exchange(request), lambda: floor_aio.exchange(request),
+                                           n=n, warmup=warmup, label="bare DEALER | asyncio floor")
     finally:
         ctx.destroy(linger=0)
 
@@ -168,7 +168,7 @@ def run(quick: bool) -> list[Row]:
     return rows
 
 
-def _row(figure: str, pairs: tuple[list[float], list[float]], floor_name: str, target: str,
+def _row(figure: str, pairs: tuple[list[float], ...], floor_name: str, target: str,
          note: str = "") -> Row:
     ours, floor = pairs
     ratio = p50(ours) / p50(floor)
