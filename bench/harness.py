@@ -149,16 +149,65 @@ async def time_async_calls(fn: Callable[[], Any], n: int, *, warmup: int = 0, la
     return out
 
 
+def time_interleaved(*fns: Callable[[], Any], n: int, warmup: int = 0, label: str = "",
+                     every: int | None = None) -> tuple[list[float], ...]:
+    """One call of each of ``fns`` in turn (ours first, then its floors), n rounds
+    (after ``warmup`` untimed ones); the latencies of each, in ms, in that order.
+
+    Interleaved call by call, they all meet the same machine: a burst of other work, a
+    frequency change or a cold cache lands on each instead of on whichever ran in its
+    quiet minute. The garbage collector stays on, as it is for a user: a collection
+    costs whichever side's allocations set it off.
+    """
+    for _ in range(warmup):
+        for fn in fns:
+            fn()
+    out: tuple[list[float], ...] = tuple([] for _ in fns)
+    every = every or max(1, n // 4)
+    for i in range(n):
+        for fn, samples in zip(fns, out):
+            t0 = now_ns()
+            fn()
+            samples.append(ms(now_ns() - t0))
+        if label and (i + 1) % every == 0:
+            progress(f"{label}: {i + 1}/{n}")
+    return out
+
+
+async def time_async_pairs(ours: Callable[[], Any], floor: Callable[[], Any], n: int, *, warmup: int = 0,
+                           label: str = "", every: int | None = None) -> tuple[list[float], list[float]]:
+    """:func:`time_interleaved` of two in a running event loop: ``ours`` is a
+    coroutine function, ``floor`` a blocking one called between its awaits."""
+    for _ in range(warmup):
+        await ours()
+        floor()
+    a: list[float] = []
+    b: list[float] = []
+    every = every or max(1, n // 4)
+    for i in range(n):
+        t0 = now_ns()
+        await ours()
+        t1 = now_ns()
+        floor()
+        t2 = now_ns()
+        a.append(ms(t1 - t0))
+        b.append(ms(t2 - t1))
+        if label and (i + 1) % every == 0:
+            progress(f"{label}: {i + 1}/{n}")
+    return a, b
+
+
 def latency_row(figure: str, ours: list[float], floor_name: str | None, floor: list[float] | None,
-                *, target: str = "", met: bool | None = None, note: str = "") -> Row:
-    """A row from two lists of latencies in ms."""
+                *, target: str = "", met: bool | None = None, note: str = "", with_p99: bool = True) -> Row:
+    """A row from two lists of latencies in ms; ``with_p99=False`` leaves the p99s out
+    (a 99th percentile of a few samples is one sample's luck)."""
     row: Row = {
         "figure": figure,
         "ours_p50_ms": p50(ours),
-        "ours_p99_ms": p99(ours),
+        "ours_p99_ms": p99(ours) if with_p99 else None,
         "floor_name": floor_name,
         "floor_p50_ms": p50(floor) if floor else None,
-        "floor_p99_ms": p99(floor) if floor else None,
+        "floor_p99_ms": p99(floor) if floor and with_p99 else None,
         "n": len(ours),
         "target": target,
         "met": met,

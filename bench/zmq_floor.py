@@ -1,38 +1,39 @@
-"""The floor for a round trip: a raw pyzmq ROUTER that answers every frame with a
-canned frame of a given size, in its own process (as the daemon is).
+"""The floor for a round trip: a raw pyzmq ROUTER that answers every frame with the
+same canned frame, in its own process (as the daemon is).
 
-``python -m bench.zmq_floor ENDPOINT REPLY_BYTES [--asyncio]`` serves until
-terminated. ``--asyncio`` serves from a ``zmq.asyncio`` socket in an event loop
-instead of a blocking one: the cost of asyncio alone, with no protocol work.
+``python -m bench.zmq_floor ENDPOINT REPLY_FILE [--asyncio]`` serves until
+terminated; the reply is the file's bytes (the daemon's own answer, captured by the
+benchmark, so a client can decode it as it decodes the daemon's). ``--asyncio``
+serves from a ``zmq.asyncio`` socket in an event loop instead of a blocking one: the
+cost of asyncio alone, with no protocol work.
 """
 
 from __future__ import annotations
 
 import asyncio
 import sys
+from pathlib import Path
 
 import zmq
 import zmq.asyncio
 
 
-def serve(endpoint: str, reply_bytes: int) -> None:
+def serve(endpoint: str, reply: bytes) -> None:
     ctx = zmq.Context()
     sock = ctx.socket(zmq.ROUTER)
     sock.setsockopt(zmq.LINGER, 0)
     sock.bind(endpoint)
-    reply = b"x" * reply_bytes
     print("ready", flush=True)
     while True:
         ident, _frame = sock.recv_multipart()
         sock.send_multipart((ident, reply))
 
 
-async def serve_asyncio(endpoint: str, reply_bytes: int) -> None:
+async def serve_asyncio(endpoint: str, reply: bytes) -> None:
     ctx = zmq.asyncio.Context()
     sock = ctx.socket(zmq.ROUTER)
     sock.setsockopt(zmq.LINGER, 0)
     sock.bind(endpoint)
-    reply = b"x" * reply_bytes
     print("ready", flush=True)
     while True:
         ident, _frame = await sock.recv_multipart()
@@ -40,7 +41,8 @@ async def serve_asyncio(endpoint: str, reply_bytes: int) -> None:
 
 
 if __name__ == "__main__":
+    canned = Path(sys.argv[2]).read_bytes()
     if "--asyncio" in sys.argv[3:]:
-        asyncio.run(serve_asyncio(sys.argv[1], int(sys.argv[2])))
+        asyncio.run(serve_asyncio(sys.argv[1], canned))
     else:
-        serve(sys.argv[1], int(sys.argv[2]))
+        serve(sys.argv[1], canned)

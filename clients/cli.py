@@ -3,15 +3,25 @@
 Every subcommand accepts ``--json`` for scripts (the result as the protocol encodes
 it) and prints readable text otherwise. Failures print one line on stderr and exit
 non-zero: 1 for an error the daemon reported, 2 for bad usage, 3 when no daemon is
-reachable. No provider SDK is imported here, so the command starts fast.
+reachable.
+
+A command that makes its requests and prints (``list``, ``show``, ``new``, ``daemon
+status``, most of them) runs on the blocking client, whose calls finish without an
+event loop: such a process never imports asyncio, nor the chat's Textual, the language
+server's pygls, the importers or a provider SDK, and starts little slower than the
+libraries it needs (msgspec, pyzmq, argparse) take to import (bench/resources.py
+measures ``duologue list``). The commands that
+follow live events (``send``, ``ask``, ``attach``, ``chat``) run on the async client.
+Every command is written once against :class:`~.rpc.calls.Calls`, which both clients
+offer.
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import os
 import sys
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, get_args
 
@@ -22,15 +32,20 @@ from duologue.protocol.errors import RpcError
 from duologue.protocol.paths import locate
 
 from . import render
-from .rpc.client import AsyncClient, DaemonUnavailable
-from .rpc.launcher import EmulatorMode, daemon_args
 from .code_context import ContextArgError, parse_context_arg
-from .follow import follow_session, follow_turn
+from .rpc.calls import Calls
+from .rpc.launcher import DaemonUnavailable, EmulatorMode, daemon_args, daemon_running
 from .rpc.project import project_of
-from .rpc.session_events import SessionEvents
+from .rpc.sync_client import Client, run_in_one_step
 
 if TYPE_CHECKING:
     from . import importers
+    from .rpc.client import AsyncClient
+
+Command = Callable[[Any, argparse.Namespace], Awaitable[Any]]
+"""A command: given a client (:class:`Calls`, or AsyncClient for those that follow
+events) and the parsed arguments, the value to print as JSON and a function giving
+its text, or (None, None) when it printed already."""
 
 EXIT_ERROR, EXIT_USAGE, EXIT_NO_DAEMON = 1, 2, 3
 
@@ -47,7 +62,7 @@ def _print_json(value: Any) -> None:
     sys.stdout.write(msgspec.json.format(msgspec.json.encode(value)).decode() + "\n")
 
 
-async def resolve_session(client: AsyncClient, ref: str) -> str:
+async def resolve_session(client: Calls, ref: str) -> str:
     """A full id from an id, a unique id prefix, or ``last`` (most recent session)."""
     if ref == "last":
         page = await client.list_sessions(limit=1)
@@ -68,42 +83,42 @@ async def resolve_session(client: AsyncClient, ref: str) -> str:
 # --- commands -------------------------------------------------------------------------
 
 
-async def cmd_new(c: AsyncClient, a: argparse.Namespace) -> Any:
+async def cmd_new(c: Calls, a: argparse.Namespace) -> Any:
     s = await c.create_session(project_id=project_of(a.project), title=a.title, model=a.model,
                                system_prompt=a.system)
     return s, lambda: f"{s.id}  {s.title}  ({s.current_model})"
 
 
-async def cmd_list(c: AsyncClient, a: argparse.Namespace) -> Any:
+async def cmd_list(c: Calls, a: argparse.Namespace) -> Any:
     project = project_of(a.project) if a.project else None
     r = await c.list_sessions(project_id=project, limit=a.limit)
     return r, lambda: "\n".join(render.session_line(s) for s in r.sessions) or "no sessions"
 
 
-async def cmd_show(c: AsyncClient, a: argparse.Namespace) -> Any:
+async def cmd_show(c: Calls, a: argparse.Namespace) -> Any:
     r = await c.get_session(await resolve_session(c, a.session), since_seq=a.since, limit=a.limit)
     return r, lambda: render.transcript(r)
 
 
-async def cmd_switch(c: AsyncClient, a: argparse.Namespace) -> Any:
+async def cmd_switch(c: Calls, a: argparse.Namespace) -> Any:
     r = await c.switch_model(await resolve_session(c, a.session), a.model, a.reason)
     text = (render.switch_line(r.switch) if r.switch else f"already on {r.session.current_model}")
     return r, lambda: text
 
 
-async def cmd_rename(c: AsyncClient, a: argparse.Namespace) -> Any:
+async def cmd_rename(c: Calls, a: argparse.Namespace) -> Any:
     s = await c.rename_session(await resolve_session(c, a.session), a.title)
     return s, lambda: f"{s.id}  {s.title}"
 
 
-async def cmd_rm(c: AsyncClient, a: argparse.Namespace) -> Any:
+async def cmd_rm(c: Calls, a: argparse.Namespace) -> Any:
     ids = [await resolve_session(c, ref) for ref in a.sessions]
     for sid in ids:
         await c.delete_session(sid)
     return {"deleted": ids}, lambda: "\n".join(f"deleted {sid}" for sid in ids)
 
 
-async def cmd_models(c: AsyncClient, a: argparse.Namespace) -> Any:
+async def cmd_models(c: Calls, a: argparse.Namespace) -> Any:
     if a.refresh:
         r = await c.call("models/refresh", m.RefreshParams(provider=a.provider))
     else:
@@ -151,17 +166,17 @@ def _model_state(mi: Any, retires_at: Any) -> tuple[str, str | None]:
     return "", None
 
 
-async def cmd_tasks(c: AsyncClient, a: argparse.Namespace) -> Any:
+async def cmd_tasks(c: Calls, a: argparse.Namespace) -> Any:
     t = await c.list_tasks(await resolve_session(c, a.session))
     return t, lambda: render.tasks_text(t)
 
 
-async def cmd_summaries(c: AsyncClient, a: argparse.Namespace) -> Any:
+async def cmd_summaries(c: Calls, a: argparse.Namespace) -> Any:
     r = await c.summaries(await resolve_session(c, a.session))
     return r, lambda: "\n\n".join(render.summary_text(x) for x in r) or "no summaries"
 
 
-async def cmd_stats(c: AsyncClient, a: argparse.Namespace) -> Any:
+async def cmd_stats(c: Calls, a: argparse.Namespace) -> Any:
     r = await c.metrics(a.model)
     return r, lambda: stats_text(r)
 
@@ -214,6 +229,9 @@ async def cmd_ask(c: AsyncClient, a: argparse.Namespace) -> Any:
 
 
 async def _send_and_follow(c: AsyncClient, sid: str, a: argparse.Namespace) -> Any:
+    from .follow import follow_turn
+    from .rpc.session_events import SessionEvents
+
     context = [parse_context_arg(spec) for spec in a.context]
     session = (await c.get_session(sid, limit=1)).session
     events = SessionEvents(c)
@@ -228,6 +246,8 @@ async def _send_and_follow(c: AsyncClient, sid: str, a: argparse.Namespace) -> A
 
 
 async def cmd_attach(c: AsyncClient, a: argparse.Namespace) -> Any:
+    from .follow import follow_session
+
     sid = await resolve_session(c, a.session)
     await follow_session(c, sid, since_seq=a.since, as_json=a.json)
     return None, None
@@ -244,18 +264,18 @@ async def cmd_chat(c: AsyncClient, a: argparse.Namespace) -> Any:
     return None, None
 
 
-async def cmd_daemon_status(c: AsyncClient, a: argparse.Namespace) -> Any:
+async def cmd_daemon_status(c: Calls, a: argparse.Namespace) -> Any:
     r = await c.status()
     return r, lambda: render.status_text(r)
 
 
-async def cmd_daemon_stop(c: AsyncClient, a: argparse.Namespace) -> Any:
+async def cmd_daemon_stop(c: Calls, a: argparse.Namespace) -> Any:
     status = await c.status()
     await c.shutdown()
     return {"stopped": status.pid}, lambda: f"stopped daemon (pid {status.pid})"
 
 
-async def cmd_import(c: AsyncClient, a: argparse.Namespace) -> Any:
+async def cmd_import(c: Calls, a: argparse.Namespace) -> Any:
     if a.undo:
         u = await c.undo_import(a.undo)
         return u, lambda: (f"undid batch {u.batch_id}: deleted {len(u.deleted_sessions)} sessions, cut back "
@@ -353,7 +373,7 @@ def render_batch(b: Any) -> str:
             f"{len(b.created_sessions)} created, {len(b.appended_sessions)} appended, {b.messages} messages")
 
 
-async def cmd_export(c: AsyncClient, a: argparse.Namespace) -> Any:
+async def cmd_export(c: Calls, a: argparse.Namespace) -> Any:
     doc = await c.export_session(await resolve_session(c, a.session))
     if a.json or a.format == "json":
         text = msgspec.json.format(msgspec.json.encode(doc)).decode() + "\n"
@@ -381,15 +401,57 @@ def _db_command(args: argparse.Namespace) -> int:
 # --- parsing --------------------------------------------------------------------------
 
 
-def build_parser() -> argparse.ArgumentParser:
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--json", action="store_true", help="print the result as JSON")
-    p = argparse.ArgumentParser(prog="duologue", description="One conversation, any model.")
-    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+class _Formatter(argparse.HelpFormatter):
+    """argparse's formatter, sized without shutil. argparse makes a formatter for every
+    argument it adds (to check its metavar), and each measures the terminal with
+    ``shutil.get_terminal_size``: importing shutil for it cost a tenth of what the
+    interpreter does to start. The same rule, with ``os`` alone: $COLUMNS, else the
+    terminal on stdout, else 80."""
 
-    def add(name: str, fn: Any, help_: str, needs_daemon: bool = True) -> argparse.ArgumentParser:
-        sp = sub.add_parser(name, help=help_, parents=[common], description=help_)
-        sp.set_defaults(fn=fn, needs_daemon=needs_daemon)
+    def __init__(self, prog: str) -> None:
+        super().__init__(prog, width=_terminal_columns() - 2)
+
+
+def _terminal_columns() -> int:
+    try:
+        columns = int(os.environ.get("COLUMNS", "0"))
+    except ValueError:
+        columns = 0
+    if columns <= 0:
+        try:
+            columns = os.get_terminal_size(sys.__stdout__.fileno()).columns  # type: ignore[union-attr]
+        except (AttributeError, ValueError, OSError):
+            columns = 0
+    return columns or 80
+
+
+class _NotBuilt:
+    """Stands for a subcommand's parser that :func:`build_parser` leaves out."""
+
+    def add_argument(self, *args: Any, **kwargs: Any) -> None:
+        pass
+
+
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The command line. With ``only`` (the command the arguments name), only that
+    subcommand's parser is built: each costs argparse some filesystem lookups for its
+    translations, and building all twenty cost a one-shot command more than importing
+    the rest of our code. Every subcommand is built when ``only`` is None or names none
+    of them, so help and errors list them all."""
+    built: list[str] = []
+    p = argparse.ArgumentParser(prog="duologue", description="One conversation, any model.",
+                                formatter_class=_Formatter)
+    # prog given, argparse does not lay out a usage line just to name their parent.
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND", prog=p.prog)
+
+    def add(name: str, fn: Command | None, help_: str, *, follows: bool = False) -> Any:
+        """A subcommand; ``follows``: it reads live events, so it runs on the async client."""
+        if only is not None and name != only:
+            return _NotBuilt()
+        built.append(name)
+        sp = sub.add_parser(name, help=help_, description=help_, formatter_class=_Formatter)
+        sp.add_argument("--json", action="store_true", help="print the result as JSON")
+        sp.set_defaults(fn=fn, follows=follows)
         return sp
 
     d = add("daemon", None, "run the daemon in the foreground, or start|stop|status it")
@@ -431,7 +493,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--model")
     for name, fn, help_ in (("send", cmd_send, "send a message to a session and stream the reply"),
                             ("ask", cmd_ask, "start a session with a question and stream the reply")):
-        sp = add(name, fn, help_)
+        sp = add(name, fn, help_, follows=True)
         if name == "send":
             sp.add_argument("session")
         sp.add_argument("text")
@@ -440,17 +502,17 @@ def build_parser() -> argparse.ArgumentParser:
                         help="more or less thinking for this turn, where the model allows it")
         sp.add_argument("--context", action="append", default=[], metavar="FILE[:START-END]",
                         help="attach a file (or a line range of it) as code context")
-    sp = add("chat", cmd_chat, "chat in the terminal (most recent session of this project by default)")
+    sp = add("chat", cmd_chat, "chat in the terminal (most recent session of this project by default)",
+             follows=True)
     sp.add_argument("session", nargs="?")
     sp.add_argument("--plain", action="store_true", help="the line-based chat even on a terminal")
-    sp = add("lsp", None, "run the language server on stdin/stdout (for editors)", needs_daemon=False)
+    sp = add("lsp", None, "run the language server on stdin/stdout (for editors)")
     sp.add_argument("--emulator", action="store_true", help="when starting the daemon, use the emulator")
     sp.add_argument("--emulator-if-no-key", action="store_true",
                     help="when starting the daemon, use the emulator if no API key is configured")
-    sp = add("acp", None, "run an Agent Client Protocol agent on stdin/stdout (Zed, JetBrains...)",
-             needs_daemon=False)
+    sp = add("acp", None, "run an Agent Client Protocol agent on stdin/stdout (Zed, JetBrains...)")
     sp.add_argument("--emulator", action="store_true", help="when starting the daemon, use the emulator")
-    sp = add("attach", cmd_attach, "follow a session live (Ctrl-C to stop)")
+    sp = add("attach", cmd_attach, "follow a session live (Ctrl-C to stop)", follows=True)
     sp.add_argument("session")
     sp.add_argument("--since", type=int, help="replay events after this seq first")
     sp = add("import", cmd_import, "import sessions from Claude Code, Gemini CLI or a duologue export")
@@ -467,25 +529,38 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--format", choices=["md", "json"], default="md")
     sp.add_argument("-o", "--output", metavar="FILE", help="write here instead of stdout")
     sp = add("db", None, "the store: status, check (read every page), backup, rollback [BACKUP] "
-                         "(rollback needs the daemon stopped)",
-             needs_daemon=False)
+                         "(rollback needs the daemon stopped)")
     sp.add_argument("action", choices=["status", "check", "backup", "rollback"])
     sp.add_argument("backup", nargs="?", help="rollback: a backup name or unique prefix (default: the newest)")
-    return p
+    return p if built else build_parser()
 
 
-async def _run(args: argparse.Namespace) -> int:
-    async with AsyncClient(locate(), client_name="cli", emulator=_emulator_mode(args)) as client:
-        if args.fn is None:
-            fn = {"status": cmd_daemon_status, "stop": cmd_daemon_stop}[args.action]
-        else:
-            fn = args.fn
-        value, text = await fn(client, args)
-        if args.json and value is not None:
-            _print_json(value)
-        elif text is not None:
-            print(render.terminal_safe(text()))
+def _run(args: argparse.Namespace) -> int:
+    """Run the command on the blocking client, or on the async client in an event
+    loop when it follows live events."""
+    fn = args.fn or {"status": cmd_daemon_status, "stop": cmd_daemon_stop}[args.action]
+    if args.follows:
+        import asyncio
+
+        return asyncio.run(_run_following(fn, args))
+    with Client(locate(), client_name="cli", emulator=_emulator_mode(args)) as client:
+        _print_result(args, *run_in_one_step(fn(client.coroutines, args)))
     return 0
+
+
+async def _run_following(fn: Command, args: argparse.Namespace) -> int:
+    from .rpc.client import AsyncClient
+
+    async with AsyncClient(locate(), client_name="cli", emulator=_emulator_mode(args)) as client:
+        _print_result(args, *await fn(client, args))
+    return 0
+
+
+def _print_result(args: argparse.Namespace, value: Any, text: Callable[[], str] | None) -> None:
+    if args.json and value is not None:
+        _print_json(value)
+    elif text is not None:
+        print(render.terminal_safe(text()))
 
 
 def _emulator_mode(args: argparse.Namespace) -> EmulatorMode:
@@ -499,35 +574,29 @@ def _daemon_command(args: argparse.Namespace) -> int:
     if args.action is None:
         os.execv(sys.executable, [sys.executable, "-m", "duologue.daemon", *daemon_args(_emulator_mode(args))])
     if args.action == "start":
-        client = AsyncClient(paths, client_name="cli", emulator=_emulator_mode(args))
-        was_running = client.daemon_running()
-
-        async def start() -> int:
-            async with client:
-                status = await client.status()
-            if args.json:
-                _print_json(status)
-            elif was_running:
-                print(f"already running (pid {status.pid}); {render.status_text(status)}")
-            else:
-                print(render.status_text(status))
-            return 0
-
-        return asyncio.run(start())
-    if args.action in ("stop", "status"):
-        client = AsyncClient(paths, autostart=False)
-        if not client.daemon_running():
-            if args.json:
-                _print_json({"running": False})
-            else:
-                print("no daemon is running")
-            return 0 if args.action == "stop" else EXIT_NO_DAEMON
-        args.fn = None
-    return asyncio.run(_run(args))
+        was_running = daemon_running(paths)
+        with Client(paths, client_name="cli", emulator=_emulator_mode(args)) as client:
+            status = client.status()
+        if args.json:
+            _print_json(status)
+        elif was_running:
+            print(f"already running (pid {status.pid}); {render.status_text(status)}")
+        else:
+            print(render.status_text(status))
+        return 0
+    if not daemon_running(paths):
+        if args.json:
+            _print_json({"running": False})
+        else:
+            print("no daemon is running")
+        return 0 if args.action == "stop" else EXIT_NO_DAEMON
+    args.fn = None
+    return _run(args)
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
+    args = build_parser(argv[0] if argv and not argv[0].startswith("-") else None).parse_args(argv)
     try:
         if args.command == "daemon":
             return _daemon_command(args)
@@ -541,7 +610,7 @@ def main(argv: list[str] | None = None) -> int:
             from .lsp.server import main as serve_lsp
 
             return serve_lsp(emulator=_emulator_mode(args))
-        return asyncio.run(_run(args))
+        return _run(args)
     except RpcError as exc:
         print(f"duologue: {render.terminal_safe(exc.message)}", file=sys.stderr)
         return EXIT_ERROR

@@ -9,13 +9,11 @@ stdio bridge and the tests all drive these same functions.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 import msgspec
 
 from .errors import ErrorCode, RpcError
-from .json_path import locate
 from .methods import METHODS, NOTIFICATIONS, event_method
 
 RequestId = int | str
@@ -47,8 +45,9 @@ class _Reply(msgspec.Struct):
     params: msgspec.Raw | msgspec.UnsetType = msgspec.UNSET
 
 
-@dataclass(frozen=True)
-class Call:
+# A frozen Struct rather than a dataclass: a dataclass is made by compiling its methods
+# at import, some 30 times the cost, paid by every one-shot client at start-up.
+class Call(msgspec.Struct, frozen=True):
     """A well-formed request (``id`` set) or notification (``id`` is None) whose
     params have not been decoded yet: that is :func:`decode_params`' job."""
 
@@ -61,16 +60,14 @@ class Call:
         return self.id is None
 
 
-@dataclass(frozen=True)
-class Invalid:
+class Invalid(msgspec.Struct, frozen=True):
     """A frame item that must be answered with ``error`` (and ``id`` when known)."""
 
     id: RequestId | None
     error: RpcError
 
 
-@dataclass(frozen=True)
-class Frame:
+class Frame(msgspec.Struct, frozen=True):
     items: list[Call | Invalid]
     batch: bool
 
@@ -80,11 +77,41 @@ _envelope_decoder = msgspec.json.Decoder(_Envelope)
 _batch_decoder = msgspec.json.Decoder(list[msgspec.Raw])
 _any_decoder = msgspec.json.Decoder()
 _reply_decoder = msgspec.json.Decoder(_Reply)
-_param_decoders = {name: msgspec.json.Decoder(m.params) for name, m in METHODS.items()}
-_result_decoders = {name: msgspec.json.Decoder(m.result) for name, m in METHODS.items()}
-_notification_decoders = {
-    name: msgspec.json.Decoder(n.params) for name, n in NOTIFICATIONS.items()
-}
+
+
+class _Decoders:
+    """One msgspec decoder per name of a table, each made the first time it is needed.
+
+    Making a decoder resolves its type's annotations and compiles its schema: done for
+    every method and notification at import, that was most of what a one-shot client
+    such as ``duologue list`` spent starting, for the two or three it uses. Only names
+    of the table are kept, so a peer naming made-up methods grows nothing.
+    """
+
+    def __init__(self, types: dict[str, type]):
+        self._types = types
+        self._made: dict[str, msgspec.json.Decoder[Any]] = {}
+
+    def get(self, name: str) -> msgspec.json.Decoder[Any] | None:
+        """The decoder for ``name``'s type, or None when the table has no ``name``."""
+        decoder = self._made.get(name)
+        if decoder is None:
+            t = self._types.get(name)
+            if t is None:
+                return None
+            decoder = self._made[name] = msgspec.json.Decoder(t)
+        return decoder
+
+    def __getitem__(self, name: str) -> msgspec.json.Decoder[Any]:
+        decoder = self.get(name)
+        if decoder is None:
+            raise KeyError(name)
+        return decoder
+
+
+_param_decoders = _Decoders({name: m.params for name, m in METHODS.items()})
+_result_decoders = _Decoders({name: m.result for name, m in METHODS.items()})
+_notification_decoders = _Decoders({name: n.params for name, n in NOTIFICATIONS.items()})
 
 
 def parse_frame(data: bytes) -> Frame:
@@ -168,6 +195,8 @@ def invalid_params(context: str, error: msgspec.ValidationError, raw: bytes,
                    decode: Callable[[bytes], object]) -> RpcError:
     """INVALID_PARAMS for ``error``, raised by ``decode(raw)``: ``data.path`` is the
     JSONPath of the member at fault, and the message ends with it too."""
+    from .json_path import locate  # only a peer's mistake needs it; clients never do
+
     what, path = locate(error, raw, decode)
     where = "" if path == "$" else f" - at `{path}`"
     return RpcError(ErrorCode.INVALID_PARAMS, f"{context}: {what}{where}", {"path": path})
@@ -207,15 +236,13 @@ def encode_request(req_id: RequestId, method: str, params: Any) -> bytes:
     return _encoder.encode({"jsonrpc": "2.0", "id": req_id, "method": method, "params": params})
 
 
-@dataclass(frozen=True)
-class Response:
+class Response(msgspec.Struct, frozen=True):
     id: RequestId | None
     result: msgspec.Raw | None
     error: RpcError | None
 
 
-@dataclass(frozen=True)
-class Incoming:
+class Incoming(msgspec.Struct, frozen=True):
     """A notification as a client receives it, params still raw."""
 
     method: str

@@ -22,11 +22,11 @@ in the state directory, so one daemon per home holds whatever the runtime dir is
 
 from __future__ import annotations
 
-import hashlib
 import os
 import stat
-from dataclasses import dataclass, replace
 from pathlib import Path, PurePath, PurePosixPath
+
+import msgspec
 
 IPC_PATH_LIMIT = 100
 SOCKET_NAME = "daemon.sock"
@@ -35,8 +35,9 @@ RUNTIME_POINTER = "runtime-dir"
 """In the state dir: the private runtime dir the daemon chose when the usual one was unsafe."""
 
 
-@dataclass(frozen=True)
-class PlatformDirs:
+# A frozen Struct rather than a dataclass: a dataclass is made by compiling its methods
+# at import, some 30 times the cost, paid by every one-shot client at start-up.
+class PlatformDirs(msgspec.Struct, frozen=True):
     data: str
     state: str
     config: str
@@ -44,8 +45,7 @@ class PlatformDirs:
     temp: str
 
 
-@dataclass(frozen=True)
-class Paths:
+class Paths(msgspec.Struct, frozen=True):
     data_dir: PurePath
     state_dir: PurePath
     config_dir: PurePath
@@ -82,21 +82,29 @@ class Paths:
 
 
 def resolve_paths(home: str | None, platform: PlatformDirs, uid: int) -> Paths:
-    if home:
-        root = PurePosixPath(home)
-        paths = Paths(root / "data", root / "state", root / "config", root / "run")
-    else:
-        paths = Paths(
-            PurePosixPath(platform.data),
-            PurePosixPath(platform.state),
-            PurePosixPath(platform.config),
-            PurePosixPath(platform.runtime),
-        )
-    if len(str(paths.socket_path)) > IPC_PATH_LIMIT:
-        digest = hashlib.sha256(str(paths.runtime_dir).encode()).hexdigest()[:16]
-        short = PurePosixPath(platform.temp) / f"duologue-{uid}-{digest}"
-        paths = Paths(paths.data_dir, paths.state_dir, paths.config_dir, short)
-    return paths
+    paths = _home_paths(home) if home else Paths(
+        PurePosixPath(platform.data),
+        PurePosixPath(platform.state),
+        PurePosixPath(platform.config),
+        PurePosixPath(platform.runtime),
+    )
+    return paths if _fits_ipc(paths) else _with_short_runtime(paths, platform.temp, uid)
+
+
+def _home_paths(home: str) -> Paths:
+    root = PurePosixPath(home)
+    return Paths(root / "data", root / "state", root / "config", root / "run")
+
+
+def _fits_ipc(paths: Paths) -> bool:
+    return len(str(paths.socket_path)) <= IPC_PATH_LIMIT
+
+
+def _with_short_runtime(paths: Paths, temp: str, uid: int) -> Paths:
+    import hashlib
+
+    digest = hashlib.sha256(str(paths.runtime_dir).encode()).hexdigest()[:16]
+    return msgspec.structs.replace(paths, runtime_dir=PurePosixPath(temp) / f"duologue-{uid}-{digest}")
 
 
 def platform_dirs() -> PlatformDirs:
@@ -130,16 +138,18 @@ def locate(environ: dict[str, str] | None = None) -> Paths:
     with the runtime dir the daemon chose when the usual one was unsafe."""
     env = os.environ if environ is None else environ
     home = env.get("DUOLOGUE_HOME") or None
-    # With a home, only the temp dir (for a short socket path) is needed: platformdirs
-    # is not imported, which every CLI command would otherwise pay for.
-    dirs = _temp_only() if home else platform_dirs()
-    return with_runtime_pointer(resolve_paths(home, dirs, os.getuid()))
+    if home is None:
+        return with_runtime_pointer(resolve_paths(None, platform_dirs(), os.getuid()))
+    # With a home, as resolve_paths would do, but the platform's directories are never
+    # needed (platformdirs is not imported) and the temp dir only for a socket path too
+    # long for ipc:// (tempfile writes files to find one): work every CLI command would
+    # otherwise pay for.
+    paths = _home_paths(home)
+    if not _fits_ipc(paths):
+        import tempfile
 
-
-def _temp_only() -> PlatformDirs:
-    import tempfile
-
-    return PlatformDirs(data="", state="", config="", runtime="", temp=tempfile.gettempdir())
+        paths = _with_short_runtime(paths, tempfile.gettempdir(), os.getuid())
+    return with_runtime_pointer(paths)
 
 
 # --- checking directories on disk ---------------------------------------------------------
@@ -230,4 +240,4 @@ def runtime_pointer_target(paths: Paths) -> PurePosixPath | None:
 def with_runtime_pointer(paths: Paths) -> Paths:
     """``paths`` with the runtime dir the pointer names, when it names a fit one."""
     target = runtime_pointer_target(paths)
-    return paths if target is None else replace(paths, runtime_dir=target)
+    return paths if target is None else msgspec.structs.replace(paths, runtime_dir=target)

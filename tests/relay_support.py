@@ -71,7 +71,10 @@ class NewerDaemon:
         self._send_control(json.dumps({"jsonrpc": "2.0", "method": method, "params": params}).encode())
 
     def _send_control(self, frame: bytes) -> None:
-        sock = self._ctx.socket(zmq.PAIR)
+        # PUSH to a PULL: a bound PAIR takes one peer at a time, so a second control
+        # socket that connected before the first one's pipe was gone was refused, and
+        # its send blocked for ever (or its frame was lost), depending on timing.
+        sock = self._ctx.socket(zmq.PUSH)
         sock.connect(self._control)
         sock.send(frame)
         sock.close(linger=1000)
@@ -79,7 +82,7 @@ class NewerDaemon:
     def _run(self) -> None:
         front = self._ctx.socket(zmq.ROUTER)
         front.bind(f"ipc://{self._dir / 'daemon.sock'}")
-        control = self._ctx.socket(zmq.PAIR)
+        control = self._ctx.socket(zmq.PULL)
         control.bind(self._control)
         poller = zmq.Poller()
         poller.register(front, zmq.POLLIN)

@@ -1,7 +1,9 @@
 """The client library: what every duologue client shares, and nothing app-specific.
 
 - :mod:`.client` is the asyncio JSON-RPC client over ZeroMQ (``AsyncClient``);
-- :mod:`.sync_client` the blocking one for scripts and the CLI;
+- :mod:`.sync_client` the blocking one for scripts and the CLI, with no event loop;
+- :mod:`.calls` the protocol's methods as typed coroutines, written once for both;
+- :mod:`.connection` what both are made with: settings, the DEALER, the drop markers;
 - :mod:`.session_events` drives the sequence rules of docs/protocol.md section 4
   (from ``duologue.protocol.subscriptions``) over a live connection;
 - :mod:`.bridge` is a relay's link to the daemon (the language server's and the ACP

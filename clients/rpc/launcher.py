@@ -16,15 +16,16 @@ from __future__ import annotations
 
 import fcntl
 import os
-import subprocess
 import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
 from duologue.protocol.paths import Paths, private_dir_problem, with_runtime_pointer
+
+if TYPE_CHECKING:
+    import subprocess
 
 START_TIMEOUT_S = 15.0
 
@@ -67,6 +68,9 @@ def spawn_daemon(paths: Paths, *, emulator: EmulatorMode = "if-no-key") -> subpr
     """Start a detached daemon process (it outlives this client). Its early stderr
     goes to an unlinked temporary file, ``proc.early_stderr``, read by
     :func:`wait_for_socket` when it exits before serving."""
+    import subprocess  # here, not at the top: a client that finds a daemon never spawns one
+    import tempfile
+
     args = [sys.executable, "-m", "duologue.daemon", *daemon_args(emulator)]
     err = tempfile.TemporaryFile()
     proc = subprocess.Popen(

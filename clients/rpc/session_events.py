@@ -1,7 +1,7 @@
 """The events of the sessions a client follows: each stored event once, in seq order,
 across drop notices, gaps, reconnects and daemon restarts.
 
-:class:`SessionEvents` pairs one :class:`~.connection.AsyncClient` with the protocol's
+:class:`SessionEvents` pairs one :class:`~.client.AsyncClient` with the protocol's
 sequence rules (:class:`~duologue.protocol.subscriptions.Subscriptions`): it tells the
 rules what it attaches and what arrives, and carries out what they decide. Reattaching
 happens in the task that reads the events, after the socket monitor has only signalled,
@@ -21,7 +21,8 @@ from duologue.protocol.errors import RpcError
 from duologue.protocol.jsonrpc import Incoming
 from duologue.protocol.subscriptions import Deliver, Reattach, Skip, Subscriptions
 
-from .client import HELLO_TIMEOUT_S, AsyncClient, ConnectionLost, Disconnected, Reconnected
+from .client import AsyncClient
+from .connection import HELLO_TIMEOUT_S, ConnectionLost, Disconnected, Reconnected
 from .launcher import DaemonUnavailable
 
 

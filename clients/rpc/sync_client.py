@@ -1,20 +1,24 @@
-"""The blocking client, for scripts: one DEALER socket read only by the calling thread.
+"""The blocking client, for scripts and the CLI: one DEALER socket read only by the
+calling thread, and no event loop.
 
-A call sends its request and waits on the socket itself, polling it briefly before it
-sleeps in ``recv``; there is no loop thread to hop to, and a daemon/status round trip
-costs about what a bare pyzmq DEALER's does. Notifications that arrive while a call
+A call sends its request and sleeps in the socket's ``recv`` until the answer comes,
+as a plain pyzmq client does: it never polls in a loop, so a call costs no CPU while
+it waits, and on a busy machine it leaves the core to the daemon that is answering
+it. (``socket.poll`` or a ``zmq.Poller`` over the socket and its monitor, then a
+non-blocking ``recv``, wait the same way in two trips into libzmq, and measured more
+CPU per call than the one blocking ``recv``.) Notifications that arrive while a call
 waits are decoded and kept, in order, for :meth:`Client.next_event`.
 
 The receive sleeps in slices of :data:`WATCH_INTERVAL_S`; between them the socket
 monitor says whether the connection dropped: a call waiting for its answer then raises
 :class:`ConnectionLost` within a slice instead of waiting out its timeout, and a
 :class:`Disconnected` event is queued (and :class:`Reconnected` when it is back), as
-in the async client. (zmq.Poller over the socket and the monitor would notice a drop
-at once, but adds some 10 µs of CPU to every receive.)
+in the async client.
 
-Every typed method of :class:`AsyncClient` is offered with the same signature and
-result: its own coroutine is run against a stand-in whose ``call`` answers without
-suspending, so the parameters are built in one place for both clients.
+Every typed method of :class:`~.calls.Calls` (the async client's) is offered with the
+same signature and result: its own coroutine is run against a stand-in whose ``call``
+answers without suspending (:attr:`Client.coroutines`), so the parameters are built in
+one place for both clients. Nothing here imports asyncio.
 
 A ``Client`` belongs to the thread that uses it; it is not safe to share.
 """
@@ -23,7 +27,7 @@ from __future__ import annotations
 
 import itertools
 import math
-import os
+import struct
 import time
 from collections import deque
 from collections.abc import Callable, Coroutine, Iterator
@@ -31,7 +35,6 @@ from typing import Any, Concatenate, ParamSpec, TypeVar
 
 import msgspec
 import zmq
-from zmq.utils.monitor import recv_monitor_message
 
 from duologue.protocol import methods as m
 from duologue.protocol.errors import RpcError
@@ -43,9 +46,9 @@ from duologue.protocol.jsonrpc import (
     parse_replies,
 )
 
-from .client import (
+from .calls import Calls
+from .connection import (
     HELLO_TIMEOUT_S,
-    AsyncClient,
     ClientSettings,
     ConnectionLost,
     Disconnected,
@@ -59,30 +62,31 @@ WATCH_INTERVAL_S = 0.1
 """How long a receive blocks before the monitor is looked at: the longest a call
 waits on a daemon that has gone away."""
 
-SPIN_S = 100e-6 if (os.cpu_count() or 1) > 1 else 0.0
-"""How long a call polls for its answer before it sleeps in ``recv``. A quick answer
-comes sooner, and a thread woken from sleep takes tens of microseconds more to see it
-than one that was polling (a third of a daemon/status round trip, see
-bench/rpc_roundtrip.py). A slower answer costs this much CPU; on one core the spin
-would only delay the daemon, so there is none."""
-
 _POLLIN = int(zmq.POLLIN)
+"""A plain int, first in ``&``: ``int & flag`` takes int's own path, where pyzmq's
+enum flag first would run enum's Python ``__and__`` on every call."""
 
 P = ParamSpec("P")
 T = TypeVar("T")
 
 
+def run_in_one_step(coro: Coroutine[Any, Any, T]) -> T:
+    """Run a coroutine that awaits nothing but a blocking client's
+    :attr:`Client.coroutines` to its end, in one step; RuntimeError if it awaits
+    anything else (that needs an event loop: use the async client)."""
+    try:
+        coro.send(None)
+    except StopIteration as done:
+        return done.value
+    coro.close()
+    raise RuntimeError(f"{coro.__qualname__} waited on something other than a blocking client's call()")
+
+
 def _blocking(method: Callable[Concatenate[Any, P], Coroutine[Any, Any, T]]) -> Callable[Concatenate[Client, P], T]:
-    """``method`` of AsyncClient as a blocking method of Client, its coroutine run
-    to completion in one step against the client's :class:`_CallsFor`."""
+    """``method`` of Calls as a blocking method of Client, its coroutine run to
+    completion in one step against the client's :attr:`Client.coroutines`."""
     def run(self: Client, *args: P.args, **kwargs: P.kwargs) -> T:
-        coro = method(self._calls, *args, **kwargs)
-        try:
-            coro.send(None)
-        except StopIteration as done:
-            return done.value
-        coro.close()
-        raise RuntimeError(f"AsyncClient.{method.__name__} waited on something other than call()")
+        return run_in_one_step(method(self.coroutines, *args, **kwargs))
 
     run.__name__ = method.__name__
     run.__qualname__ = f"Client.{method.__name__}"
@@ -92,8 +96,13 @@ def _blocking(method: Callable[Concatenate[Any, P], Coroutine[Any, Any, T]]) -> 
 
 
 class Client(ClientSettings):
-    """The blocking twin of :class:`AsyncClient`: same constructor, same methods, and
-    it connects (starting the daemon when ``autostart`` allows) as it is made."""
+    """The blocking twin of :class:`~.client.AsyncClient`: same constructor, same
+    methods, and it connects (starting the daemon when ``autostart`` allows) as it is
+    made.
+
+    ``coroutines`` is this client seen as :class:`~.calls.Calls`: code written once
+    against the coroutine interface (the CLI's commands) runs on it through
+    :func:`run_in_one_step`, without an event loop."""
 
     def _init_state(self) -> None:
         """The socket state, then the connection: a Client is connected once made."""
@@ -104,7 +113,7 @@ class Client(ClientSettings):
         """The connection dropped and has not come back yet."""
         self._ids = itertools.count(1)
         self._events: deque[Any] = deque()
-        self._calls = _CallsFor(self)
+        self.coroutines: Calls = _InOneStep(self)
         try:
             self.connect()
         except BaseException:
@@ -189,7 +198,6 @@ class Client(ClientSettings):
         req_id = next(self._ids)
         deadline = time.monotonic() + timeout
         self._send(encode_request(req_id, method, params if params is not None else {}), deadline, method)
-        self._spin()
         while True:
             if time.monotonic() >= deadline:
                 raise TimeoutError(f"{method}: no answer within {timeout:g} s")
@@ -213,13 +221,6 @@ class Client(ClientSettings):
                 if remaining <= 0:
                     raise TimeoutError(f"{method}: could not send within the timeout") from None
                 sock.poll(math.ceil(remaining * 1000), zmq.POLLOUT)
-
-    def _spin(self) -> None:
-        """Poll the socket, without sleeping, until a frame is there or SPIN_S passed."""
-        sock = self._connected()
-        until = time.perf_counter() + SPIN_S
-        while not sock.getsockopt(zmq.EVENTS) & _POLLIN and time.perf_counter() < until:
-            pass
 
     def _read(self, deadline: float | None) -> tuple[list[Response], bool]:
         """Wait until ``deadline``, one slice at most, for a frame; queue its
@@ -248,8 +249,8 @@ class Client(ClientSettings):
         True when the connection dropped."""
         monitor = self._monitor
         dropped = False
-        while monitor is not None and monitor.getsockopt(zmq.EVENTS) & zmq.POLLIN:
-            event = recv_monitor_message(monitor, zmq.NOBLOCK)["event"]
+        while monitor is not None and _POLLIN & monitor.getsockopt(zmq.EVENTS):
+            event = _monitor_event(monitor.recv_multipart(zmq.NOBLOCK))
             if event == zmq.EVENT_DISCONNECTED:
                 self._events.append(Disconnected())
                 self._down = dropped = True
@@ -263,45 +264,53 @@ class Client(ClientSettings):
             raise DaemonUnavailable("not connected; call connect() first")
         return self._sock
 
-    # --- the methods, typed: AsyncClient's own, run to completion ---------------------------
+    # --- the methods, typed: Calls' own, run to completion ----------------------------------
 
-    status = _blocking(AsyncClient.status)
-    shutdown = _blocking(AsyncClient.shutdown)
-    list_models = _blocking(AsyncClient.list_models)
-    create_session = _blocking(AsyncClient.create_session)
-    list_sessions = _blocking(AsyncClient.list_sessions)
-    get_session = _blocking(AsyncClient.get_session)
-    rename_session = _blocking(AsyncClient.rename_session)
-    delete_session = _blocking(AsyncClient.delete_session)
-    switch_model = _blocking(AsyncClient.switch_model)
-    attach = _blocking(AsyncClient.attach)
-    detach = _blocking(AsyncClient.detach)
-    send = _blocking(AsyncClient.send)
-    cancel = _blocking(AsyncClient.cancel)
-    pin = _blocking(AsyncClient.pin)
-    summaries = _blocking(AsyncClient.summaries)
-    metrics = _blocking(AsyncClient.metrics)
-    update_tasks = _blocking(AsyncClient.update_tasks)
-    list_tasks = _blocking(AsyncClient.list_tasks)
-    import_sessions = _blocking(AsyncClient.import_sessions)
-    undo_import = _blocking(AsyncClient.undo_import)
-    list_imports = _blocking(AsyncClient.list_imports)
-    export_session = _blocking(AsyncClient.export_session)
+    status = _blocking(Calls.status)
+    shutdown = _blocking(Calls.shutdown)
+    list_models = _blocking(Calls.list_models)
+    create_session = _blocking(Calls.create_session)
+    list_sessions = _blocking(Calls.list_sessions)
+    get_session = _blocking(Calls.get_session)
+    rename_session = _blocking(Calls.rename_session)
+    delete_session = _blocking(Calls.delete_session)
+    switch_model = _blocking(Calls.switch_model)
+    attach = _blocking(Calls.attach)
+    detach = _blocking(Calls.detach)
+    send = _blocking(Calls.send)
+    cancel = _blocking(Calls.cancel)
+    pin = _blocking(Calls.pin)
+    summaries = _blocking(Calls.summaries)
+    metrics = _blocking(Calls.metrics)
+    update_tasks = _blocking(Calls.update_tasks)
+    list_tasks = _blocking(Calls.list_tasks)
+    import_sessions = _blocking(Calls.import_sessions)
+    undo_import = _blocking(Calls.undo_import)
+    list_imports = _blocking(Calls.list_imports)
+    export_session = _blocking(Calls.export_session)
 
 
-class _CallsFor:
-    """What AsyncClient's typed methods use of ``self``, answered by a blocking client:
-    ``call`` returns without suspending, so their coroutines finish on the first step."""
+class _InOneStep(Calls):
+    """A blocking client behind the coroutine interface of :class:`~.calls.Calls`:
+    ``call`` returns without suspending, so every coroutine that awaits only these
+    methods (the typed ones, the CLI's commands) finishes on its first step."""
 
     def __init__(self, client: Client):
         self._client = client
 
     @property
-    def client_name(self) -> str:
+    def client_name(self) -> str:  # type: ignore[override]
         return self._client.client_name
 
     async def call(self, method: str, params: Any = None) -> Any:
         return self._client.call(method, params)
+
+
+def _monitor_event(frames: list[bytes]) -> int:
+    """The event number of a socket monitor message: its first frame starts with it,
+    16 bits in native order (zmq_socket_monitor(3)). Read here rather than with
+    ``zmq.utils.monitor``, which imports zmq.asyncio and so asyncio."""
+    return struct.unpack_from("=H", frames[0])[0]
 
 
 def _result(method: str, response: Response) -> Any:

@@ -187,6 +187,36 @@ def test_importing_the_cli_imports_no_sdk_and_not_the_daemon():
     assert r.stdout.strip() == ""
 
 
+def imported_by(env: dict[str, str], *args: str) -> set[str]:
+    """Every module the `duologue` process imported running ``args`` (from
+    ``-X importtime``, which names each on stderr), after checking it succeeded."""
+    r = subprocess.run([sys.executable, "-X", "importtime", str(SCRIPT), *args], env=env,
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, (args, r.stdout, r.stderr)
+    return {line.rpartition("|")[2].strip() for line in r.stderr.splitlines() if line.startswith("import time:")}
+
+
+LOOP_AND_APPS = ("asyncio", "textual", "pygls", "duologue.clients.importers", "duologue.clients.tui",
+                 "duologue.clients.lsp", "anthropic", "google.genai", "platformdirs")
+"""What a one-shot command never needs: an event loop, the apps, a provider SDK, and,
+with $DUOLOGUE_HOME set, the platform's directories."""
+
+
+@pytest.mark.parametrize("args", [("list",), ("show", "last"), ("daemon", "status"), ("new", "--title", "x")])
+def test_one_shot_commands_run_on_the_blocking_client_without_asyncio(env: dict[str, str], args: tuple[str, ...]):
+    ok(env, "new", "--title", "to show")
+    modules = imported_by(env, *args)
+    assert "duologue.clients.rpc.sync_client" in modules  # the probe sees our imports
+    loaded = sorted(n for n in modules if n in LOOP_AND_APPS or n.startswith(tuple(f"{x}." for x in LOOP_AND_APPS)))
+    assert loaded == []
+
+
+def test_commands_that_follow_events_still_run_on_the_async_client(env: dict[str, str]):
+    sid = ok_json(env, "new", "--title", "followed")["id"]
+    modules = imported_by(env, "send", sid, "hello")
+    assert {"asyncio", "duologue.clients.rpc.client", "duologue.clients.rpc.session_events"} <= modules
+
+
 def test_a_reader_that_goes_away_ends_attach_quietly(env: dict[str, str], daemon: DaemonProcess):
     sid = ok_json(env, "new", "--title", "piped")["id"]
     for i in range(3):

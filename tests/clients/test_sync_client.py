@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import inspect
 import os
+import resource
 import signal
 import threading
 import time
@@ -143,6 +144,43 @@ def test_a_call_without_an_answer_times_out_naming_the_method(daemon: DaemonProc
             assert time.monotonic() - started < 5.0
         # The late answer to the timed-out call is ignored; the next call gets its own.
         assert isinstance(c.list_models(), m.ModelsResult)
+
+
+def test_a_call_waiting_on_a_slow_daemon_costs_almost_no_cpu(daemon: DaemonProcess):
+    """While its answer is half a second away, a call sleeps in the kernel rather than
+    polling for it. CPU time counts work done, not speed: a loaded machine makes the
+    wait longer, never busier, while a polling client would burn a core's share of it."""
+    with client(daemon) as c:
+        c.status()
+        os.kill(daemon.pid, signal.SIGSTOP)
+        resume = threading.Timer(0.5, os.kill, (daemon.pid, signal.SIGCONT))
+        cpu_before = time.process_time()
+        resume.start()
+        try:
+            assert isinstance(c.status(), m.StatusResult)
+        finally:
+            resume.join()
+            os.kill(daemon.pid, signal.SIGCONT)
+        assert time.process_time() - cpu_before < 0.1
+
+
+@pytest.mark.skipif(not hasattr(resource, "RUSAGE_THREAD"), reason="per-thread rusage is Linux's")
+def test_calls_to_a_quick_daemon_still_sleep_until_their_answer(daemon: DaemonProcess):
+    """Even an answer that comes in tens of microseconds is waited for asleep: the
+    calling thread gives up the CPU (a voluntary context switch) on nearly every call,
+    where a client that first polled for a while (as this one did, for 100 µs) finds
+    most quick answers without sleeping and takes the core from the daemon meanwhile.
+    A count, not a time: on a loaded machine answers come later, so a sleeping client
+    sleeps on even more of its calls."""
+    calls = 200
+    with client(daemon) as c:
+        for _ in range(20):
+            c.status()
+        before = resource.getrusage(resource.RUSAGE_THREAD).ru_nvcsw
+        for _ in range(calls):
+            c.status()
+        slept = resource.getrusage(resource.RUSAGE_THREAD).ru_nvcsw - before
+    assert slept >= calls * 3 // 4, f"the calling thread slept on {slept} of {calls} calls"
 
 
 def test_a_daemon_that_does_not_say_hello_is_unavailable(daemon: DaemonProcess):

@@ -37,7 +37,8 @@ from reliability_support import (
     emulator_process,
 )
 
-from duologue.clients.rpc.client import AsyncClient, CurveKeys
+from duologue.clients.rpc.client import AsyncClient
+from duologue.clients.rpc.connection import CurveKeys
 from duologue.daemon.emulator import Emulator, Failure, Reply
 from duologue.protocol import methods as m
 from duologue.protocol.errors import RpcError
