@@ -7,7 +7,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup run test schemas bench bench-quick clean
+.PHONY: setup run test coverage schemas bench bench-quick clean
 
 setup: $(STAMP)
 
@@ -23,9 +23,16 @@ $(STAMP): pyproject.toml
 run: setup
 	$(VENV)/bin/duologue chat
 
-# Every test, then branch coverage of daemon/ and protocol/ (daemon processes included).
+# Every test, in TEST_WORKERS processes; a test file stays in one of them (its tests
+# share module fixtures and figures). The tests wait more than they compute, so more
+# workers than cores pay; TEST_WORKERS=0 runs them in this process.
+TEST_WORKERS ?= 4
 test: setup
-	$(PY) -m pytest --cov --cov-report=term
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile
+
+# The same tests, then branch coverage of daemon/ and protocol/ (daemon processes included).
+coverage: setup
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile --cov --cov-report=term
 
 schemas: setup
 	$(PY) schemas/generate.py

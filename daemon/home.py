@@ -18,8 +18,9 @@ import logging
 import os
 import stat
 import tempfile
-from dataclasses import replace
 from pathlib import Path
+
+import msgspec
 
 from duologue.protocol.paths import Paths, make_private_dir, private_dir_problem, runtime_pointer_target
 
@@ -91,7 +92,7 @@ def settle_runtime_dir(paths: Paths) -> Paths:
     named in the pointer."""
     target = runtime_pointer_target(paths)
     if target is not None:
-        return replace(paths, runtime_dir=target)
+        return msgspec.structs.replace(paths, runtime_dir=target)
     problem = make_private_dir(paths.runtime_dir)
     pointer = Path(paths.runtime_pointer)
     if problem is None:
@@ -108,4 +109,4 @@ def settle_runtime_dir(paths: Paths) -> Paths:
     os.replace(staging, pointer)
     log.warning("the runtime directory is not safe to use (%s); using %s instead (named in %s)",
                 problem, fresh, pointer)
-    return replace(paths, runtime_dir=type(paths.runtime_dir)(str(fresh)))
+    return msgspec.structs.replace(paths, runtime_dir=type(paths.runtime_dir)(str(fresh)))

@@ -116,11 +116,27 @@ def not_yours(paths: Paths) -> str:
 
 
 def daemon_running(paths: Paths) -> bool:
-    """A daemon holds the lock and its socket is in a private dir of ours."""
+    """A daemon holds the lock and its runtime dir is a private dir of ours. It may be
+    starting still (it binds after its store opens): a client connects all the same,
+    since ZeroMQ connects once the socket appears; :func:`serving` says when it has."""
     if not lock_held(paths):
         return False
     paths = with_runtime_pointer(paths)
-    return private_dir_problem(paths.runtime_dir) is None and Path(paths.socket_path).exists()
+    return private_dir_problem(paths.runtime_dir) is None
+
+
+def serving(paths: Paths) -> bool:
+    """A running daemon has bound its socket. The socket's existence alone does not
+    tell: one a killed daemon left stays until its successor, holding the lock, removes
+    it. The successor writes its pid into the lock file when it takes the lock, so only
+    a socket bound after that is newer than the lock file."""
+    if not daemon_running(paths):
+        return False
+    paths = with_runtime_pointer(paths)
+    try:
+        return os.stat(paths.socket_path).st_mtime_ns >= os.stat(paths.lock_path).st_mtime_ns
+    except OSError:
+        return False
 
 
 def _early_stderr(proc: subprocess.Popen[bytes]) -> str:
@@ -141,7 +157,7 @@ def wait_for_socket(paths: Paths, proc: subprocess.Popen[bytes] | None, timeout:
     it serves at (its runtime dir may be a fresh one when the usual was unsafe)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if daemon_running(paths):
+        if serving(paths):
             return with_runtime_pointer(paths)
         if proc is not None and proc.poll() not in (None, 3):
             said = _early_stderr(proc)

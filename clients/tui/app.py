@@ -263,9 +263,16 @@ class ChatApp(App[None]):
 
     def session_event(self, event: Any) -> None:
         try:
-            t = self.transcript
-        except (NoMatches, ScreenStackError):  # quitting: the feed's last event came after the screen went
-            return
+            self._apply(event)
+        except (NoMatches, ScreenStackError):
+            # Quitting: the feed's last events can come while the screen's widgets are
+            # being removed. Textual keeps no public flag for that; anywhere else the
+            # missing widget is a bug and is raised.
+            if not (self._exit or self._closing or self._closed):
+                raise
+
+    def _apply(self, event: Any) -> None:
+        t = self.transcript
         if isinstance(event, m.MessageCreated):
             msg = event.message
             if msg.role == "user":

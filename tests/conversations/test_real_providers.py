@@ -192,12 +192,16 @@ async def test_a_stream_of_only_keepalives_ends_and_fails_over(daemon, emulator)
 
 async def test_a_turn_past_its_deadline_ends_failed_with_its_text_and_progress_agrees(home, emulator):
     emulator.reset()
-    # A 40 s stream against a 10 s deadline: the first words arrive before it even on
-    # a loaded machine, and the stream is still running when it passes.
+    # A 40 s stream against a 10 s deadline, after a first turn has loaded the SDK (an
+    # import that a loaded machine can stretch past the deadline): the first words
+    # arrive well before it, and the stream is still running when it passes.
     words = [f"w{i} " for i in range(400)]
-    emulator.script("anthropic", Reply(chunks=words, chunk_delay=0.1, thinking=""))
+    emulator.script("anthropic", Reply(chunks=["ready"], thinking=""),
+                    Reply(chunks=words, chunk_delay=0.1, thinking=""))
     d = provider_daemon(home, emulator, timeout_s=2.0, top="turn_timeout_s = 10").start()
     c, s = await session(d, "sonnet")
+    warm = await c.send(s.id, "are you there")
+    await collect_turn(c, warm.turn_id, timeout=60)
     sent = await c.send(s.id, "a long answer")
     try:
         events = await collect_turn(c, sent.turn_id, timeout=60)
