@@ -289,8 +289,9 @@ async def cmd_import(c: Calls, a: argparse.Namespace) -> Any:
     report = importers.ParseReport()
     sessions = importers.load(_import_roots(a), report, source=a.source, project_of=project_of,
                               known_projects=[os.getcwd(), project_of(None)])
-    if a.merge and len(sessions) > 1:
-        sessions = [importers.merge(sessions)]
+    main = [s for s in sessions if "parent_external_id" not in s.metadata]
+    if a.merge and len(main) > 1:  # subagents stay sessions of their own
+        sessions = [importers.merge(main), *(s for s in sessions if "parent_external_id" in s.metadata)]
     pieces: dict[str, list[Any]] = {}
     batch_id = None
     chunks = importers.requests(sessions, report)
