@@ -275,9 +275,11 @@ def _usage(raw: Any) -> Usage | None:
     split = raw.get("cache_creation") if isinstance(raw.get("cache_creation"), dict) else None
     one_hour = as_int(split.get("ephemeral_1h_input_tokens")) if split else 0
     five_min = as_int(split.get("ephemeral_5m_input_tokens")) if split else written
+    details = raw.get("output_tokens_details") if isinstance(raw.get("output_tokens_details"), dict) else {}
     return Usage(input_tokens=as_int(raw.get("input_tokens")), output_tokens=as_int(raw.get("output_tokens")),
                  cache_read_tokens=as_int(raw.get("cache_read_input_tokens")),
-                 cache_write_tokens=five_min, cache_write_1h_tokens=one_hour)
+                 cache_write_tokens=five_min, cache_write_1h_tokens=one_hour,
+                 thinking_tokens=as_int(details.get("thinking_tokens")))
 
 
 def _finish(path: Path, s: _Session, titles: _Titles, report: ParseReport,

@@ -9,8 +9,10 @@ project it names is ``gemini_projects``:
   as one document): a ``ConversationRecord``: ``sessionId``, ``projectHash``,
   ``startTime``, ``lastUpdated``, ``summary?``, ``kind?`` and ``messages``, each
   ``{id, timestamp, type, content}`` where ``type`` is ``user``, ``gemini`` (adding
-  ``model``, ``tokens``, ``thoughts`` and ``toolCalls`` with their results) or
-  ``info`` / ``error`` / ``warning`` (the CLI's own notes, skipped). In the line
+  ``model``, ``tokens``, ``thoughts`` and ``toolCalls`` with their results),
+  ``error`` (the CLI's note of a failed request: imported as a failed reply whose
+  ``error`` is the text, as Claude Code's synthetic error lines are) or ``info`` /
+  ``warning`` (the CLI's own notes, skipped). In the line
   format a later record with the same ``id`` replaces the message, ``{"$rewindTo":
   id}`` drops that message and every later one, ``{"$set": {...}}`` updates the
   metadata, and a ``$set`` holding ``messages`` rewrites the whole history.
@@ -51,7 +53,7 @@ from .records import (Broken, ParseReport, as_int, as_text, clip_title, parse_ti
                       title_from)
 
 SOURCE = "gemini-cli"
-NOTE_TYPES = ("info", "error", "warning")
+NOTE_TYPES = ("info", "warning")
 PREAMBLE = "This is the Gemini CLI. We are setting up the context for our chat."
 CONTEXT_TURNS = ("<session_context>", "<hook_context>")
 """How Gemini CLI's own set-up turns begin (not the person's words)."""
@@ -158,6 +160,11 @@ def _message(prefix: str, rec: Any, calls: _Calls, report: ParseReport) -> list[
     if not isinstance(rec, dict):
         raise Broken("a message that is not a JSON object")
     kind = rec.get("type")
+    if kind == "error" and isinstance(rec.get("id"), str):
+        # the CLI's note of a failed request: a failed reply, its text the error
+        error = _text(_parts(rec.get("content"), calls, report)).strip() or "error"
+        return [m.ImportMessage(external_id=f"{prefix}:{rec['id']}", role="assistant", content=[],
+                                created_at=parse_time(rec.get("timestamp")), status="failed", error=error)]
     if kind in NOTE_TYPES:
         report.skip(f"gemini-cli {kind} note")
         return []
@@ -228,9 +235,10 @@ def _tool_calls(raw: Any, blocks: list[Any], calls: _Calls, created_at: datetime
             blocks.append(ToolCallBlock(id=call["id"], name=call["name"],
                                         input=args if isinstance(args, dict) else {}))
             calls.names[call["id"]] = call["name"]
-        output = _result_text(call.get("result"))
-        if not output and isinstance(call.get("resultDisplay"), str):
-            output = call["resultDisplay"]
+        display = call.get("resultDisplay") if isinstance(call.get("resultDisplay"), str) else None
+        if call.get("result") is None and display is None:
+            continue  # never answered (the round was cut short): no result to keep
+        output = _result_text(call.get("result")) or display or ""
         results.append(ToolResultBlock(call_id=call["id"], name=call["name"], content=output,
                                        is_error=call.get("status") in ("error", "cancelled")))
         calls.answered.add(call["id"])
@@ -400,7 +408,7 @@ def _finish(path: Path, external_id: str, sid: str, messages: list[m.ImportMessa
             extra: dict[str, str] | None = None) -> list[m.ImportSession]:
     kept = []
     for x in messages:
-        if x.content:
+        if x.content or x.error is not None:
             kept.append(x)
         else:
             report.skip("gemini-cli message with nothing kept (files only)")
