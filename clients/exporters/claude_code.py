@@ -70,8 +70,8 @@ def _prompt(x: Message) -> dict[str, Any]:
     results = [b for b in x.content if isinstance(b, ToolResultBlock)]
     content: Any = blocks[0]["text"] if len(blocks) == 1 and blocks[0]["type"] == "text" else blocks
     record: dict[str, Any] = {"type": "user", "message": {"role": "user", "content": content}}
-    if results:
-        record["toolUseResult"] = {"type": "text", "content": results[0].content}
+    if results:  # the tools' structured result is theirs; its text is what every reader takes
+        record["toolUseResult"] = "\n".join(b.content for b in results)
     return record
 
 

@@ -183,7 +183,8 @@ def _add(session: _Session, rec: dict[str, Any], kind: str, report: ParseReport)
     prefix = f"{SOURCE}:{session.id}:" + (f"agent-{session.agent}:" if session.agent else "")
     if kind == "assistant" and (rec.get("isApiErrorMessage") or message.get("model") == SYNTHETIC_MODEL):
         text = as_text(message.get("content")).strip() or str(rec.get("error") or "API error")
-        session.messages.append(_Message(external_id=prefix + uuid, role="assistant", blocks=[],
+        api_id = message.get("id") if isinstance(message.get("id"), str) and message["id"] else uuid
+        session.messages.append(_Message(external_id=prefix + api_id, role="assistant", blocks=[],
                                          created_at=created_at, error=text))
         return
     if kind == "assistant":

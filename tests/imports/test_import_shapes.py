@@ -67,6 +67,7 @@ def test_claude_usage_counts_cache_reads_and_writes_apart_as_live_turns_do(tmp_p
 def test_claude_synthetic_api_error_is_a_failed_reply_not_a_reply(tmp_path, project):
     got, _ = parse(write_claude_tree(tmp_path / "home", project).main)
     error = got[f"claude-code:{CC_SID}"].messages[5]
+    assert error.external_id == f"claude-code:{CC_SID}:e0d6c2f1-synthetic"      # the id an older import gave it
     assert (error.role, error.status, error.content, error.model) == ("assistant", "failed", [], None)
     assert error.error == "You've hit your limit · resets 1:20am"
 
