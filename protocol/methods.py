@@ -347,7 +347,7 @@ class TasksResult(Result):
 
 # --- import and export ----------------------------------------------------------------
 
-ImportSource = Literal["claude-code", "gemini-cli", "duologue"]
+ImportSource = Literal["claude-code", "gemini-cli", "opencode", "duologue"]
 ExternalId = Annotated[str, msgspec.Meta(min_length=1, max_length=512)]
 BatchId = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
 BEFORE_IMPORT_EPOCH = "1969-12-31T23:59:59.999999Z"

@@ -245,3 +245,126 @@ def write_gemini_tree(home: Path, project: str) -> GeminiTree:
     restore.parent.mkdir()
     restore.write_text(json.dumps(restore_point(project), indent=2))
     return GeminiTree(gemini, session, sub, restore)
+
+
+# --- opencode ----------------------------------------------------------------------------
+
+OC_SID, OC_CHILD = "ses_4a1b2c3d4e5fQwErTyUiOpAs", "ses_4a1b2c3d4e60ZxCvBnMlKjHg"
+_OC_TABLES = (
+    "CREATE TABLE project (id TEXT PRIMARY KEY, worktree TEXT NOT NULL, vcs TEXT, name TEXT, "
+    "time_created INTEGER NOT NULL, time_updated INTEGER NOT NULL)",
+    "CREATE TABLE session (id TEXT PRIMARY KEY, project_id TEXT NOT NULL REFERENCES project(id) ON DELETE CASCADE, "
+    "workspace_id TEXT, parent_id TEXT, slug TEXT NOT NULL, directory TEXT NOT NULL, path TEXT, title TEXT NOT NULL, "
+    "version TEXT NOT NULL, share_url TEXT, summary_additions INTEGER, summary_deletions INTEGER, "
+    "summary_files INTEGER, summary_diffs TEXT, cost REAL NOT NULL DEFAULT 0, tokens_input INTEGER NOT NULL DEFAULT 0, "
+    "tokens_output INTEGER NOT NULL DEFAULT 0, tokens_reasoning INTEGER NOT NULL DEFAULT 0, "
+    "tokens_cache_read INTEGER NOT NULL DEFAULT 0, tokens_cache_write INTEGER NOT NULL DEFAULT 0, revert TEXT, "
+    "permission TEXT, goal TEXT, agent TEXT, model TEXT, time_created INTEGER NOT NULL, "
+    "time_updated INTEGER NOT NULL, time_compacting INTEGER, time_archived INTEGER)",
+    "CREATE TABLE message (id TEXT PRIMARY KEY, session_id TEXT NOT NULL REFERENCES session(id) ON DELETE CASCADE, "
+    "time_created INTEGER NOT NULL, time_updated INTEGER NOT NULL, data TEXT NOT NULL)",
+    "CREATE TABLE part (id TEXT PRIMARY KEY, message_id TEXT NOT NULL REFERENCES message(id) ON DELETE CASCADE, "
+    "session_id TEXT NOT NULL, time_created INTEGER NOT NULL, time_updated INTEGER NOT NULL, data TEXT NOT NULL)",
+)
+
+
+def ms(minute: int, second: int = 0) -> int:
+    from transcript_support import at
+    return int(at(minute, second).timestamp() * 1000)
+
+
+def opencode_sessions(project: str) -> list[tuple[dict[str, Any], list[tuple[dict[str, Any], list[dict[str, Any]]]]]]:
+    """Two sessions as opencode's message-v2 records them: a turn of two steps (reasoning
+    with Anthropic's signature, a tool call and its result, then the answer), a failed
+    reply, and a subagent's session under it."""
+    model = {"providerID": "anthropic", "modelID": "claude-sonnet-4-5"}
+    tokens = {"total": 1530, "input": 12, "output": 40, "reasoning": 8, "cache": {"read": 1400, "write": 70}}
+    assistant = {"role": "assistant", "parentID": "msg_01", "modelID": "claude-sonnet-4-5", "providerID": "anthropic",
+                 "mode": "build", "agent": "build", "path": {"cwd": project, "root": project}, "cost": 0.0012,
+                 "tokens": tokens, "finish": "stop"}
+    main = [
+        ({"id": "msg_01", "sessionID": OC_SID, "role": "user", "time": {"created": ms(40)}, "agent": "build",
+          "model": model},
+         [{"id": "prt_01", "type": "text", "text": "Why is the TTL wrong?"},
+          {"id": "prt_02", "type": "text", "synthetic": True,
+           "text": "Called the Read tool with the following input: {\"filePath\":\"cache.py\"}"},
+          {"id": "prt_03", "type": "file", "mime": "text/plain", "filename": "cache.py",
+           "url": f"file://{project}/cache.py"}]),
+        ({"id": "msg_02", "sessionID": OC_SID, **assistant, "time": {"created": ms(40, 5), "completed": ms(41)}},
+         [{"id": "prt_04", "type": "step-start", "snapshot": "4b825dc6"},
+          {"id": "prt_05", "type": "reasoning", "text": "Read the file first.",
+           "metadata": {"anthropic": {"signature": "ErUBsigOC"}}, "time": {"start": ms(40, 5), "end": ms(40, 6)}},
+          {"id": "prt_06", "type": "tool", "callID": "toolu_OC1", "tool": "read",
+           "state": {"status": "completed", "input": {"filePath": "cache.py"}, "output": "TTL = time.time() + 5",
+                     "title": "cache.py", "metadata": {}, "time": {"start": ms(40, 6), "end": ms(40, 7)}}},
+          {"id": "prt_07", "type": "step-finish", "reason": "tool-calls", "cost": 0.0008,
+           "tokens": {"input": 10, "output": 30, "reasoning": 8, "cache": {"read": 1000, "write": 70}}},
+          {"id": "prt_08", "type": "step-start"},
+          {"id": "prt_09", "type": "text", "text": "It adds wall-clock seconds; use monotonic time.",
+           "time": {"start": ms(40, 8), "end": ms(40, 9)}},
+          {"id": "prt_10", "type": "step-finish", "reason": "stop", "cost": 0.0004,
+           "tokens": {"input": 2, "output": 10, "reasoning": 0, "cache": {"read": 400, "write": 0}}}]),
+        ({"id": "msg_03", "sessionID": OC_SID, "role": "user", "time": {"created": ms(42)}, "agent": "build",
+          "model": model}, [{"id": "prt_11", "type": "text", "text": "And the other caches?"}]),
+        ({"id": "msg_04", "sessionID": OC_SID, **assistant, "time": {"created": ms(42, 1)},
+          "tokens": {"input": 0, "output": 0, "reasoning": 0, "cache": {"read": 0, "write": 0}},
+          "error": {"name": "APIError", "data": {"message": "Overloaded", "statusCode": 529, "isRetryable": True}}},
+         [{"id": "prt_12", "type": "step-start"}]),
+    ]
+    child = [
+        ({"id": "msg_05", "sessionID": OC_CHILD, "role": "user", "time": {"created": ms(41, 1)}, "agent": "explore",
+          "model": model}, [{"id": "prt_13", "type": "text", "text": "List every cache in the repo"}]),
+        ({"id": "msg_06", "sessionID": OC_CHILD, **assistant, "agent": "explore", "time": {"created": ms(41, 2)}},
+         [{"id": "prt_14", "type": "text", "text": "Two: cache.py and memo.py."}]),
+    ]
+    return [({"id": OC_SID, "parentID": None, "title": "Fix the TTL", "time": {"created": ms(40)}}, main),
+            ({"id": OC_CHILD, "parentID": OC_SID, "title": "List caches (@explore subagent)",
+              "time": {"created": ms(41, 1)}}, child)]
+
+
+def write_opencode_db(data_home: Path, project: str) -> Path:
+    import sqlite3
+    path = data_home / "opencode" / "opencode.db"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    con = sqlite3.connect(path)
+    with con:
+        for statement in _OC_TABLES:
+            con.execute(statement)
+        con.execute("INSERT INTO project VALUES ('prj1', ?, 'git', NULL, ?, ?)", (project, ms(40), ms(40)))
+        for info, messages in opencode_sessions(project):
+            con.execute("INSERT INTO session (id, project_id, parent_id, slug, directory, title, version, time_created, "
+                        "time_updated) VALUES (?, 'prj1', ?, 'calm-otter', ?, ?, '1.1.4', ?, ?)",
+                        (info["id"], info["parentID"], project, info["title"], info["time"]["created"],
+                         info["time"]["created"]))
+            for msg, parts in messages:
+                data = {k: v for k, v in msg.items() if k not in ("id", "sessionID")}
+                con.execute("INSERT INTO message VALUES (?, ?, ?, ?, ?)", (msg["id"], info["id"], msg["time"]["created"],
+                                                                            msg["time"]["created"], json.dumps(data)))
+                for p in parts:
+                    con.execute("INSERT INTO part VALUES (?, ?, ?, ?, ?, ?)", (
+                        p["id"], msg["id"], info["id"], msg["time"]["created"], msg["time"]["created"],
+                        json.dumps({k: v for k, v in p.items() if k != "id"})))
+    con.close()
+    return path
+
+
+def write_opencode_files(data_home: Path, project: str) -> Path:
+    """The same sessions as an older opencode's ``storage/`` tree."""
+    storage = data_home / "opencode" / "storage"
+    for info, messages in opencode_sessions(project):
+        record = {**info, "projectID": "prj1", "directory": project, "version": "0.15.2",
+                  "time": {**info["time"], "updated": info["time"]["created"]}}
+        if record["parentID"] is None:
+            del record["parentID"]
+        _write_json(storage / "session" / "prj1" / f"{info['id']}.json", record)
+        for msg, parts in messages:
+            _write_json(storage / "message" / info["id"] / f"{msg['id']}.json", msg)
+            for p in parts:
+                _write_json(storage / "part" / msg["id"] / f"{p['id']}.json",
+                            {**p, "sessionID": info["id"], "messageID": msg["id"]})
+    return storage
+
+
+def _write_json(path: Path, value: Any) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(value, indent=2))

@@ -16,11 +16,11 @@ from typing import Any
 
 from duologue.protocol import methods as m
 
-from . import claude_code, exported, gemini_cli
+from . import claude_code, exported, gemini_cli, opencode
 from .gemini_projects import GeminiProjects
 from .records import ParseReport
 
-SOURCES = ("claude-code", "gemini-cli", "duologue")
+SOURCES = ("claude-code", "gemini-cli", "opencode", "duologue")
 SUFFIXES = (".jsonl", ".json")
 
 
@@ -30,7 +30,9 @@ def default_paths(source: str | None, environ: dict[str, str] | None = None) -> 
     home = Path(env.get("HOME") or Path.home())
     claude = Path(env.get("CLAUDE_CONFIG_DIR") or home / ".claude") / "projects"
     gemini = Path(env.get("GEMINI_CLI_HOME") or home) / ".gemini" / "tmp"
-    return {"claude-code": [claude], "gemini-cli": [gemini]}.get(source or "", [claude, gemini])
+    opencode_data = Path(env.get("XDG_DATA_HOME") or home / ".local" / "share") / "opencode"
+    return {"claude-code": [claude], "gemini-cli": [gemini], "opencode": [opencode_data]}.get(
+        source or "", [claude, gemini, opencode_data])
 
 
 def find_files(root: Path) -> list[Path]:
@@ -80,11 +82,19 @@ def load(roots: list[Path], report: ParseReport, *, source: str | None = None,
     """Every session found under ``roots`` (files or directories), Claude Code first,
     so the project directories it names let Gemini's project hashes be resolved."""
     found: list[tuple[str, Path, bytes, Any]] = []
+    stores: list[Path] = []
     for root in roots:
         if not root.exists():
             report.broken(root, None, "no such file or directory")
             continue
+        here = opencode.stores(root)
+        if source not in (None, "opencode"):
+            report.skip(f"store from opencode (importing {source} only)", len(here))
+        else:
+            stores += here
         for path in find_files(root):
+            if any(path == s or path.is_relative_to(s) for s in here):
+                continue  # a record of an opencode store, read with its store
             try:
                 data = path.read_bytes()
                 kind, doc = detect(path, data)
@@ -127,6 +137,9 @@ def load(roots: list[Path], report: ParseReport, *, source: str | None = None,
         elif kind == "gemini-restore":
             gemini += _guarded(path, report, lambda: gemini_cli.parse_restore_point(
                 path, doc, gemini_cli.file_time(path), report, resolve))
+    for store in stores:
+        report.files += store.is_file()
+        out += _guarded(store, report, lambda: opencode.parse(store, report, project_of))
     return parents_first([*claude_code.link_subagents(claude), *out, *gemini])
 
 
