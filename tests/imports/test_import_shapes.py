@@ -18,6 +18,7 @@ from duologue.clients import importers
 from duologue.clients.rpc.sync_client import Client
 from duologue.protocol import methods as m
 from duologue.protocol.entities import TextBlock, ThinkingBlock, ToolCallBlock, ToolResultBlock, Usage
+from duologue.protocol.errors import ErrorCode, RpcError
 from support import DaemonProcess
 from transcript_support import at
 
@@ -122,7 +123,7 @@ def test_gemini_slug_folders_name_their_project(tmp_path, project):
     got, _ = parse(write_gemini_tree(tmp_path / "home", project).root)
     assert {s.external_id: s.project_id for s in got.values()} == {
         f"gemini-cli:{GEM_SID}": project, f"gemini-cli:{GEM_SUB_SID}": project,
-        f"gemini-cli:restore:{'cache-lib'}/{RESTORE_NAME}": project}
+        f"gemini-cli:restore:cache-lib/{RESTORE_NAME}": project}
 
 
 def test_gemini_subagent_session_is_linked_to_its_parent(tmp_path, project):
@@ -181,7 +182,6 @@ def test_a_request_naming_a_message_twice_is_refused_and_changes_nothing(daemon:
     session = {"external_id": "x", "sources": ["claude-code"], "title": "t", "created_at": "2025-01-01T00:00:00Z",
                "messages": [msg, msg]}
     with Client(daemon.paths, autostart=False) as c:
-        from duologue.protocol.errors import ErrorCode, RpcError
         with pytest.raises(RpcError) as info:
             c.call("import/run", {"sessions": [session]})
         assert info.value.code == ErrorCode.INVALID_PARAMS
