@@ -54,6 +54,10 @@ class UsageError(Exception):
     pass
 
 
+class Refused(Exception):
+    """The command would destroy something of the user's; it changed nothing."""
+
+
 class TurnFailed(Exception):
     """The reply did not complete; what was kept is in the session."""
 
@@ -289,8 +293,9 @@ async def cmd_import(c: Calls, a: argparse.Namespace) -> Any:
     report = importers.ParseReport()
     sessions = importers.load(_import_roots(a), report, source=a.source, project_of=project_of,
                               known_projects=[os.getcwd(), project_of(None)])
-    if a.merge and len(sessions) > 1:
-        sessions = [importers.merge(sessions)]
+    main = [s for s in sessions if "parent_external_id" not in s.metadata]
+    if a.merge and len(main) > 1:  # subagents stay sessions of their own
+        sessions = [importers.merge(main), *(s for s in sessions if "parent_external_id" in s.metadata)]
     pieces: dict[str, list[Any]] = {}
     batch_id = None
     chunks = importers.requests(sessions, report)
@@ -375,6 +380,14 @@ def render_batch(b: Any) -> str:
 
 async def cmd_export(c: Calls, a: argparse.Namespace) -> Any:
     doc = await c.export_session(await resolve_session(c, a.session))
+    if a.format in ("claude-code", "gemini-cli"):
+        from . import handback
+
+        try:
+            said = handback.hand_back(doc, a.format, a.output)
+        except handback.Refused as exc:
+            raise Refused(str(exc)) from None
+        return said, lambda: f"wrote {said['wrote']}; {said['continue']}"
     if a.json or a.format == "json":
         text = msgspec.json.format(msgspec.json.encode(doc)).decode() + "\n"
     else:
@@ -524,10 +537,12 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
                     help="make one session of everything found (work done partly in each tool)")
     sp.add_argument("--undo", metavar="BATCH", help="remove exactly what that import batch created")
     sp.add_argument("--list", action="store_true", help="list the import batches")
-    sp = add("export", cmd_export, "write a session as Markdown or as JSON (schemas/ExportDocument.json)")
+    sp = add("export", cmd_export, "write a session as Markdown, JSON (schemas/ExportDocument.json), "
+                                   "or a Claude Code or Gemini CLI session to continue there")
     sp.add_argument("session", help="id, unique id prefix, or 'last'")
-    sp.add_argument("--format", choices=["md", "json"], default="md")
-    sp.add_argument("-o", "--output", metavar="FILE", help="write here instead of stdout")
+    sp.add_argument("--format", choices=["md", "json", "claude-code", "gemini-cli"], default="md",
+                    help="claude-code / gemini-cli: a session file in that tool's own folder, to resume there")
+    sp.add_argument("-o", "--output", metavar="FILE", help="write here instead of stdout (or the tool's folder)")
     sp = add("db", None, "the store: status, check (read every page), backup, rollback [BACKUP] "
                          "(rollback needs the daemon stopped)")
     sp.add_argument("action", choices=["status", "check", "backup", "rollback"])
@@ -616,6 +631,9 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_ERROR
     except TurnFailed as exc:
         print(f"duologue: the turn did not complete: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    except Refused as exc:
+        print(f"duologue: {exc}", file=sys.stderr)
         return EXIT_ERROR
     except (UsageError, ContextArgError) as exc:
         print(f"duologue: {exc}", file=sys.stderr)

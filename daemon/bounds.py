@@ -4,7 +4,8 @@ msgspec checks what a schema can say (``since_seq <= MAX_SEQ``, a cursor's patte
 What it cannot say for types shared with stored records is checked here, with the
 same answer: INVALID_PARAMS whose ``data.path`` names the field. A line range must
 name lines (1 <= start <= end <= MAX_LINE); a timestamp from another tool must not
-be before 1970 (keys hold milliseconds since then as unsigned integers).
+be before 1970 (keys hold milliseconds since then as unsigned integers); an import
+names each message once.
 """
 
 from __future__ import annotations
@@ -43,10 +44,18 @@ def check_time(t: datetime, path: str) -> None:
 
 
 def check_import(p: m.ImportParams) -> None:
-    """The whole request, before any session of it is written."""
+    """The whole request, before any session of it is written. A message external id
+    given twice is refused: one of the two would be lost, and counting it as imported
+    before would be untrue."""
+    seen: dict[str, str] = {}
     for i, item in enumerate(p.sessions):
         where = f"$.sessions[{i}]"
         check_time(item.created_at, f"{where}.created_at")
         for j, msg in enumerate(item.messages):
-            check_time(msg.created_at, f"{where}.messages[{j}].created_at")
-            check_blocks(msg.content, f"{where}.messages[{j}].content")
+            at = f"{where}.messages[{j}]"
+            check_time(msg.created_at, f"{at}.created_at")
+            check_blocks(msg.content, f"{at}.content")
+            if msg.external_id in seen:
+                raise _invalid(f"message external id {msg.external_id!r} is given twice "
+                               f"(first at {seen[msg.external_id]})", f"{at}.external_id")
+            seen[msg.external_id] = at

@@ -22,9 +22,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import time
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 
@@ -34,6 +35,7 @@ from duologue.protocol.errors import ErrorCode, RpcError
 
 from .bounds import check_import
 from .ids import new_id
+from .pricing import cost_usd
 from .sessions import Draft, Sessions, utcnow
 from .store import ImportMarks
 
@@ -186,13 +188,7 @@ class Imports:
         existing = self._live_session(self.store.imports.session(item.external_id))
         taken = self.store.imports.messages([x.external_id for x in item.messages])
         live = {ext for ext, sid in taken.items() if self._live_session(sid) is not None}
-        seen: set[str] = set()
-        new = []
-        for msg in item.messages:
-            if msg.external_id in live or msg.external_id in seen:
-                continue
-            seen.add(msg.external_id)
-            new.append(msg)
+        new = [msg for msg in item.messages if msg.external_id not in live]  # ids are unique (check_import)
         skipped = len(item.messages) - len(new)
         report = m.ImportedSession(external_id=item.external_id, title=item.title, action="skip",
                                    session_id=existing.id if existing else None,
@@ -218,7 +214,7 @@ class Imports:
                 id=new_id(_ms(start)), title=item.title or "Imported session", created_at=start,
                 updated_at=start, model=self.catalog.default_model,
                 current_model=self.catalog.default_model, project_id=item.project_id,
-                system_prompt=item.system_prompt, metadata=dict(item.metadata))
+                system_prompt=item.system_prompt, metadata=self._linked(item.metadata))
             draft = Draft(session, last_time)
             created = draft.emit(m.SessionCreated, session=session)
             last_model = None
@@ -227,6 +223,7 @@ class Imports:
             draft = Draft(session, max(last_time, existing.updated_at))
             created = None
             last_model = _last_model(self.store.messages(existing.id))
+        spent = 0.0
         for x in new:
             if x.role == "assistant" and x.model and last_model and x.model != last_model:
                 switch = ModelSwitch(seq=draft.seq + 1, from_model=last_model, to_model=x.model,
@@ -236,12 +233,16 @@ class Imports:
                 draft.switches.append(switch)
             if x.role == "assistant" and x.model:
                 last_model = x.model
-            draft.add_message(lambda seq, x=x: Message(
+            cost = self._cost(x)
+            spent += cost or 0.0
+            draft.add_message(lambda seq, x=x, cost=cost: Message(
                 id=new_id(_ms(x.created_at)), session_id=session.id, seq=seq, role=x.role,
                 content=list(x.content), created_at=x.created_at, model=x.model, usage=x.usage,
-                status=x.status))
+                status=x.status, error=x.error, cost_usd=cost))
         model = self._known(last_model) or session.current_model
-        updates = {} if model == session.current_model else {"model": model, "current_model": model}
+        updates: dict[str, Any] = {} if model == session.current_model else {"model": model, "current_model": model}
+        if spent:
+            updates["cost_usd"] = session.cost_usd + spent
         if created is not None:
             # session/created carries the record as the session began: its first seq
             created.session = msgspec.structs.replace(session, last_seq=1, **updates)
@@ -267,6 +268,22 @@ class Imports:
         return ImportMarks(batch_id=batch_id, header=_enc.encode(header), entry=_enc.encode(entry),
                            session_key=item.external_id if existing is None else None,
                            message_keys=[x.external_id for x in new])
+
+    def _linked(self, metadata: dict[str, str]) -> dict[str, str]:
+        """A subagent's metadata, with the id of its parent's session when an import
+        made that session (the parent comes first in a batch)."""
+        parent = metadata.get("parent_external_id")
+        found = self._live_session(self.store.imports.session(parent)) if parent else None
+        return {**metadata, "parent_session_id": found.id} if found else dict(metadata)
+
+    def _cost(self, x: m.ImportMessage) -> float | None:
+        """What the reply cost, from its usage and its model's prices, as a live turn's.
+        The tools record the id the API answered with, which may carry a snapshot date
+        (``claude-haiku-4-5-20251001``) the catalog names without."""
+        if x.model is None or x.usage is None:
+            return None
+        info = self.catalog.find(x.model) or self.catalog.find(_SNAPSHOT.sub("", x.model))
+        return None if info is None else cost_usd(info, x.usage)
 
     def _known(self, model: str | None) -> str | None:
         found = None if model is None else self.catalog.find(model)
@@ -337,6 +354,9 @@ class Imports:
         self._open_batches.pop(batch_id, None)
         self._issued.discard(batch_id)
         return result
+
+
+_SNAPSHOT = re.compile(r"-\d{8}$")
 
 
 def _ms(t: datetime) -> int:

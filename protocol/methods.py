@@ -347,7 +347,7 @@ class TasksResult(Result):
 
 # --- import and export ----------------------------------------------------------------
 
-ImportSource = Literal["claude-code", "gemini-cli", "duologue"]
+ImportSource = Literal["claude-code", "gemini-cli", "opencode", "duologue"]
 ExternalId = Annotated[str, msgspec.Meta(min_length=1, max_length=512)]
 BatchId = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
 BEFORE_IMPORT_EPOCH = "1969-12-31T23:59:59.999999Z"
@@ -375,6 +375,9 @@ class ImportMessage(Params):
     """The model that wrote it, as the source named it (kept even if not in the catalog)."""
     usage: Usage | None = None
     status: MessageStatus = "complete"
+    error: Annotated[str, msgspec.Meta(max_length=16_384)] | None = None
+    """What went wrong, for a message the source recorded as an error (``status``
+    ``failed``): kept as the message's ``error``, never as reply text."""
 
 
 class ImportSession(Params):
@@ -389,6 +392,9 @@ class ImportSession(Params):
     project_id: Annotated[str, msgspec.Meta(max_length=4096)] | None = None
     system_prompt: str | None = None
     metadata: dict[str, str] = {}
+    """Kept as the session's metadata. ``parent_external_id`` names the session this
+    one was spawned from (a subagent's): when an import made that session, the daemon
+    adds its id as ``parent_session_id``."""
     messages: list[ImportMessage] = []
 
 

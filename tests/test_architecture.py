@@ -179,9 +179,10 @@ def test_the_cycle_check_finds_a_cycle():
 
 # --- providers are named in one place -------------------------------------------------------
 
-OTHER_TOOLS_FORMATS = ROOT / "clients" / "importers"
-"""Importers read other tools' files, whose own words may be a provider's name (a Gemini
-CLI record's ``type: "gemini"``): data formats, not a branch on our providers."""
+OTHER_TOOLS_FORMATS = (ROOT / "clients" / "importers", ROOT / "clients" / "exporters")
+"""Importers read and exporters write other tools' files, whose own words may be a
+provider's name (a Gemini CLI record's ``type: "gemini"``): data formats, not a branch
+on our providers."""
 
 
 def _module_file(dotted: str) -> Path:
@@ -218,7 +219,7 @@ def test_no_module_outside_the_registry_and_its_modules_names_a_provider():
     found = []
     for folder in ("protocol", "daemon", "clients"):
         for path in sorted((ROOT / folder).rglob("*.py")):
-            if path not in allowed and not path.is_relative_to(OTHER_TOOLS_FORMATS):
+            if path not in allowed and not any(path.is_relative_to(f) for f in OTHER_TOOLS_FORMATS):
                 found += named_providers(path, words)
     assert found == [], "read the provider from daemon/providers/registry.py instead"
 

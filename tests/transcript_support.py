@@ -38,8 +38,8 @@ def _base(uuid: str, parent: str | None, ts: str, cwd: str, kind: str) -> dict[s
 def claude_lines(cwd: str) -> list[str]:
     """A Claude Code transcript: a summary, a question, a streamed reply in three
     lines (thinking, text, tool_use), its tool result, a reply from another model and
-    a closing prompt; plus meta, system, snapshot, sidechain and progress records and
-    two broken lines (3 of them are JSON the importer must not keep)."""
+    a closing prompt; plus meta, system, snapshot and progress records and two broken
+    lines (3 of them are JSON the importer must not keep)."""
     recs: list[Any] = [
         {"type": "summary", "summary": "Fix the flaky cache test", "leafUuid": "u8"},
         {"type": "file-history-snapshot", "messageId": "x", "snapshot": {}},
@@ -70,9 +70,6 @@ def claude_lines(cwd: str) -> list[str]:
          "message": {"id": "msg_01B", "type": "message", "role": "assistant", "model": "claude-opus-4-20250514",
                      "content": [{"type": "text", "text": "The TTL uses wall-clock time; use monotonic."}]}},
         {**_base("s1", "u6", t(3, 5), cwd, "system"), "subtype": "turn_duration", "content": "12s"},
-        {**_base("side1", "u6", t(3, 6), cwd, "assistant"), "isSidechain": True,
-         "message": {"id": "msg_side", "role": "assistant", "model": "claude-haiku",
-                     "content": [{"type": "text", "text": "subagent chatter"}]}},
         {"type": "progress", "data": {"message": "..."}},
         {**_base("u7", "u6", "not a time", cwd, "user"),                 # bad timestamp: broken
          "message": {"role": "user", "content": "lost"}},
@@ -83,7 +80,7 @@ def claude_lines(cwd: str) -> list[str]:
     return [r if isinstance(r, str) else json.dumps(r) for r in recs]
 
 
-CLAUDE_BROKEN_LINES = (9, 14, 16)
+CLAUDE_BROKEN_LINES = (9, 13, 15)
 """1-based line numbers of ``claude_lines`` that are reported as broken."""
 
 

@@ -2,9 +2,11 @@
 
 Pure parsers (bytes in, ``ImportSession`` records and a report out): the daemon, the
 one writer of the store, receives the records through ``import/run``. Formats:
-``claude_code`` (Claude Code JSONL transcripts), ``gemini_cli`` (Gemini CLI saved
-chats and checkpoints) and ``exported`` (duologue's own JSON export). ``discovery``
-finds and recognises the files; ``batches`` merges sessions and splits requests.
+``claude_code`` (Claude Code JSONL transcripts and their subagents), ``gemini_cli``
+(Gemini CLI sessions, subagent sessions, saved chats and restore points; which project
+a folder names is ``gemini_projects``) and ``exported`` (duologue's own JSON export).
+``discovery`` finds and recognises the files; ``batches`` merges sessions and splits
+requests. The way back, into the tools' own files, is ``clients/exporters``.
 """
 
 from .batches import merge, requests

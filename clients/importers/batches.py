@@ -3,7 +3,8 @@
 - ``merge`` makes one session of several (e.g. the same work done partly in Claude
   Code and partly in Gemini CLI): messages interleaved by time, each keeping its model.
 - ``requests`` checks every session against the protocol's strict params types (a
-  session that would be refused is reported, not sent) and packs them into requests
+  session that would be refused is reported, not sent; a message id seen twice is
+  reported and sent once) and packs them into requests
   that stay well under the daemon's frame limit; a session too big for one request is
   sent in pieces with the same external id, which the daemon appends in order.
 """
@@ -45,10 +46,12 @@ def requests(sessions: list[m.ImportSession], report: ParseReport,
     out: list[list[m.ImportSession]] = []
     current: list[m.ImportSession] = []
     size = 0
+    taken: set[str] = set()
     for session in sessions:
         session = _from_1970(session, report)
         if session is None:
             continue
+        session = _once(session, taken, report)
         try:
             encoded = _encoder.encode(session)
             _session_decoder.decode(encoded)
@@ -81,6 +84,20 @@ def _from_1970(session: m.ImportSession, report: ParseReport) -> m.ImportSession
         if x.created_at < EPOCH:
             report.broken(where, None, f"message {x.external_id} is dated {x.created_at:%Y-%m-%d}, "
                                        "before 1970; not imported")
+    return session if len(kept) == len(session.messages) else msgspec.structs.replace(session, messages=kept)
+
+
+def _once(session: m.ImportSession, taken: set[str], report: ParseReport) -> m.ImportSession:
+    """Each message id sent once (the daemon refuses a request that repeats one): a
+    repeat is a problem, listed, never counted as a message imported before."""
+    kept = []
+    for x in session.messages:
+        if x.external_id in taken:
+            report.broken(session.metadata.get("source_file", session.external_id), None,
+                          f"message {x.external_id} appears twice; the second is not imported")
+            continue
+        taken.add(x.external_id)
+        kept.append(x)
     return session if len(kept) == len(session.messages) else msgspec.structs.replace(session, messages=kept)
 
 

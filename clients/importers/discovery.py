@@ -8,7 +8,6 @@ problem in the report; the other files are parsed all the same.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from collections.abc import Callable
@@ -17,10 +16,11 @@ from typing import Any
 
 from duologue.protocol import methods as m
 
-from . import claude_code, exported, gemini_cli
+from . import claude_code, exported, gemini_cli, opencode
+from .gemini_projects import GeminiProjects
 from .records import ParseReport
 
-SOURCES = ("claude-code", "gemini-cli", "duologue")
+SOURCES = ("claude-code", "gemini-cli", "opencode", "duologue")
 SUFFIXES = (".jsonl", ".json")
 
 
@@ -29,8 +29,10 @@ def default_paths(source: str | None, environ: dict[str, str] | None = None) -> 
     env = os.environ if environ is None else environ
     home = Path(env.get("HOME") or Path.home())
     claude = Path(env.get("CLAUDE_CONFIG_DIR") or home / ".claude") / "projects"
-    gemini = home / ".gemini" / "tmp"
-    return {"claude-code": [claude], "gemini-cli": [gemini]}.get(source or "", [claude, gemini])
+    gemini = Path(env.get("GEMINI_CLI_HOME") or home) / ".gemini" / "tmp"
+    opencode_data = Path(env.get("XDG_DATA_HOME") or home / ".local" / "share") / "opencode"
+    return {"claude-code": [claude], "gemini-cli": [gemini], "opencode": [opencode_data]}.get(
+        source or "", [claude, gemini, opencode_data])
 
 
 def find_files(root: Path) -> list[Path]:
@@ -41,7 +43,8 @@ def find_files(root: Path) -> list[Path]:
 
 def detect(path: Path, data: bytes) -> tuple[str | None, Any]:
     """The format of a file ("claude-code", "gemini-jsonl", "gemini-session",
-    "gemini-checkpoint", "duologue") and, for a JSON document, its parsed value."""
+    "gemini-checkpoint", "gemini-restore", "duologue") and, for a JSON document, its
+    parsed value."""
     if path.suffix == ".jsonl":
         for raw in data.splitlines()[:50]:
             try:
@@ -60,6 +63,8 @@ def detect(path: Path, data: bytes) -> tuple[str | None, Any]:
         return "duologue", doc
     if isinstance(doc, dict) and isinstance(doc.get("messages"), list) and "sessionId" in doc:
         return "gemini-session", doc
+    if isinstance(doc, dict) and isinstance(doc.get("toolCall"), dict) and "clientHistory" in doc:
+        return "gemini-restore", doc
     if isinstance(doc, dict) and isinstance(doc.get("history"), list):
         return "gemini-checkpoint", doc
     if isinstance(doc, list) and doc and all(isinstance(c, dict) and "role" in c and "parts" in c for c in doc):
@@ -77,11 +82,19 @@ def load(roots: list[Path], report: ParseReport, *, source: str | None = None,
     """Every session found under ``roots`` (files or directories), Claude Code first,
     so the project directories it names let Gemini's project hashes be resolved."""
     found: list[tuple[str, Path, bytes, Any]] = []
+    stores: list[Path] = []
     for root in roots:
         if not root.exists():
             report.broken(root, None, "no such file or directory")
             continue
+        here = opencode.stores(root)
+        if source not in (None, "opencode"):
+            report.skip(f"store from opencode (importing {source} only)", len(here))
+        else:
+            stores += here
         for path in find_files(root):
+            if any(path == s or path.is_relative_to(s) for s in here):
+                continue  # a record of an opencode store, read with its store
             try:
                 data = path.read_bytes()
                 kind, doc = detect(path, data)
@@ -101,28 +114,39 @@ def load(roots: list[Path], report: ParseReport, *, source: str | None = None,
                 report.skip(f"file from {_source_of(kind)} (importing {source} only)")
             else:
                 found.append((kind, path, data, doc))
+    claude: list[m.ImportSession] = []
     out: list[m.ImportSession] = []
-    cwds: list[str] = list(known_projects)
     for kind, path, data, doc in found:
         if kind == "claude-code":
-            sessions = _guarded(path, report, lambda: claude_code.parse(path, data, report, project_of))
-            cwds += [s.metadata["cwd"] for s in sessions if "cwd" in s.metadata]
-            out += sessions
+            claude += _guarded(path, report, lambda: claude_code.parse(path, data, report, project_of))
         elif kind == "duologue":
             out += _guarded(path, report, lambda: exported.parse(path, data, report))
-    hashes = {}
-    for p in cwds:
-        hashes[hashlib.sha256(p.encode()).hexdigest()] = project_of(p)
-    resolve = lambda h: None if h is None else hashes.get(h)  # noqa: E731
+    cwds = [*known_projects, *(s.metadata["cwd"] for s in claude if "cwd" in s.metadata)]
+    projects = GeminiProjects(cwds, project_of)
+    projects.prime([path for kind, path, _, _ in found if kind.startswith("gemini")])
+    resolve = projects.of
+    gemini: list[m.ImportSession] = []
     for kind, path, data, doc in found:
         if kind == "gemini-jsonl":
-            out += _guarded(path, report, lambda: gemini_cli.parse_session_jsonl(path, data, report, resolve))
+            gemini += _guarded(path, report, lambda: gemini_cli.parse_session_jsonl(path, data, report, resolve))
         elif kind == "gemini-session":
-            out += _guarded(path, report, lambda: gemini_cli.parse_session_json(path, doc, report, resolve))
+            gemini += _guarded(path, report, lambda: gemini_cli.parse_session_json(path, doc, report, resolve))
         elif kind == "gemini-checkpoint":
-            out += _guarded(path, report, lambda: gemini_cli.parse_checkpoint(
+            gemini += _guarded(path, report, lambda: gemini_cli.parse_checkpoint(
                 path, doc, gemini_cli.file_time(path), report, resolve))
-    return out
+        elif kind == "gemini-restore":
+            gemini += _guarded(path, report, lambda: gemini_cli.parse_restore_point(
+                path, doc, gemini_cli.file_time(path), report, resolve))
+    for store in stores:
+        report.files += store.is_file()
+        out += _guarded(store, report, lambda: opencode.parse(store, report, project_of))
+    return parents_first([*claude_code.link_subagents(claude), *out, *gemini])
+
+
+def parents_first(sessions: list[m.ImportSession]) -> list[m.ImportSession]:
+    """Subagents after every other session, so the daemon has made a child's parent
+    when it writes the child (and can link the two)."""
+    return sorted(sessions, key=lambda s: "parent_external_id" in s.metadata)
 
 
 def _guarded(path: Path, report: ParseReport,

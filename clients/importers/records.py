@@ -4,6 +4,7 @@ import records from loosely typed JSON. Pure: values in, records out."""
 from __future__ import annotations
 
 import json
+import re
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -79,6 +80,25 @@ def title_from(text: str | None, fallback: str) -> str:
         if line:
             return line if len(line) <= 80 else line[:79] + "…"
     return fallback[:TITLE_MAX]
+
+
+_WRAPPERS = re.compile(r"<(local-command-stdout|local-command-stderr|local-command-caveat|system-reminder|"
+                       r"session_context|hook_context|command-message|command-args)>.*?</\1>", re.S)
+_COMMAND = re.compile(r"<command-name>(.*?)</command-name>(?:.*?<command-args>(.*?)</command-args>)?", re.S)
+_TAG = re.compile(r"</?[a-zA-Z][\w-]*>")
+
+
+def prompt_title(text: str | None) -> str | None:
+    """What a person typed, for a title: a slash command the tool wrapped in its
+    markup (``<command-name>/init</command-name>``) as the command, the tool's own
+    output and context blocks left out; None when nothing of the person is left."""
+    if not text:
+        return None
+    command = _COMMAND.search(text)
+    if command:
+        return " ".join(x.strip() for x in command.groups() if x and x.strip()) or None
+    cleaned = _TAG.sub("", _WRAPPERS.sub("", text)).strip()
+    return cleaned or None
 
 
 def clip_title(title: str) -> str:

@@ -13,7 +13,7 @@ import pytest
 
 from duologue.clients import importers
 from duologue.clients.rpc.sync_client import Client
-from duologue.protocol.entities import TextBlock, ToolCallBlock, ToolResultBlock
+from duologue.protocol.entities import TextBlock, ThinkingBlock, ToolCallBlock, ToolResultBlock
 from duologue.protocol.errors import ErrorCode, RpcError
 from support import DaemonProcess
 from transcript_support import (
@@ -105,9 +105,9 @@ def test_import_keeps_models_timestamps_tool_rounds_and_titles(env, fx, sync):
         ("assistant", "claude-opus-4-20250514", at(3)),
         ("user", None, at(4)),
     ]
-    assert msgs[1].content == [TextBlock(text="Let me look at the cache."),
+    assert msgs[1].content == [ThinkingBlock(text="hmm", signature="sig"), TextBlock(text="Let me look at the cache."),
                                ToolCallBlock(id="toolu_01", name="Read", input={"file_path": "cache.py"})]
-    assert msgs[1].usage.input_tokens == 15 and msgs[1].usage.output_tokens == 20
+    assert (msgs[1].usage.input_tokens, msgs[1].usage.cache_read_tokens, msgs[1].usage.output_tokens) == (10, 5, 20)
     assert msgs[2].content == [ToolResultBlock(call_id="toolu_01", name="Read", content="TTL = time.time() + 5")]
     (switch,) = claude.switches                                  # the model changed between replies
     assert (switch.from_model, switch.to_model, switch.at) == (
@@ -132,7 +132,7 @@ def test_import_keeps_models_timestamps_tool_rounds_and_titles(env, fx, sync):
     assert [x.text for x in plan.messages] == ["Draft a plan", "Plan: 1. measure 2. fix"]   # rewind, update
     checkpoint = next(x for x in later if x.session.title.startswith("Gemini CLI checkpoint"))
     assert [x.role for x in checkpoint.messages] == ["user", "assistant", "user", "assistant"]
-    call = checkpoint.messages[1].content[1]
+    call = checkpoint.messages[1].content[2]                    # after its thought and its text
     assert isinstance(call, ToolCallBlock) and checkpoint.messages[2].content[0].call_id == call.id
 
 
@@ -146,9 +146,8 @@ def test_broken_lines_and_files_are_reported_and_never_stop_the_rest(env, fx, sy
     assert any(p["path"] == str(fx.gemini) and p["where"] == "messages[4]" for p in problems)
     skipped = r["parse"]["skipped"]
     for kind in ("claude-code record type 'system'", "claude-code record type 'progress'",
-                 "claude-code record type 'file-history-snapshot'", "claude-code sidechain (subagent) record",
-                 "claude-code meta record", "claude-code thinking block", "gemini-cli info note",
-                 "gemini-cli thought summary"):
+                 "claude-code record type 'file-history-snapshot'", "claude-code meta record",
+                 "gemini-cli info note"):
         assert skipped.get(kind) == 1, (kind, skipped)
     assert r["created_sessions"] == 4                              # everything readable went in
 
@@ -174,7 +173,7 @@ def test_a_transcript_that_grew_gets_only_its_new_messages_and_undo_cuts_them_ba
     (sid,) = [s.id for s in sync.list_sessions().sessions]
     before = sync.get_session(sid)
 
-    extra = json.loads(claude_lines(project)[14])
+    extra = json.loads(claude_lines(project)[13])
     extra.update(uuid="u9", timestamp="2025-05-01T10:09:00.000Z",
                  message={"role": "user", "content": "One more thing"})
     with path.open("a") as f:
