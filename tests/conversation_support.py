@@ -36,8 +36,12 @@ def provider_daemon(home: Path, emulator: Emulator, *, anthropic_key: str | None
     return DaemonProcess(home, emulator=False, env=env)
 
 
-async def collect_turn(client: AsyncClient, turn_id: str, timeout: float = 20.0) -> list[Any]:
-    """Every event the client receives until the turn's progress end (inclusive)."""
+async def collect_turn(client: AsyncClient, turn_id: str, timeout: float = 90.0) -> list[Any]:
+    """Every event the client receives until the turn's progress end (inclusive).
+
+    The timeout is for a turn that never ends, not a speed limit: a failover's first
+    turn imports both provider SDKs in a fresh daemon, several seconds of CPU each on a
+    loaded machine."""
     events: list[Any] = []
 
     async def run() -> None:
