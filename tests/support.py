@@ -33,7 +33,7 @@ class DaemonProcess:
     def start(self) -> DaemonProcess:
         args = [sys.executable, "-m", "duologue.daemon"] + (["--emulator"] if self.emulator else [])
         self.proc = subprocess.Popen(args, env=self.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-        self.paths = wait_for_socket(self.paths, self.proc, 20.0)
+        self.paths = wait_for_socket(self.paths, self.proc, 60.0)
         return self
 
     @property
@@ -51,7 +51,9 @@ class DaemonProcess:
             return self.proc.returncode if self.proc else 0
         self.proc.send_signal(sig)
         try:
-            return self.proc.wait(15)
+            # A bound on a hang, not on speed: a daemon stopped while it imports a
+            # provider SDK exits once the import ends, many seconds on a loaded machine.
+            return self.proc.wait(60)
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait(5)
