@@ -284,12 +284,15 @@ async def cmd_attach(c: AsyncClient, a: argparse.Namespace) -> Any:
 
 async def cmd_chat(c: AsyncClient, a: argparse.Namespace) -> Any:
     sid = await resolve_session(c, a.session) if a.session else None
+    if a.project and not Path(a.project).is_dir():
+        raise UsageError(f"--project {a.project}: no such directory")
+    project = project_of(a.project)
     if a.plain or not (sys.stdin.isatty() and sys.stdout.isatty()):
         from .chat import run_chat  # piped input (scripts, tests) reads lines
-        await run_chat(c, sid, project_of(None))
+        await run_chat(c, sid, project)
     else:
         from .tui import run_tui
-        await run_tui(c, sid, project_of(None))
+        await run_tui(c, sid, project)
     return None, None
 
 
@@ -546,6 +549,7 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
              follows=True)
     sp.add_argument("session", nargs="?")
     sp.add_argument("--plain", action="store_true", help="the line-based chat even on a terminal")
+    sp.add_argument("--project", help="chat about this project directory (default: the git root here)")
     sp = add("lsp", None, "run the language server on stdin/stdout (for editors)")
     sp.add_argument("--emulator", action="store_true", help="when starting the daemon, use the emulator")
     sp.add_argument("--emulator-if-no-key", action="store_true",
