@@ -159,3 +159,15 @@ def test_paths_lists_every_directory_without_a_daemon(tmp_path: Path):
     assert not (tmp_path / "home").exists()  # it created nothing, and started no daemon
     text = run(env, "paths").stdout
     assert "to uninstall" in text and "(not created yet)" in text
+
+
+def test_stats_and_show_name_the_emulator_instead_of_dollars(daemon: DaemonProcess):
+    r = run(daemon.env, "ask", "what does this cost?")
+    assert r.returncode == 0, r.stderr
+    stats = run(daemon.env, "stats")
+    assert stats.returncode == 0, stats.stderr
+    rows = stats.stdout.splitlines()
+    assert rows[1].startswith("claude-sonnet-5-5") and "emulator" in rows[1]
+    assert "nothing was billed" in stats.stdout and "$" not in "\n".join(rows[1:])  # the header names the unit
+    assert "$" not in run(daemon.env, "show", "last").stdout
+    assert json.loads(run(daemon.env, "stats", "--json").stdout)["emulator"] is True
