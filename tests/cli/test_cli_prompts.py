@@ -2,7 +2,8 @@
 real processes against a real daemon: ``-`` reads the prompt from standard input, a
 context range past the file's end sends nothing, ``rm`` asks on a terminal and refuses
 without one unless ``--yes``, ``attach`` names the model of a reply the daemon closed
-as interrupted, and ``paths`` lists where everything is kept."""
+as interrupted, ``stats`` names the emulator instead of dollars, ``chat --project``
+chats about another directory, and ``paths`` lists where everything is kept."""
 
 from __future__ import annotations
 
@@ -171,3 +172,15 @@ def test_stats_and_show_name_the_emulator_instead_of_dollars(daemon: DaemonProce
     assert "nothing was billed" in stats.stdout and "$" not in "\n".join(rows[1:])  # the header names the unit
     assert "$" not in run(daemon.env, "show", "last").stdout
     assert json.loads(run(daemon.env, "stats", "--json").stdout)["emulator"] is True
+
+
+def test_chat_project_chats_about_that_directory_from_anywhere(daemon: DaemonProcess, tmp_path: Path):
+    project = tmp_path / "myproject"
+    (project / ".git").mkdir(parents=True)
+    (project / "src").mkdir()
+    r = run(daemon.env, "chat", "--plain", "--project", str(project / "src"), stdin="", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    sessions = json.loads(run(daemon.env, "list", "--project", str(project), "--json").stdout)["sessions"]
+    assert [s["project_id"] for s in sessions] == [str(project)]  # the git root of the directory named
+    r = run(daemon.env, "chat", "--plain", "--project", str(tmp_path / "nowhere"), stdin="")
+    assert r.returncode == 2 and "no such directory" in r.stderr
