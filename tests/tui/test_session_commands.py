@@ -29,7 +29,8 @@ async def test_the_meter_counts_context_and_says_the_emulator_bills_nothing(daem
             await until(pilot, done(app), what="the reply")
             usage = replies(app)[0].message.usage
             used = usage.prompt_tokens + usage.output_tokens
-            await until(pilot, lambda: meter(app) == f"{used}/1M ctx 0% · emulator/$0", what="the meter after the turn")
+            await until(pilot, lambda: meter(app) == f"{used}/1M ctx 0% · emulator/$0",
+                        what="the meter after the turn")
             await pilot.press("f2", "6")  # flash: another window
             await until(pilot, lambda: "/1.05M ctx" in meter(app), what="the meter after the switch")
             assert meter(app) == f"{used}/1.05M ctx 0% · emulator/$0"
