@@ -7,7 +7,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup run test coverage schemas bench bench-quick clean
+.PHONY: setup run install uninstall test coverage schemas bench bench-quick clean
 
 setup: $(STAMP)
 
@@ -22,6 +22,21 @@ $(STAMP): pyproject.toml
 # is configured.
 run: setup
 	$(VENV)/bin/duologue chat
+
+# `duologue` from any directory: a link to this venv's command in BIN_DIR (the
+# command's own interpreter line points at the venv, so the link works anywhere).
+BIN_DIR ?= $(HOME)/.local/bin
+install: setup
+	mkdir -p $(BIN_DIR)
+	ln -sfn $(abspath $(VENV))/bin/duologue $(BIN_DIR)/duologue
+	@echo "linked $(BIN_DIR)/duologue -> $(abspath $(VENV))/bin/duologue"
+	@case ":$$PATH:" in *":$(BIN_DIR):"*) ;; \
+	  *) echo "warning: $(BIN_DIR) is not on your PATH; add it, e.g. to ~/.profile:"; \
+	     echo '  export PATH="$(BIN_DIR):$$PATH"';; esac
+
+# Remove the link `make install` made (the data stays: `duologue paths` lists it).
+uninstall:
+	@if [ -L $(BIN_DIR)/duologue ]; then rm $(BIN_DIR)/duologue && echo "removed $(BIN_DIR)/duologue"; fi
 
 # Every test, in TEST_WORKERS processes; a test file stays in one of them (its tests
 # share module fixtures and figures). The tests wait more than they compute, so more

@@ -31,7 +31,7 @@ from . import harness
 
 HERE = Path(__file__).resolve().parent
 OURS = ["rpc_roundtrip", "turn_overhead", "model_switch", "context_preservation", "fanout",
-        "reply_disk", "attach_history", "durable_append", "resources"]
+        "reply_disk", "attach_history", "durable_append", "resources", "chat_open"]
 NOT_BENCHMARKS = {"harness", "fixtures", "zmq_floor", "__main__"}
 
 

@@ -35,7 +35,7 @@ from .fixtures import Daemon, home_env, temp_home, unsynced_store
 from .harness import Row, latency_row, progress, time_async_calls, time_calls
 
 
-def _generate(home: Path, messages: int, sessions: int) -> str:
+def generate(home: Path, messages: int, sessions: int) -> str:
     """Build the store; returns the long session's id."""
     paths = locate(home_env(home))
     with unsynced_store(Path(paths.store_dir)) as store:
@@ -142,7 +142,7 @@ def run(quick: bool) -> list[Row]:
     full_n, tail_n, list_n, all_n = (2, 20, 20, 2) if quick else (10, 300, 300, 10)
     with temp_home() as tmp:
         home = tmp / "home"
-        sid = _generate(home, messages, sessions)
+        sid = generate(home, messages, sessions)
         with Daemon(home, builtin_emulator=True) as d:
             ours = asyncio.run(_measure(d, sid, full_n, tail_n, list_n, all_n, sessions + 1))
         floor = _floors(home, sid, full_n, list_n, all_n)

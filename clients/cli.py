@@ -33,6 +33,8 @@ from duologue.protocol.paths import locate
 
 from . import render
 from .code_context import ContextArgError, parse_context_arg
+from .confirm import NotConfirmed, confirm_removal
+from .where import paths_report, paths_text
 from .rpc.calls import Calls
 from .rpc.launcher import DaemonUnavailable, EmulatorMode, daemon_args, daemon_running
 from .rpc.project import project_of
@@ -116,7 +118,14 @@ async def cmd_rename(c: Calls, a: argparse.Namespace) -> Any:
 
 
 async def cmd_rm(c: Calls, a: argparse.Namespace) -> Any:
-    ids = [await resolve_session(c, ref) for ref in a.sessions]
+    """Deletion is for good (the daemon keeps no copy): asked on a terminal, refused
+    elsewhere without --yes, and the question says how to keep a copy first."""
+    ids = list(dict.fromkeys([await resolve_session(c, ref) for ref in a.sessions]))
+    sessions = [(await c.get_session(sid, limit=1)).session for sid in ids]
+    try:
+        confirm_removal(sessions, yes=a.yes)
+    except NotConfirmed as exc:
+        raise UsageError(str(exc)) from None
     for sid in ids:
         await c.delete_session(sid)
     return {"deleted": ids}, lambda: "\n".join(f"deleted {sid}" for sid in ids)
@@ -187,20 +196,24 @@ async def cmd_stats(c: Calls, a: argparse.Namespace) -> Any:
 
 def stats_text(r: m.MetricsResult) -> str:
     """The metrics table, each row followed by its dollars as billed: input, output
-    (with the thinking tokens in it), cache reads and cache writes."""
+    (with the thinking tokens in it), cache reads and cache writes. From a daemon on
+    the emulator the cost column says so instead of showing dollars nobody spent."""
     if not r.models:
         return "no turns yet"
+    cost = (lambda x: "emulator") if r.emulator else (lambda x: f"{x.cost_usd:.4f}")
     rows = [f"{'MODEL':<26}{'REQ':>5}{'ERR%':>7}{'TTFT p50/p95 ms':>18}{'TOTAL p50/p95 ms':>19}"
             f"{'TOK IN/OUT':>16}{'CACHE R/W':>16}{'COST $':>10}{'SW':>4}{'FO':>4}"]
     for x in r.models + r.providers:
         writes = x.cache_write_tokens + x.cache_write_1h_tokens
         rows.append(f"{x.name:<26}{x.requests:>5}{x.error_rate * 100:>6.1f}%{_ms_pair(x.ttft):>18}"
                     f"{_ms_pair(x.latency):>19}{f'{x.input_tokens}/{x.output_tokens}':>16}"
-                    f"{f'{x.cache_read_tokens}/{writes}':>16}{x.cost_usd:>10.4f}{x.switches_to:>4}{x.failovers_from:>4}")
-        if x.cost_usd or x.cache_read_tokens or writes:
+                    f"{f'{x.cache_read_tokens}/{writes}':>16}{cost(x):>10}{x.switches_to:>4}{x.failovers_from:>4}")
+        if not r.emulator and (x.cost_usd or x.cache_read_tokens or writes):
             rows.append("    " + _cost_line(x))
         if x.errors:
             rows.append("    errors: " + ", ".join(f"{k} {v}" for k, v in sorted(x.errors.items())))
+    if r.emulator:
+        rows.append("the replies came from the offline provider emulator: nothing was billed")
     return "\n".join(rows)
 
 
@@ -221,14 +234,25 @@ def _cost_line(x: m.ModelMetrics) -> str:
     return f"{render.format_cost(x.cost_usd)} = " + " + ".join(parts)
 
 
+def prompt_text(text: str) -> str:
+    """The prompt as given, or all of standard input for ``-`` (a file, a paste, a
+    pipe: ``git diff | duologue ask -``)."""
+    if text != "-":
+        return text
+    read = sys.stdin.read()
+    if not read.strip():
+        raise UsageError("the prompt is `-` but standard input was empty; pipe the prompt in, or give it as text")
+    return read
+
+
 async def cmd_send(c: AsyncClient, a: argparse.Namespace) -> Any:
     sid = await resolve_session(c, a.session)
     return await _send_and_follow(c, sid, a)
 
 
 async def cmd_ask(c: AsyncClient, a: argparse.Namespace) -> Any:
-    title = " ".join(a.text.split())[:60]
-    s = await c.create_session(project_id=project_of(None), title=title, model=a.model)
+    # the daemon titles the session from this first exchange, as for every client
+    s = await c.create_session(project_id=project_of(None), model=a.model)
     return await _send_and_follow(c, s.id, a)
 
 
@@ -236,11 +260,12 @@ async def _send_and_follow(c: AsyncClient, sid: str, a: argparse.Namespace) -> A
     from .follow import follow_turn
     from .rpc.session_events import SessionEvents
 
-    context = [parse_context_arg(spec) for spec in a.context]
+    context = [parse_context_arg(spec) for spec in a.context]  # a bad one sends nothing
+    text = prompt_text(a.text)
     session = (await c.get_session(sid, limit=1)).session
     events = SessionEvents(c)
     await events.attach(sid, since_seq=session.last_seq)
-    sent = await c.send(sid, a.text, context=context, model=a.model, thinking=a.thinking)
+    sent = await c.send(sid, text, context=context, model=a.model, thinking=a.thinking)
     final = await follow_turn(events, sid, sent.turn_id, echo=not a.json)
     if a.json:
         _print_json(final)
@@ -259,12 +284,15 @@ async def cmd_attach(c: AsyncClient, a: argparse.Namespace) -> Any:
 
 async def cmd_chat(c: AsyncClient, a: argparse.Namespace) -> Any:
     sid = await resolve_session(c, a.session) if a.session else None
+    if a.project and not Path(a.project).is_dir():
+        raise UsageError(f"--project {a.project}: no such directory")
+    project = project_of(a.project)
     if a.plain or not (sys.stdin.isatty() and sys.stdout.isatty()):
         from .chat import run_chat  # piped input (scripts, tests) reads lines
-        await run_chat(c, sid, project_of(None))
+        await run_chat(c, sid, project)
     else:
         from .tui import run_tui
-        await run_tui(c, sid, project_of(None))
+        await run_tui(c, sid, project)
     return None, None
 
 
@@ -492,8 +520,10 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     sp = add("rename", cmd_rename, "rename a session")
     sp.add_argument("session")
     sp.add_argument("title")
-    sp = add("rm", cmd_rm, "delete sessions")
+    sp = add("rm", cmd_rm, "delete sessions for good (asks first on a terminal)")
     sp.add_argument("sessions", nargs="+")
+    sp.add_argument("--yes", "-y", action="store_true",
+                    help="delete without asking (needed when not on a terminal)")
     sp = add("models", cmd_models, "list the model catalog")
     sp.add_argument("--refresh", action="store_true",
                     help="read the providers' models endpoints now (lifecycle, limits, thinking)")
@@ -509,7 +539,7 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
         sp = add(name, fn, help_, follows=True)
         if name == "send":
             sp.add_argument("session")
-        sp.add_argument("text")
+        sp.add_argument("text", help="the prompt; - reads it from standard input")
         sp.add_argument("--model", help="model for this turn (id, short name or auto)")
         sp.add_argument("--thinking", choices=["off", "low", "medium", "high", "max"],
                         help="more or less thinking for this turn, where the model allows it")
@@ -519,6 +549,7 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
              follows=True)
     sp.add_argument("session", nargs="?")
     sp.add_argument("--plain", action="store_true", help="the line-based chat even on a terminal")
+    sp.add_argument("--project", help="chat about this project directory (default: the git root here)")
     sp = add("lsp", None, "run the language server on stdin/stdout (for editors)")
     sp.add_argument("--emulator", action="store_true", help="when starting the daemon, use the emulator")
     sp.add_argument("--emulator-if-no-key", action="store_true",
@@ -543,6 +574,7 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     sp.add_argument("--format", choices=["md", "json", "claude-code", "gemini-cli"], default="md",
                     help="claude-code / gemini-cli: a session file in that tool's own folder, to resume there")
     sp.add_argument("-o", "--output", metavar="FILE", help="write here instead of stdout (or the tool's folder)")
+    add("paths", None, "where duologue keeps its store, log, config and socket (to back up or uninstall)")
     sp = add("db", None, "the store: status, check (read every page), backup, rollback [BACKUP] "
                          "(rollback needs the daemon stopped)")
     sp.add_argument("action", choices=["status", "check", "backup", "rollback"])
@@ -617,6 +649,13 @@ def main(argv: list[str] | None = None) -> int:
             return _daemon_command(args)
         if args.command == "db":
             return _db_command(args)
+        if args.command == "paths":
+            report = paths_report(locate())
+            if args.json:
+                _print_json(report)
+            else:
+                print(paths_text(report))
+            return 0
         if args.command == "acp":
             from .acp.stdio import main as serve_acp
 

@@ -50,7 +50,7 @@ class _Printer:
             if msg.role == "user":
                 _write(render.message_block(msg) + "\n")
             else:
-                _write(f"\n{msg.model}:\n")
+                _write(f"\n{msg.model or 'assistant'}:\n")
                 self._open_reply = msg.id
         elif isinstance(event, m.MessageDelta):
             if event.thinking and self._thinking_shown != event.message_id:

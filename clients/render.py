@@ -182,26 +182,6 @@ def status_text(s: m.StatusResult) -> str:
     return "\n".join(lines)
 
 
-def metrics_text(r: m.MetricsResult) -> str:
-    if not r.models:
-        return "no turns yet"
-    head = f"{'MODEL':<26}{'REQ':>5}{'ERR%':>7}{'TTFT p50/p95 ms':>18}{'TOTAL p50/p95 ms':>19}{'TOK IN/OUT':>16}{'COST $':>10}{'SW':>4}{'FO':>4}"
-    rows = [head]
-    for x in r.models + r.providers:
-        rows.append(f"{x.name:<26}{x.requests:>5}{x.error_rate * 100:>6.1f}%"
-                    f"{_pair(x.ttft):>18}{_pair(x.latency):>19}"
-                    f"{f'{x.input_tokens}/{x.output_tokens}':>16}{x.cost_usd:>10.4f}{x.switches_to:>4}{x.failovers_from:>4}")
-        if x.errors:
-            rows.append(" " * 4 + "errors: " + ", ".join(f"{k} {v}" for k, v in sorted(x.errors.items())))
-    return "\n".join(rows)
-
-
-def _pair(p: m.Percentiles) -> str:
-    if p.p50_ms is None:
-        return "-"
-    return f"{p.p50_ms:.0f}/{p.p95_ms:.0f}"
-
-
 THINKING_PREVIEW = 72
 
 

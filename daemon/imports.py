@@ -211,7 +211,7 @@ class Imports:
         if existing is None:
             start = min([item.created_at, *(x.created_at for x in new)])
             session = Session(
-                id=new_id(_ms(start)), title=item.title or "Imported session", created_at=start,
+                id=new_id(_ms(start)), title=item.title or "Imported session", title_given=True, created_at=start,
                 updated_at=start, model=self.catalog.default_model,
                 current_model=self.catalog.default_model, project_id=item.project_id,
                 system_prompt=item.system_prompt, metadata=self._linked(item.metadata))

@@ -3,7 +3,10 @@
 Latency samples are bounded (the newest ``WINDOW`` per model), so percentiles
 describe recent behaviour and memory stays flat however long the daemon runs.
 Cost is what the provider bills for the usage it reported, at the catalog's prices
-(``pricing``): cache reads and writes and thinking are counted apart as well.
+(``pricing``): cache reads and writes and thinking are counted apart as well. A
+daemon answering from the emulator bills nothing: its replies' tokens are counted,
+their cost is zero and the snapshot says why (a price for a simulated reply would be
+a made-up dollar figure shown as if it were spent).
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from datetime import datetime, timezone
 from duologue.protocol.entities import MessageStatus, ModelInfo, Usage
 from duologue.protocol.methods import MetricsResult, ModelMetrics, Percentiles
 
-from .pricing import breakdown
+from .pricing import Cost, breakdown, cost_usd
 
 WINDOW = 1000
 RECENT_TURNS = 50
@@ -88,8 +91,8 @@ class _Counters:
     def cost_usd(self) -> float:
         return self.input_cost + self.output_cost + self.cache_read_cost + self.cache_write_cost
 
-    def add_usage(self, model: ModelInfo, usage: Usage) -> None:
-        cost = breakdown(model, usage)
+    def add_usage(self, model: ModelInfo, usage: Usage, billed: bool = True) -> None:
+        cost = breakdown(model, usage) if billed else Cost()
         self.input_tokens += usage.input_tokens
         self.output_tokens += usage.output_tokens
         self.cache_read_tokens += usage.cache_read_tokens
@@ -107,7 +110,9 @@ class _Counters:
 
 
 class Metrics:
-    def __init__(self, models: list[ModelInfo]):
+    def __init__(self, models: list[ModelInfo], *, emulator: bool = False):
+        self.emulator = emulator
+        """The replies come from the emulator: nothing is billed."""
         self._provider_of = {mi.id: mi.provider for mi in models}
         self._models: dict[str, _Counters] = {}
         self._providers: dict[str, _Counters] = {}
@@ -132,11 +137,15 @@ class Metrics:
             if ttft_ms is not None:
                 c.ttft.append(ttft_ms)
             if usage is not None:
-                c.add_usage(model, usage)
+                c.add_usage(model, usage, billed=not self.emulator)
                 if ttft_ms is not None:
                     c.stream_seconds += max(latency_ms - ttft_ms, 1.0) / 1000
                 if status == "complete":
                     c.recent_outputs.append(usage.output_tokens)
+
+    def cost_of(self, model: ModelInfo, usage: Usage) -> float | None:
+        """What a reply cost as billed; None from the emulator, which bills nothing."""
+        return None if self.emulator else cost_usd(model, usage)
 
     def record_switch(self, to_model: str) -> None:
         for c in self._both(to_model):
@@ -165,4 +174,5 @@ class Metrics:
             models=[c.view(name) for name, c in sorted(models.items())],
             providers=[c.view(name) for name, c in sorted(providers.items())],
             since=self.since,
+            emulator=self.emulator,
         )

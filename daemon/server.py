@@ -76,7 +76,7 @@ class Daemon:
         talks to a half-started daemon."""
         settings, paths = self.settings, self.settings.paths
         catalog = Catalog(settings.extra_models, settings.default_model)
-        metrics = Metrics([*catalog.models, *catalog.legacy])
+        metrics = Metrics([*catalog.models, *catalog.legacy], emulator=self.emulator_url is not None)
         routing = Routing(settings, catalog, self.emulator_url)
         hub = Hub()
         sessions = Sessions(store, catalog, hub)

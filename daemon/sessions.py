@@ -37,6 +37,8 @@ from .hub import Hub, Subscriber
 from .ids import new_id
 from .store import Change, ImportMarks, Store, encode_cursor, stored_completion, stored_delta
 
+DEFAULT_TITLE = "New session"
+"""A session's title until it is given one or the daemon titles it."""
 REPLAY_PAGE = 256
 """Stored frames read at a time while a replay is sent."""
 
@@ -162,7 +164,8 @@ class Sessions:
         sid = new_id(int(now.timestamp() * 1000))
         session = Session(
             id=sid,
-            title=p.title or "New session",
+            title=p.title or DEFAULT_TITLE,
+            title_given=p.title is not None,
             created_at=now,
             updated_at=now,
             model=model,
@@ -214,7 +217,17 @@ class Sessions:
             raise RpcError(ErrorCode.INVALID_PARAMS, "the title must not be blank", {"path": "$.title"})
         draft = self.draft(session)
         draft.emit(m.SessionRenamed, title=title)
-        return self.commit(draft, title=title)
+        return self.commit(draft, title=title, title_given=True)
+
+    def title_automatically(self, session_id: str, title: str) -> None:
+        """Give the session ``title`` unless a person or an import gave it one, or
+        the daemon did already (it titles a session once, after its first exchange)."""
+        session = self.store.get_session(session_id)
+        if session is None or session.title_given or session.title != DEFAULT_TITLE or not title:
+            return
+        draft = self.draft(session)
+        draft.emit(m.SessionRenamed, title=title)
+        self.commit(draft, title=title)
 
     def delete(self, session_id: str) -> None:
         session = self.require(session_id)

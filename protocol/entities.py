@@ -234,7 +234,13 @@ class Session(Record, frozen=True):
     last_seq: int = 0
     message_count: int = 0
     cost_usd: float = 0.0
-    """What the session's replies have cost so far, as billed (every model's)."""
+    """What the session's replies have cost so far, as billed (every model's). Zero
+    on a daemon answering from the emulator, which bills nothing."""
+    title_given: bool = False
+    """The title was given by a person (``session/create`` with a title,
+    ``session/rename``) or came with an import: the daemon never replaces it. A
+    session without one is titled by the daemon after its first exchange completes
+    (a ``session/renamed`` event), from what was asked."""
 
 
 class ContextSummary(Record, frozen=True):

@@ -323,6 +323,9 @@ class MetricsResult(Result):
     models: list[ModelMetrics]
     providers: list[ModelMetrics]
     since: Timestamp
+    emulator: bool = False
+    """The daemon answers from its provider emulator: the costs are zero because
+    nothing was billed, not because the replies were free."""
 
 
 # --- tasks ----------------------------------------------------------------------------

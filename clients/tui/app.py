@@ -36,6 +36,8 @@ from .feed import SessionFeed
 from .model_selector import ModelSelector
 from .picker import NEW, SessionPicker
 from .progress import ProgressLine, TaskPanel, TurnState
+from .session_commands import run_session_command
+from .status_line import StatusLine
 from .transcript import Transcript
 
 EMULATOR_BANNER = "⚠ EMULATOR · replies are simulated offline, not by a real model · /help"
@@ -63,7 +65,8 @@ class ChatApp(App[None]):
     #model-info.on { display: block; }
     #body { height: 1fr; }
     #transcript { width: 1fr; }
-    #progress { background: $panel; }
+    #status-row { height: 1; background: $panel; }
+    #progress { width: 1fr; }
     #prompt { border: tall $primary 40%; }
     """
     BINDINGS = [
@@ -111,7 +114,9 @@ class ChatApp(App[None]):
         with Horizontal(id="body"):
             yield Transcript(id="transcript")
             yield TaskPanel(id="tasks")
-        yield ProgressLine(id="progress")
+        with Horizontal(id="status-row"):
+            yield ProgressLine(id="progress")
+            yield StatusLine(id="status")
         yield Input(placeholder="Message…", id="prompt")
         yield Footer()
 
@@ -150,6 +155,10 @@ class ChatApp(App[None]):
         self.selector.set_models(catalog.models)
         await self.open_session(self.initial_session)
 
+    def background(self, work: Awaitable[Any], what: str) -> None:
+        """Run a request of a command in the background, as the app's own are."""
+        self._spawn(work, what)
+
     def _spawn(self, work: Awaitable[Any], what: str) -> None:
         """Run a request in the background; its failure becomes a red line, not a crash."""
         async def guarded() -> None:
@@ -178,7 +187,8 @@ class ChatApp(App[None]):
         self.feed.follow(got.session.id, got.session.last_seq)
         self.session, self.tasks = got.session, got.tasks
         self.running.clear()
-        self.turn = TurnState(model=got.session.current_model, session_cost=got.session.cost_usd)
+        self.turn = TurnState(model=got.session.current_model)
+        self.query_one(StatusLine).load(got.messages, got.session.cost_usd)
         self.transcript.load(got.messages[-HISTORY_SHOWN:], got.switches,
                              hidden=max(len(got.messages) - HISTORY_SHOWN, 0))
         self._show_session()
@@ -230,6 +240,8 @@ class ChatApp(App[None]):
         self.query_one("#title", Static).update(
             Text.assemble((s.title, "bold"), (f"  {where}" if where else "", "dim")))
         self.selector.chosen, self.selector.current = s.model, s.current_model
+        info = self.models.get(s.current_model)
+        self.query_one(StatusLine).model(info.context_window if info else None, self.emulator)
         self.query_one("#prompt", Input).placeholder = (
             f"Message {'auto' if s.model == AUTO else self.short(s.current_model)}… "
             "(enter sends, /help)")
@@ -296,7 +308,7 @@ class ChatApp(App[None]):
                 self.turn.model = msg.model or self.turn.model
                 if msg.usage:
                     self.turn.output_tokens = msg.usage.output_tokens
-                self.turn.session_cost += msg.cost_usd or 0.0
+                self.query_one(StatusLine).reply_completed(msg)
         elif isinstance(event, m.ModelSwitched):
             t.switched(event.switch)
             if self.session:
@@ -322,7 +334,7 @@ class ChatApp(App[None]):
                 self.turn.outcome = p.outcome
             return
         if p.kind == "begin":
-            self.turn = TurnState(model=p.model, session_cost=self.turn.session_cost)
+            self.turn = TurnState(model=p.model)
         self.running.add(p.turn_id)
         self.turn.model, self.turn.output_tokens, self.turn.estimated_s = p.model, p.output_tokens, p.estimated_s
 
@@ -411,7 +423,15 @@ class ChatApp(App[None]):
         self._save_draft()
 
     def command(self, line: str) -> None:
-        run_command(self, line)
+        if not run_session_command(self, line):
+            run_command(self, line)
+
+    def put_in_prompt(self, text: str) -> None:
+        """Replace the draft with ``text``, the cursor at its end (``/edit``)."""
+        box = self.query_one("#prompt", Input)
+        box.value = text
+        box.cursor_position = len(text)
+        box.focus()
 
     def switch(self, model: str) -> None:
         if self.session is None:

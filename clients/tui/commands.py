@@ -30,7 +30,8 @@ class Chat(Protocol):
 
 HELP = ("keys: ctrl+n new session · ctrl+o sessions · F2/ctrl+s model (then 1-9 or ←→ enter) · "
         "esc/ctrl+c cancel the reply · ctrl+t tasks · ctrl+q quit.  commands: /switch MODEL · "
-        "/new [TITLE] · /context FILE[:A-B] TEXT · /sessions · /tasks · /cancel · /quit")
+        "/new [TITLE] · /context FILE[:A-B] TEXT · /sessions · /tasks · /cancel · /cost · /retry · /edit · /copy · "
+        "/quit")
 
 
 def emulator_help(key_hint: str) -> str:

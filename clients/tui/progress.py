@@ -18,8 +18,6 @@ from textual.widgets import Static
 
 from duologue.protocol.entities import TaskList
 
-from ..render import format_cost
-
 BAR_CELLS = 10
 _MARK = {"pending": ("○", "dim"), "in_progress": ("◐", "bold yellow"), "completed": ("●", "green")}
 
@@ -35,8 +33,6 @@ class TurnState:
     outcome: str | None = None
     """How the last turn ended: complete, cancelled, failed, interrupted (None: none yet)."""
     error: str | None = None
-    session_cost: float = 0.0
-    """Dollars the session's replies have cost so far, as billed."""
 
 
 def task_counts(tasks: TaskList) -> tuple[int, int, str | None]:
@@ -54,12 +50,11 @@ def _state_text(turn: TurnState, label: str) -> Text:
         return Text("■ cancelled (partial reply kept)", style="bold yellow")
     if turn.outcome in ("failed", "interrupted"):
         return Text(f"✗ {turn.outcome}: {turn.error or 'no detail'}", style="bold red")
-    cost = f" · {format_cost(turn.session_cost)} this session" if turn.session_cost else ""
-    if turn.outcome == "refused":
-        return Text(f"⊘ {label} refused{cost}", style="bold yellow")
+    if turn.outcome == "refused":  # the session's cost is on the status line beside
+        return Text(f"⊘ {label} refused", style="bold yellow")
     if turn.outcome == "complete":
-        return Text(f"✓ {label} · {turn.output_tokens} tok{cost}", style="green")
-    return Text(f"ready{cost}", style="dim")
+        return Text(f"✓ {label} · {turn.output_tokens} tok", style="green")
+    return Text("ready", style="dim")
 
 
 def progress_text(turn: TurnState, tasks: TaskList, width: int, label: str = "") -> Text:

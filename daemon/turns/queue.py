@@ -39,6 +39,7 @@ from duologue.protocol.errors import ErrorCode, RpcError
 from .. import task_tool
 from ..catalog import alternatives
 from ..summaries import WindowFitter
+from ..titles import title_first_exchange
 from ..ids import new_id
 from ..metrics import Metrics
 from ..providers.base import Finished, ProviderError, ToolCallEvent, TurnRequest, unforeseen
@@ -292,6 +293,8 @@ class Turns:
             deadline.cancel()
             if turn.model_choice is not None:
                 self._back_to_session_model(turn.session_id)
+            if outcome.status == "complete":  # before the end: who stops there has the title
+                title_first_exchange(self.sessions, turn.prompt, turn.id)
             self._progress(turn, "end", turn.model or model.id, outcome=outcome.status,
                            error=outcome.error_text)
             took = (self.sessions.clock() - turn.started_at).total_seconds() if turn.started_at else 0.0

@@ -4,7 +4,8 @@ is served: every turn ends in an assistant message, so no client waits forever.
 A reply still streaming is marked ``interrupted`` with the text of every delta
 committed (the store folds it from them, store/streams.py), which is every delta a
 client can have received. A prompt nothing answered gets an empty interrupted reply
-saying to send it again. The turns to close come from the store's open-turn index,
+saying to send it again, in the name of the model that was to answer (every reply
+has a speaker). The turns to close come from the store's open-turn index,
 not from a scan of every message.
 """
 
@@ -46,7 +47,7 @@ def _unanswered(sessions: Sessions, session: Session, prompt: Message) -> None:
     draft = sessions.draft(session)
     msg = draft.add_message(lambda seq: Message(
         id=new_id(), session_id=session.id, seq=seq, role="assistant", content=[],
-        created_at=draft.now, status="interrupted", turn_id=prompt.turn_id,
+        created_at=draft.now, model=session.current_model, status="interrupted", turn_id=prompt.turn_id,
         error="the daemon stopped before this message was answered; send it again"))
     draft.emit(m.MessageCompleted, message=msg)
     sessions.commit(draft)

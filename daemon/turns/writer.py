@@ -41,7 +41,6 @@ from duologue.protocol.entities import (
 
 from ..ids import new_id
 from ..metrics import Metrics
-from ..pricing import cost_usd
 from ..providers.base import TextDelta, TextSignature, ThinkingDelta, ThinkingDone, ToolCallEvent
 from ..sessions import Draft, Sessions
 from ..store import StoreWriteError
@@ -248,7 +247,7 @@ class ReplyWriter:
                       latency_ms: float, stop_reason: str | None) -> None:
         self._emit_pending(draft, reply)
         model = self._opening.model
-        cost = cost_usd(model, usage) if usage is not None else None
+        cost = self._metrics.cost_of(model, usage) if usage is not None else None
         final = msgspec.structs.replace(
             self._message(reply), status=outcome.status, usage=usage, ttft_ms=self.ttft_ms,
             latency_ms=latency_ms, stop_reason=stop_reason, error=outcome.error_text,

@@ -80,7 +80,7 @@ def test_new_then_list_show_rename_switch_rm_with_json(env: dict[str, str], tmp_
     assert switched["switch"]["to_model"] == switched["session"]["current_model"]
     assert ok_json(env, "show", "last")["switches"][0]["reason"] == "needs depth"
 
-    removed = ok_json(env, "rm", sid)
+    removed = ok_json(env, "rm", sid, "--yes")
     assert removed == {"deleted": [sid]}
     assert ok_json(env, "list")["sessions"] == []
 
@@ -99,7 +99,7 @@ def test_text_output_of_each_command(env: dict[str, str], tmp_path: Path):
     assert "claude-sonnet-5-5" in models and "flash" in models
     status = ok(env, "daemon", "status")
     assert "pid" in status and "EMULATOR" in status
-    assert f"deleted {sid}" in ok(env, "rm", sid)
+    assert f"deleted {sid}" in ok(env, "rm", sid, "--yes")
     assert "no sessions" in ok(env, "list")
 
 

@@ -43,6 +43,12 @@ def kept(got: m.GetResult) -> list[tuple[Any, ...]]:
     return [(x.role, x.content, x.model, x.created_at, x.usage, x.status, x.error, x.cost_usd) for x in got.messages]
 
 
+def unpriced(got: m.GetResult) -> m.GetResult:
+    """The session without costs, as the emulator's replies were: it bills nothing, and
+    an import prices the usage it brings back (as it does any tool's history)."""
+    return msgspec.structs.replace(got, messages=[msgspec.structs.replace(x, cost_usd=None) for x in got.messages])
+
+
 def hand_back_and_import(env: dict[str, str], home: Path, sid: str, tool: str) -> tuple[dict[str, Any], str]:
     said = ok_json({**env, "HOME": str(home)}, "export", sid, "--format", tool)
     back = ok_json(env, "import", "--from", tool, said["wrote"])
@@ -101,12 +107,14 @@ async def test_a_session_that_switched_models_exports_each_reply_with_its_model(
     assert Path(claude["wrote"]).parent.name == re.sub(r"[^A-Za-z0-9]", "-", project)   # Claude Code's folder
     assert {x["message"]["model"] for x in lines if x.get("type") == "assistant"} == {SONNET, FLASH}
     after = await client.get_session(back)
+    assert all(x.cost_usd for x in after.messages if x.role == "assistant")
+    after = unpriced(after)
     # Claude Code keeps Claude's thinking with its signature; Gemini's thinking and signatures it cannot hold.
     assert kept(after) == kept(_as_claude_code_keeps(before, FLASH))
     assert [w.to_model for w in after.switches] == [FLASH]
 
     gemini, back = hand_back_and_import(env, tmp_path / "g", s.id, "gemini-cli")
-    after = await client.get_session(back)
+    after = unpriced(await client.get_session(back))
     assert [x.model for x in after.messages] == [None, SONNET, None, FLASH]
     assert kept(after)[2:] == kept(before)[2:]                     # Gemini's reply whole, signatures too
     sonnet_before, sonnet_after = before.messages[1], after.messages[1]

@@ -1,0 +1,95 @@
+"""The chat's status line: how much of the current model's window the session fills,
+and what the session has cost so far.
+
+Context used is what the last reply's request carried plus what it wrote (its billed
+prompt tokens, cached or not, and its output): where the next request starts. The
+window is the current model's, from the catalog, so a switch to a smaller model shows
+at once how close the session comes to its limit. The cost is the session's as
+billed, kept by the daemon (``Session.cost_usd``) and grown by each completed reply;
+a daemon on the emulator bills nothing, and the line says ``emulator/$0`` rather than
+showing a dollar figure nobody spent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from rich.text import Text
+from textual.widget import Widget
+
+from duologue.protocol.entities import Message
+
+from ..render import format_cost
+
+FULL_AT = 0.8
+"""From this share of the window on, the meter is drawn as a warning."""
+
+
+def context_tokens(reply: Message) -> int | None:
+    """The tokens a reply's exchange left in the context, or None without usage."""
+    if reply.usage is None:
+        return None
+    return reply.usage.prompt_tokens + reply.usage.output_tokens
+
+
+def compact(tokens: int) -> str:
+    """``950``, ``12.3k``, ``1M``: short enough for a status line."""
+    if tokens < 1000:
+        return str(tokens)
+    if tokens < 1_000_000:
+        return f"{tokens / 1000:.1f}k".replace(".0k", "k")
+    return f"{tokens / 1_000_000:.2f}".rstrip("0").rstrip(".") + "M"
+
+
+def meter_text(used: int, window: int | None, cost_usd: float, emulator: bool) -> Text:
+    """``12.3k/200k ctx 6% · $0.0123``; the share is left out without a window."""
+    text = Text()
+    if window:
+        share = used / window
+        text.append(f"{compact(used)}/{compact(window)} ctx {share:.0%}",
+                    style="bold yellow" if share >= FULL_AT else "")
+    else:
+        text.append(f"{compact(used)} ctx")
+    text.append(" · ", style="dim")
+    text.append("emulator/$0" if emulator else format_cost(cost_usd), style="dim" if emulator else "")
+    return text
+
+
+class StatusLine(Widget):
+    """The meter, kept from the session's history and its events as they come."""
+
+    DEFAULT_CSS = "StatusLine { height: 1; width: auto; padding: 0 1; }"
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.used = 0
+        self.window: int | None = None
+        self.cost_usd = 0.0
+        self.emulator = False
+
+    def load(self, messages: Iterable[Message], cost_usd: float) -> None:
+        """A session opened: its cost as the daemon keeps it, the context of its last
+        reply that has usage."""
+        self.cost_usd = cost_usd
+        self.used = 0
+        for msg in reversed(list(messages)):
+            tokens = context_tokens(msg) if msg.role == "assistant" else None
+            if tokens is not None:
+                self.used = tokens
+                break
+        self.refresh(layout=True)
+
+    def reply_completed(self, reply: Message) -> None:
+        tokens = context_tokens(reply)
+        if tokens is not None:
+            self.used = tokens
+        self.cost_usd += reply.cost_usd or 0.0
+        self.refresh(layout=True)
+
+    def model(self, window: int | None, emulator: bool) -> None:
+        """The current model changed (or the catalog arrived): its window."""
+        self.window, self.emulator = window, emulator
+        self.refresh(layout=True)
+
+    def render(self) -> Text:
+        return meter_text(self.used, self.window, self.cost_usd, self.emulator)
