@@ -17,8 +17,7 @@ code, a thousand messages per commit: setup, not 100,000 turns.
 from __future__ import annotations
 
 import asyncio
-import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -92,32 +91,16 @@ def _anon_rss(pid: int) -> int:
     raise AssertionError("no RssAnon")
 
 
-class _PeakRss:
-    """The highest anonymous RSS of a process seen while the block runs."""
-
-    def __init__(self, pid: int):
-        self.pid, self.peak, self._done = pid, 0, threading.Event()
-        self._thread = threading.Thread(target=self._watch, daemon=True)
-
-    def _watch(self) -> None:
-        while not self._done.wait(0.02):
-            self.peak = max(self.peak, _anon_rss(self.pid))
-
-    def __enter__(self) -> _PeakRss:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._done.set()
-        self._thread.join()
-
-
-async def _stored_seqs(events: SessionEvents, sid: str, until: int) -> list[int]:
-    """The seqs of ``sid``'s stored events the client's rules deliver, up to ``until``."""
+async def _stored_seqs(events: SessionEvents, sid: str, until: int,
+                       sample: Callable[[], None] = lambda: None) -> list[int]:
+    """The seqs of ``sid``'s stored events the client's rules deliver, up to
+    ``until``; ``sample`` is called every thousand."""
     seqs: list[int] = []
     async for event in events.events():
         if getattr(event, "session_id", None) == sid and not isinstance(event, m.Progress):
             seqs.append(event.seq)
+            if len(seqs) % 1000 == 0:
+                sample()
             if event.seq >= until:
                 return seqs
 
@@ -127,13 +110,14 @@ async def test_a_100k_message_session_replays_every_seq_once_with_bounded_daemon
     async with _client(d, "replayer") as c:
         await c.status()
         before = _anon_rss(d.pid)
+        seen = [before]
         events = SessionEvents(c)
-        with _PeakRss(d.pid) as rss:
-            result = await events.attach(sid, since_seq=0)
-            seqs = await asyncio.wait_for(_stored_seqs(events, sid, result.last_seq), 300)
+        result = await events.attach(sid, since_seq=0)
+        seqs = await asyncio.wait_for(
+            _stored_seqs(events, sid, result.last_seq, lambda: seen.append(_anon_rss(d.pid))), 300)
     assert result.replayed == result.last_seq == MESSAGES + 1
     assert seqs == list(range(1, result.last_seq + 1))
-    grew = rss.peak - before
+    grew = max(seen) - before
     assert grew < 16 * 1024 * 1024 < MESSAGES * len(TEXT), f"the daemon grew {grew / 2**20:.1f} MiB"
 
 
