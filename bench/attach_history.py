@@ -16,8 +16,8 @@ completed, so 10,000 messages are 5,000 turns and 115,001 events.
   received, already in memory, decoded into the same typed notifications, the work
   the client cannot skip. Targets: < 100 ms bare, < 150 ms through the client.
 - Attach with ``since_seq=0`` to 100,000 messages (1,150,001 events) through
-  ``AsyncClient``: it completes (before paced batches it could not: the client was
-  dropped), with the daemon's anonymous RSS sampled during it. Floor: the store
+  ``AsyncClient``: it completes, and the daemon's anonymous RSS sampled during it
+  stays where it was (the replay is read as the pipe takes it). Floor: the store
   read, as for the bare row.
 - Attach with ``since_seq`` 20 events before the end. Floor: ``daemon/status``.
 - ``session/list`` over 10,001 sessions, first page (50) and everything (10,000).
@@ -259,7 +259,9 @@ def _attach_rows(quick: bool) -> list[Row]:
                     "Store.event_page in process, interleaved", got["bare"][1], target="< 100 ms",
                     met=p50(got["bare"][0]) < 100, with_p99=False,
                     note="a plain pyzmq DEALER counts the notifications in the JSON-RPC batch frames it "
-                         "receives (up to 256 events a frame), nothing decoded"),
+                         "receives (up to 256 events a frame), nothing decoded. The floor alone, reading the "
+                         "events as the daemon must (each delta's frame rebuilt from its stored text), "
+                         "is over the target"),
         latency_row(f"attach since_seq=0, {shape} all received, AsyncClient", got["full"][0],
                     "decode of the same frames, in memory, interleaved", got["full"][1], target="< 150 ms",
                     met=p50(got["full"][0]) < 150, with_p99=False,
