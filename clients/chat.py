@@ -13,6 +13,8 @@ from __future__ import annotations
 import asyncio
 import sys
 
+import msgspec
+
 from duologue.protocol import methods as m
 from duologue.protocol.errors import RpcError
 
@@ -69,11 +71,10 @@ class Chat:
             page = await self.client.list_sessions(project_id=self.project, limit=1)
             session_id = page.sessions[0].id if page.sessions else (
                 await self.client.create_session(project_id=self.project)).id
-        got = await self.client.get_session(session_id)
+        got = await self.client.latest(session_id, 10)
         self.session_id = got.session.id
-        tail = m.GetResult(session=got.session, messages=got.messages[-10:], switches=[
-            w for w in got.switches if not got.messages[-10:] or w.seq >= got.messages[-10:][0].seq],
-            tasks=got.tasks)
+        tail = msgspec.structs.replace(got, switches=[
+            w for w in got.switches if not got.messages or w.seq >= got.messages[0].seq])
         _say(render.transcript(tail))
         _say("(type /help for commands)")
         self.printer = _Printer()
@@ -111,7 +112,7 @@ class Chat:
         elif word == "/open" and rest:
             await self.open(rest)
         elif word == "/show":
-            _say(render.transcript(await c.get_session(self.session_id)))
+            _say(render.transcript(await c.whole_session(self.session_id)))
         else:
             _say(f"unknown command {line!r}; /help lists them")
         return True

@@ -102,7 +102,9 @@ async def cmd_list(c: Calls, a: argparse.Namespace) -> Any:
 
 
 async def cmd_show(c: Calls, a: argparse.Namespace) -> Any:
-    r = await c.get_session(await resolve_session(c, a.session), since_seq=a.since, limit=a.limit)
+    sid = await resolve_session(c, a.session)
+    r = (await c.get_session(sid, since_seq=a.since, limit=a.limit) if a.limit
+         else await c.whole_session(sid, since_seq=a.since))
     return r, lambda: render.transcript(r)
 
 
@@ -512,7 +514,7 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     sp = add("show", cmd_show, "print a session's transcript")
     sp.add_argument("session", help="id, unique id prefix, or 'last'")
     sp.add_argument("--since", type=int, default=0, help="only messages after this seq")
-    sp.add_argument("--limit", type=int)
+    sp.add_argument("--limit", type=int, help=f"only the first N messages (1 to {m.MAX_PAGE_MESSAGES})")
     sp = add("switch", cmd_switch, "switch a session's model")
     sp.add_argument("session")
     sp.add_argument("model", help="model id, short name or auto")

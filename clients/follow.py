@@ -113,7 +113,7 @@ async def _ended(client: AsyncClient, session_id: str, turn_id: str, since: int)
     status = await client.status()
     if any(turn.turn_id == turn_id for turn in status.running_turns):
         return False, None
-    got = await client.get_session(session_id, since_seq=since)
+    got = await client.whole_session(session_id, since_seq=since)
     replies = [msg for msg in got.messages if msg.turn_id == turn_id and msg.role == "assistant"]
     return True, replies[-1] if replies else None
 

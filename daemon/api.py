@@ -81,7 +81,8 @@ def build_handlers(services: Services) -> dict[str, Handler]:
 
     def attach(p: m.AttachParams, caller: Caller) -> m.AttachResult:
         result, replay = sessions.attach(p, caller.peer)
-        caller.after.append(replay)
+        if replay is not None:
+            caller.after.append(replay)
         return result
 
     def detach(p: m.SessionRef, caller: Caller) -> m.EmptyResult:
@@ -124,8 +125,8 @@ def build_handlers(services: Services) -> dict[str, Handler]:
     def import_list(p: m.Empty, caller: Caller) -> m.ImportListResult:
         return imports.list()
 
-    def export(p: m.SessionRef, caller: Caller) -> m.ExportDocument:
-        return export_session(sessions, p.session_id)
+    def export(p: m.ExportParams, caller: Caller) -> m.ExportDocument:
+        return export_session(sessions, p)
 
     return {
         "daemon/hello": hello,

@@ -20,7 +20,7 @@ import inspect
 import logging
 from collections.abc import Coroutine
 from dataclasses import dataclass, field
-from typing import Any, Awaitable, Callable, Iterable, Union
+from typing import Any, Awaitable, Callable, Union
 
 from duologue.protocol.errors import ErrorCode, RpcError
 from duologue.protocol.jsonrpc import (
@@ -34,6 +34,7 @@ from duologue.protocol.jsonrpc import (
 from duologue.protocol.methods import METHODS
 
 from .hub import Subscriber
+from .replay import Lazy
 from .store import StoreWriteError
 
 log = logging.getLogger(__name__)
@@ -41,16 +42,16 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class Caller:
-    """What a handler knows of its caller. The frames of each iterable in ``after``
+    """What a handler knows of its caller. The frames of each source in ``after``
     are sent to the caller after the response, in order, as its connection takes
     them (attach uses it to replay missed events, read lazily from the store)."""
 
     peer: Subscriber
-    after: list[Iterable[bytes]] = field(default_factory=list)
+    after: list[Lazy] = field(default_factory=list)
 
 
 Handler = Union[Callable[[Any, Caller], Any], Callable[[Any, Caller], Awaitable[Any]]]
-Respond = Callable[[bytes | None, list[Iterable[bytes]]], None]
+Respond = Callable[[bytes | None, list[Lazy]], None]
 """Takes the response frame (None when nothing is to be answered) and the frames to
 send after it."""
 Spawn = Callable[[Coroutine[Any, Any, None]], "asyncio.Task[None]"]

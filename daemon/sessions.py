@@ -12,7 +12,6 @@ writer: one writer per session holds by construction.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import datetime, timezone
 from typing import Any, Callable
 
@@ -35,12 +34,14 @@ from duologue.protocol.jsonrpc import encode_event, encode_notification
 from .catalog import Catalog
 from .hub import Hub, Subscriber
 from .ids import new_id
+from .replay import Replay
 from .store import Change, ImportMarks, Store, encode_cursor, stored_completion, stored_delta
 
 DEFAULT_TITLE = "New session"
 """A session's title until it is given one or the daemon titles it."""
-REPLAY_PAGE = 256
-"""Stored frames read at a time while a replay is sent."""
+PAGE_BYTES = 2 * 1024 * 1024
+"""Stored bytes a page of messages stops before (``session/get``, ``session/export``):
+their JSON stays well under the frame limit (``MAX_FRAME_BYTES``)."""
 
 
 def utcnow() -> datetime:
@@ -199,16 +200,18 @@ class Sessions:
     def get(self, p: m.GetParams) -> m.GetResult:
         session = self.require(p.session_id)
         _check_since_seq(p.since_seq, session)
-        limit = None if p.limit is None else p.limit + 1
-        messages = self.store.messages(session.id, p.since_seq, limit)
-        more = p.limit is not None and len(messages) > p.limit
-        return m.GetResult(
-            session=session,
-            messages=messages[: p.limit] if more else messages,
-            switches=self.store.switches(session.id),
-            tasks=self.store.tasks(session.id),
-            has_more=more,
-        )
+        if p.before_seq is not None and p.before_seq <= p.since_seq:
+            raise RpcError(ErrorCode.INVALID_PARAMS,
+                           f"before_seq {p.before_seq} must be greater than since_seq {p.since_seq}: "
+                           "a page holds the messages between them", {"path": "$.before_seq"})
+        messages, more = self.store.message_page(session.id, p.since_seq, p.before_seq, p.limit, PAGE_BYTES)
+        following = None
+        if more and p.before_seq is not None:
+            following = m.PageStart(since_seq=p.since_seq, before_seq=messages[0].seq)
+        elif more:
+            following = m.PageStart(since_seq=messages[-1].seq)
+        return m.GetResult(session=session, messages=messages, switches=self.store.switches(session.id),
+                           tasks=self.store.tasks(session.id), has_more=more, next=following)
 
     def rename(self, p: m.RenameParams) -> Session:
         session = self.require(p.session_id)
@@ -272,36 +275,20 @@ class Sessions:
         """Add a switch to a draft (used by turns for auto and failover choices)."""
         return self._switch(draft, target, reason, kind)
 
-    def attach(self, p: m.AttachParams, sub: Subscriber) -> tuple[m.AttachResult, Iterator[bytes]]:
+    def attach(self, p: m.AttachParams, sub: Subscriber) -> tuple[m.AttachResult, Replay | None]:
         """Subscribe and replay. The replay covers the events up to the session's last
         seq now; any later one is published to ``sub`` live, and the transport sends
         it after the whole replay, so nothing is missed or delivered twice. The caller
-        sends the response first (see the transport)."""
+        sends the response first, then the replay as the connection takes it (see
+        ``replay``)."""
         session = self.require(p.session_id)
         _check_since_seq(p.since_seq, session)
-        if p.since_seq is None:
-            replay: Iterator[bytes] = iter(())
-            count = 0
-        else:
-            replay = self._replay(session.id, p.since_seq, session.last_seq)
-            count = session.last_seq - p.since_seq  # seqs are gap-free
+        replay = None
+        if p.since_seq is not None and p.since_seq < session.last_seq:
+            replay = Replay(self.store, session.id, p.since_seq, session.last_seq)
+        count = 0 if p.since_seq is None else session.last_seq - p.since_seq  # seqs are gap-free
         self.hub.attach(session.id, sub)
         return m.AttachResult(session=session, last_seq=session.last_seq, replayed=count), replay
-
-    def _replay(self, sid: str, since_seq: int, upto: int) -> Iterator[bytes]:
-        """The stored frames after ``since_seq`` up to ``upto``, read a page at a time as
-        the transport sends them: a long replay is neither held in memory whole nor
-        queued at once for a client that reads slowly (later events arrive live)."""
-        seq = since_seq
-        while seq < upto:
-            page = self.store.event_page(sid, seq, REPLAY_PAGE)
-            for at, frame in page:
-                if at > upto:
-                    return
-                yield frame
-                seq = at
-            if len(page) < REPLAY_PAGE:
-                return
 
     def pin(self, session_id: str, message_id: str, pinned: bool) -> Message:
         session = self.require(session_id)

@@ -13,6 +13,9 @@ rest of a replay in progress is not sent), so a reattach with ``since_seq`` set 
 the last seq before the notice loses nothing. A peer that has disconnected
 (EHOSTUNREACH under ROUTER_MANDATORY) is forgotten.
 
+A replay goes out as JSON-RPC batch frames read from the store only as the pipe
+takes them (``replay``); the other frames one message each.
+
 ``MAXMSGSIZE`` bounds what a client may send: ZeroMQ closes the connection of a
 peer that sends a larger message, so an oversized frame is never buffered.
 
@@ -44,7 +47,6 @@ import logging
 import os
 import time
 from collections import deque
-from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -59,6 +61,7 @@ from duologue.protocol.methods import ClientDropped
 
 from .dispatch import Dispatcher
 from .hub import Hub
+from .replay import Lazy, batch_bytes
 
 log = logging.getLogger(__name__)
 
@@ -109,8 +112,8 @@ class Peer:
         self.routing_id = routing_id
         self.key = transport.tag + routing_id
         self.channel = transport
-        self.outbox: deque[bytes | Iterator[bytes]] = deque()
-        """Frames (counted in ``outbox_bytes``) and lazy segments (a replay read from
+        self.outbox: deque[bytes | Lazy] = deque()
+        """Frames (counted in ``outbox_bytes``) and lazy sources (a replay read from
         the store as it is sent, not counted until a frame is pulled)."""
         self.outbox_bytes = 0
         self.piped: deque[int] = deque(maxlen=SEND_HWM)
@@ -149,6 +152,7 @@ class ZmqTransport:
         self._dispatcher = dispatcher
         self._hub = hub
         self._queue_limit = queue_limit_bytes
+        self._batch_bytes = batch_bytes(queue_limit_bytes, SEND_HWM)
         self._curve = curve
         self._auth: ThreadAuthenticator | None = None
         self._ctx = zmq.Context()
@@ -281,11 +285,11 @@ class ZmqTransport:
             self.send(peer, encode_error(None, RpcError(
                 ErrorCode.INVALID_REQUEST, "send each JSON-RPC message as exactly one ZeroMQ frame")))
             return
-        def respond(response: bytes | None, after: list[Iterable[bytes]]) -> None:
+        def respond(response: bytes | None, after: list[Lazy]) -> None:
             if response is not None:
                 self.send(peer, response)
             for frames in after:
-                self.send_lazily(peer, iter(frames))
+                self.send_lazily(peer, frames)
 
         self._dispatcher.handle(parts[1], peer, respond)
 
@@ -322,11 +326,11 @@ class ZmqTransport:
                 raise
             self._forget(peer)
 
-    def send_lazily(self, peer: Peer, frames: Iterator[bytes]) -> None:
-        """Send ``frames`` in order, pulling each only when the peer's connection takes
-        it: frames not pulled yet (a replay still in the store) are not queued bytes,
-        so a long replay to a slow reader pauses rather than drops it. Frames sent to
-        the peer later wait behind the rest."""
+    def send_lazily(self, peer: Peer, frames: Lazy) -> None:
+        """Send the frames of ``frames`` in order, pulling each only when the peer's
+        connection took the one before: frames not pulled yet (a replay still in the
+        store) are not queued bytes, so a long replay to a slow reader pauses rather
+        than drops it. Frames sent to the peer later wait behind the rest."""
         if peer.routing_id not in self._peers:
             return
         peer.outbox.append(frames)
@@ -405,11 +409,18 @@ class ZmqTransport:
                     pass
 
     def _flush(self, peer: Peer) -> bool:
-        """Send what the peer's pipe takes; True when its outbox is empty."""
+        """Send what the peer's pipe takes; True when its outbox is empty. A send may
+        consume the reader's edge, so ``EVENTS`` is checked once after the burst."""
+        try:
+            return self._send_outbox(peer)
+        finally:
+            self._wake_reader_if_pending()
+
+    def _send_outbox(self, peer: Peer) -> bool:
         while peer.outbox:
             head = peer.outbox[0]
-            if not isinstance(head, bytes):  # a lazy segment: its next frame becomes the head
-                frame = next(head, None)
+            if not isinstance(head, bytes):  # a lazy source: its next frame becomes the head
+                frame = head.next_frame(self._batch_bytes)
                 if frame is None:
                     peer.outbox.popleft()
                     continue
@@ -428,8 +439,6 @@ class ZmqTransport:
                     raise
                 self._forget(peer)
                 return True
-            finally:
-                self._wake_reader_if_pending()
             peer.outbox.popleft()
             peer.outbox_bytes -= len(frame)
             peer.piped_frame(len(frame))

@@ -177,11 +177,32 @@ class ListResult(Result):
     next_cursor: str | None = None
 
 
+PAGE_MESSAGES = 200
+"""Messages in a page of ``session/get`` or ``session/export`` unless ``limit`` says."""
+MAX_PAGE_MESSAGES = 1000
+PageLimit = Annotated[int, msgspec.Meta(ge=1, le=MAX_PAGE_MESSAGES)]
+
+
+class PageStart(Result):
+    """Where the next page starts: send these fields again with the same session and
+    limit."""
+
+    since_seq: int = 0
+    before_seq: int | None = None
+
+
 class GetParams(Params):
+    """One page of a session's messages, in seq order: the ``limit`` messages just
+    after ``since_seq``, or with ``before_seq`` the ones just before it (after
+    ``since_seq`` still), for reading back from the end. A page also ends before it
+    would pass about 2 MiB (it always holds one message), so every answer fits a
+    frame whatever the session's length."""
+
     session_id: SessionId
     since_seq: Since = 0
-    limit: Annotated[int, msgspec.Meta(ge=1, le=100_000)] | None = None
-    """At most this many messages, the oldest first after ``since_seq``."""
+    before_seq: Since | None = None
+    """Only messages with a smaller seq; ``MAX_SEQ`` (2**53 - 1) reads the newest."""
+    limit: PageLimit = PAGE_MESSAGES
 
 
 class GetResult(Result):
@@ -190,6 +211,9 @@ class GetResult(Result):
     switches: list[ModelSwitch]
     tasks: TaskList
     has_more: bool = False
+    """More messages lie beyond this page, in the direction it was read."""
+    next: PageStart | None = None
+    """The next page in that direction (set exactly when ``has_more``)."""
 
 
 class RenameParams(Params):
@@ -470,8 +494,19 @@ class UndoResult(Result):
     """Sessions of the batch deleted before the undo (nothing left to remove)."""
 
 
+class ExportParams(Params):
+    """One page of an export: the ``limit`` messages after ``since_seq`` (see
+    :class:`GetParams`); the client joins the pages into one document."""
+
+    session_id: SessionId
+    since_seq: Since = 0
+    limit: PageLimit = PAGE_MESSAGES
+
+
 class ExportDocument(Result):
-    """A whole session as one JSON document (``duologue export --format json``)."""
+    """A whole session as one JSON document (``duologue export --format json``).
+    The daemon sends it a page of messages at a time (``next`` on all but the
+    last); a saved document holds them all and no ``next``."""
 
     format: Literal["duologue-export"]
     version: int
@@ -482,6 +517,7 @@ class ExportDocument(Result):
     switches: list[ModelSwitch]
     tasks: TaskList
     summaries: list[ContextSummary]
+    next: PageStart | None = None
 
 
 # --- notifications --------------------------------------------------------------------
@@ -612,7 +648,7 @@ METHODS: dict[str, Method] = _table(
     Method("session/list", ListParams, ListResult,
            "Sessions by recency, optionally of one project; paged by cursor."),
     Method("session/get", GetParams, GetResult,
-           "A session with its messages after since_seq, switches and tasks."),
+           "A session with a page of its messages (after since_seq or before before_seq), switches and tasks."),
     Method("session/rename", RenameParams, SessionResult, "Set a session's title."),
     Method("session/delete", SessionRef, DeleteResult,
            "Delete a session and everything in it; attached clients are told."),
@@ -640,8 +676,8 @@ METHODS: dict[str, Method] = _table(
     Method("import/undo", UndoParams, UndoResult,
            "Remove exactly what one import batch created."),
     Method("import/list", Empty, ImportListResult, "The import batches, oldest first."),
-    Method("session/export", SessionRef, ExportDocument,
-           "The whole session as one document: messages, switches, tasks, summaries."),
+    Method("session/export", ExportParams, ExportDocument,
+           "A session as one document (a page of messages at a time): messages, switches, tasks, summaries."),
 )
 
 

@@ -9,6 +9,7 @@ import json
 import re
 import subprocess
 import sys
+from collections import deque
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -90,6 +91,7 @@ class Raw:
         self.sock.connect(endpoint)
         self._ids = 0
         self.aside: list[bytes] = []  # frames ``call`` read while waiting for its answer
+        self._items: deque[Any] = deque()  # the rest of a batch frame ``recv_item`` opened
 
     def next_id(self) -> int:
         self._ids += 1
@@ -105,6 +107,17 @@ class Raw:
 
     def recv_frame(self) -> bytes:
         return self.sock.recv()
+
+    def recv_item(self) -> Any:
+        """The next JSON-RPC message, decoded, whatever frame carries it: a replay
+        comes as batch frames (arrays of notifications)."""
+        if not self._items:
+            value = json.loads(self.sock.recv())
+            self._items.extend(value if isinstance(value, list) else [value])
+        return self._items.popleft()
+
+    def recv_items(self, n: int) -> list[Any]:
+        return [self.recv_item() for _ in range(n)]
 
     def call(self, method: str, params: Any = None) -> Any:
         """Send a request and return its response; other frames go to ``aside``."""

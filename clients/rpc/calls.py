@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import msgspec
+
 from duologue.protocol import methods as m
 from duologue.protocol.entities import CodeContextBlock, ContextSummary, Message, Session, TaskList, ThinkingDepth
 
@@ -45,9 +47,31 @@ class Calls:
                             before: str | None = None) -> m.ListResult:
         return await self.call("session/list", m.ListParams(project_id=project_id, limit=limit, before=before))
 
-    async def get_session(self, session_id: str, *, since_seq: int = 0,
-                          limit: int | None = None) -> m.GetResult:
-        return await self.call("session/get", m.GetParams(session_id=session_id, since_seq=since_seq, limit=limit))
+    async def get_session(self, session_id: str, *, since_seq: int = 0, before_seq: int | None = None,
+                          limit: int = m.PAGE_MESSAGES) -> m.GetResult:
+        """One page of the session's messages (see ``GetParams``): the first after
+        ``since_seq``, or the last before ``before_seq`` (``latest`` reads the end)."""
+        return await self.call("session/get", m.GetParams(session_id=session_id, since_seq=since_seq,
+                                                          before_seq=before_seq, limit=limit))
+
+    async def latest(self, session_id: str, limit: int = m.PAGE_MESSAGES) -> m.GetResult:
+        """The session with its last ``limit`` messages: what a chat shows on opening."""
+        return await self.get_session(session_id, before_seq=m.MAX_SEQ, limit=limit)
+
+    async def whole_session(self, session_id: str, *, since_seq: int = 0) -> m.GetResult:
+        """Every message after ``since_seq``, read a page at a time (one answer
+        holding a long session would pass the frame limit)."""
+        return await self._joined("session/get", m.GetParams(
+            session_id=session_id, since_seq=since_seq, limit=m.MAX_PAGE_MESSAGES))
+
+    async def _joined(self, method: str, params: m.GetParams | m.ExportParams) -> Any:
+        """Call a paged method until its last page; that page with every page's messages."""
+        page = await self.call(method, params)
+        messages = list(page.messages)
+        while page.next is not None:
+            page = await self.call(method, msgspec.structs.replace(params, since_seq=page.next.since_seq))
+            messages += page.messages
+        return msgspec.structs.replace(page, messages=messages)
 
     async def rename_session(self, session_id: str, title: str) -> Session:
         return (await self.call("session/rename", m.RenameParams(session_id=session_id, title=title))).session
@@ -107,4 +131,6 @@ class Calls:
         return (await self.call("import/list")).batches
 
     async def export_session(self, session_id: str) -> m.ExportDocument:
-        return await self.call("session/export", m.SessionRef(session_id=session_id))
+        """The session as one document, its messages joined from the daemon's pages."""
+        return await self._joined("session/export", m.ExportParams(
+            session_id=session_id, limit=m.MAX_PAGE_MESSAGES))

@@ -272,6 +272,8 @@ class Client(ClientSettings):
     create_session = _blocking(Calls.create_session)
     list_sessions = _blocking(Calls.list_sessions)
     get_session = _blocking(Calls.get_session)
+    latest = _blocking(Calls.latest)
+    whole_session = _blocking(Calls.whole_session)
     rename_session = _blocking(Calls.rename_session)
     delete_session = _blocking(Calls.delete_session)
     switch_model = _blocking(Calls.switch_model)

@@ -183,14 +183,14 @@ class ChatApp(App[None]):
         if session_id is None:
             session_id = (await c.create_session(project_id=self.project or None)).id
         old = self.session.id if self.session else None
-        got = await c.get_session(session_id)
+        got = await c.latest(session_id, HISTORY_SHOWN)
         self.feed.follow(got.session.id, got.session.last_seq)
         self.session, self.tasks = got.session, got.tasks
         self.running.clear()
         self.turn = TurnState(model=got.session.current_model)
         self.query_one(StatusLine).load(got.messages, got.session.cost_usd)
-        self.transcript.load(got.messages[-HISTORY_SHOWN:], got.switches,
-                             hidden=max(len(got.messages) - HISTORY_SHOWN, 0))
+        self.transcript.load(got.messages, got.switches,
+                             hidden=max(got.session.message_count - len(got.messages), 0))
         self._show_session()
         self._show_tasks()
         if old and old != session_id:

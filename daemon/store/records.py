@@ -381,6 +381,38 @@ class Store:
         found = list(self._scan("messages", sid, since_seq, limit, self._message_dec.decode))
         return [self._with_streamed_text(msg) for msg in found]
 
+    def message_page(self, sid: str, after: int, before: int | None, limit: int,
+                     max_bytes: int) -> tuple[list[Message], bool]:
+        """Up to ``limit`` messages with ``after < seq < before`` (no upper bound when
+        ``before`` is None), in seq order, and whether more lie beyond them. With
+        ``before`` the page is the one nearest to it (read backwards), else the one
+        nearest to ``after``. It stops before passing ``max_bytes`` as stored (one
+        message at least), so a page of large messages still fits a frame."""
+        prefix = sid.encode() + b"\0"
+        raws: list[bytes] = []
+        size, more = 0, False
+        with self._env.begin(db=self._db["messages"], buffers=True) as txn:
+            cur = txn.cursor()
+            if before is None:
+                positioned, step = cur.set_range(seq_key(sid, after + 1)), cur.next
+            else:
+                positioned = cur.prev() if cur.set_range(seq_key(sid, before)) else cur.last()
+                step = cur.prev
+            while positioned:
+                key = bytes(cur.key())
+                if not key.startswith(prefix) or U64.unpack(key[len(prefix):])[0] <= after:
+                    break
+                value = cur.value()
+                if raws and (len(raws) >= limit or size + len(value) > max_bytes):
+                    more = True
+                    break
+                raws.append(bytes(value))
+                size += len(value)
+                positioned = step()
+        if before is not None:
+            raws.reverse()
+        return [self._with_streamed_text(self._message_dec.decode(raw)) for raw in raws], more
+
     def _with_streamed_text(self, msg: Message) -> Message:
         if msg.status != "streaming":
             return msg

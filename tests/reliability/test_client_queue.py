@@ -103,7 +103,7 @@ def _long_session(c: Client, n: int) -> str:
 def _read_to_notice(slow: Raw) -> tuple[dict[str, list[int]], dict[str, Any], list[dict[str, Any]]]:
     seqs: dict[str, list[int]] = {}
     while True:
-        frame = json.loads(slow.recv_frame())
+        frame = slow.recv_item()
         if frame.get("method") == "client/dropped":
             break
         params = frame.get("params") or {}
@@ -113,7 +113,7 @@ def _read_to_notice(slow: Raw) -> tuple[dict[str, list[int]], dict[str, Any], li
     after = []
     try:
         while True:
-            after.append(json.loads(slow.recv_frame()))
+            after.append(slow.recv_item())
     except zmq.Again:
         pass
     return seqs, frame["params"], after
@@ -150,7 +150,7 @@ def test_a_drop_during_an_attach_replay_names_every_session_and_a_reattach_recov
             assert reply["result"]["replayed"] == last - resume
             got = []
             while len(got) < reply["result"]["replayed"]:
-                frame = json.loads(slow.recv_frame())
+                frame = slow.recv_item()
                 params = frame.get("params") or {}
                 if params.get("session_id") == sid and "seq" in params and frame.get("method") != "progress":
                     got.append(params["seq"])

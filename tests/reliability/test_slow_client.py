@@ -64,7 +64,7 @@ def _read_until_dropped(slow: Raw, first: dict[str, list[dict[str, Any]]],
     last = {sid: frames[-1]["params"]["seq"] for sid, frames in first.items()}
     slow.sock.setsockopt(zmq.RCVTIMEO, 20_000)
     while True:
-        frame = json.loads(slow.recv_frame())
+        frame = slow.recv_item()
         if frame.get("method") == "client/dropped":
             return last, seen, frame["params"]
         params = frame.get("params", {})
@@ -93,7 +93,7 @@ async def test_a_client_that_stops_reading_slows_no_one_is_dropped_and_catches_u
             first: dict[str, list[dict[str, Any]]] = {}
             for sid in (stream_sid, flood_sid):
                 reply = slow.call("session/attach", {"session_id": sid, "since_seq": 0})
-                first[sid] = [json.loads(slow.recv_frame()) for _ in range(reply["result"]["replayed"])]
+                first[sid] = slow.recv_items(reply["result"]["replayed"])
             # From here on the slow client reads nothing.
             took, deltas = await _stream_and_flood(fast, flooder, emulator, stream_sid, flood_sid)
             assert "fell" in d.log() and "behind" in d.log(), "the slow client was never dropped"
@@ -113,7 +113,7 @@ async def test_a_client_that_stops_reading_slows_no_one_is_dropped_and_catches_u
             for sid in (stream_sid, flood_sid):
                 reattached = slow.call("session/attach", {"session_id": sid, "since_seq": last.get(sid, 0)})
                 result = reattached["result"]
-                replay = [json.loads(slow.recv_frame()) for _ in range(result["replayed"])]
+                replay = slow.recv_items(result["replayed"])
                 seen.setdefault(sid, []).extend(replay)
                 seqs = [f["params"]["seq"] for f in seen[sid]]
                 assert seqs == list(range(1, result["last_seq"] + 1)), f"{sid}: not everything after reattach"
