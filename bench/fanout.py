@@ -18,7 +18,13 @@ first and the last watcher. The garbage collector runs as it does in use.
 
 Floor: the same chunk-to-text latency for the Anthropic SDK called directly in this
 process (what any consumer of the provider stream pays, with no daemon), its turns
-interleaved one for one with ours in each row, so both see the same machine.
+interleaved one for one with ours in each row, so both see the same machine. Beside
+it, the floor of the fan-out itself (in the note): a plain pyzmq ROUTER in its own
+process (``bench.zmq_floor --fanout``) handing a delta frame of the same size to as
+many DEALERs, read by the same kind of stamping thread, ``CHUNKS`` frames
+``CADENCE_S`` apart per turn, interleaved too: from the moment the frame is sent to
+the ROUTER until the last watcher has it. What any daemon pays on this machine to
+reach N clients is at least the sum of the two.
 """
 
 from __future__ import annotations
@@ -27,6 +33,7 @@ import asyncio
 import json
 import threading
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any, Iterator
 
 import msgspec
@@ -34,10 +41,12 @@ import zmq
 
 from duologue.daemon.emulator import Emulator, Reply
 from duologue.daemon.emulator import server as emulator_server
-from duologue.protocol.jsonrpc import encode_request
+from duologue.protocol.jsonrpc import encode_event, encode_request
+from duologue.protocol.methods import MessageDelta
 
 from .fixtures import Daemon, temp_home, wait_turn
 from .harness import Row, latency_row, ms, now_ns, p50, p99, progress
+from .rpc_roundtrip import echo
 
 CADENCE_S = 0.01
 CHUNKS = 20
@@ -212,23 +221,54 @@ async def _floor(client: Any, emu: Emulator, log: list[tuple[int, bytes]], turn:
     return [ms(t - ends[end]) for t, end in seen]
 
 
+async def _fan_floor(driver: zmq.Socket, watchers: Watchers, turn: int) -> list[float]:
+    """One turn's frames through the plain ROUTER: send -> the last watcher has it."""
+    watchers.take_deltas()
+    sent: dict[int, int] = {}
+    for i, chunk in enumerate(_chunks(turn)):
+        seq = turn * CHUNKS + i + 1
+        frame = encode_event(MessageDelta(session_id="01FLOORSESSION000000000000", seq=seq,
+                                          message_id="01FLOORMESSAGE000000000000", text=chunk))
+        sent[seq] = now_ns()
+        driver.send(b"FAN " + frame)
+        await asyncio.sleep(CADENCE_S)
+    deadline = asyncio.get_running_loop().time() + 5.0
+    got: dict[int, tuple[str, list[int]]] = {}
+    while True:
+        for seq, (text, arrivals) in watchers.take_deltas().items():
+            got.setdefault(seq, (text, []))[1].extend(arrivals)
+        if all(len(got.get(seq, ("", []))[1]) == len(watchers.socks) for seq in sent):
+            break
+        if asyncio.get_running_loop().time() > deadline:
+            raise RuntimeError("a floor watcher did not receive every frame")
+        await asyncio.sleep(0.005)
+    return [ms(max(got[seq][1]) - t) for seq, t in sent.items()]
+
+
 async def _row(d: Daemon, emu: Emulator, log: list[tuple[int, bytes]], watchers_n: int,
-               turns: int) -> Row:
+               turns: int, fan_at: str) -> Row:
     import anthropic
 
     sdk = anthropic.AsyncAnthropic(api_key=emu.api_keys["anthropic"], base_url=emu.url, max_retries=0, timeout=10)
     latencies: list[float] = []
     spreads: list[float] = []
     floor: list[float] = []
+    fan_floor: list[float] = []
     missing = 0
+    ctx = zmq.Context()
+    driver = ctx.socket(zmq.DEALER)
+    driver.setsockopt(zmq.LINGER, 0)
+    driver.connect(fan_at)
     try:
         async with d.client("bench-driver") as c:
             s = await c.create_session(model="sonnet")
             await c.attach(s.id, since_seq=s.last_seq)
             watchers = Watchers(d.paths.endpoint, s.id, watchers_n)
+            floor_watchers = Watchers(fan_at, "floor", watchers_n)
             try:
                 for turn in range(turns):
                     floor += await _floor(sdk, emu, log, turn)
+                    fan_floor += await _fan_floor(driver, floor_watchers, turn)
                     lat, spread, lost = await _ours(c, emu, log, s.id, watchers, turn)
                     latencies += lat
                     spreads += spread
@@ -237,14 +277,20 @@ async def _row(d: Daemon, emu: Emulator, log: list[tuple[int, bytes]], watchers_
                         progress(f"{watchers_n} watcher(s): turn {turn + 1}/{turns}")
             finally:
                 watchers.close()
+                floor_watchers.close()
     finally:
+        driver.close(0)
+        ctx.term()
         await sdk.close()
     target = TARGET_P99_MS[watchers_n]
     return latency_row(
         f"fan-out: provider chunk -> delta at the last of {watchers_n} client(s)", latencies,
         "chunk -> text event, Anthropic SDK direct", floor,
         target=f"p99 < {target:g} ms", met=p99(latencies) < target,
-        note=f"first-to-last client spread p50 {p50(spreads):.2f} ms, p99 {p99(spreads):.2f} ms; "
+        note=f"fan-out floor (a plain pyzmq ROUTER handing the frame to {watchers_n} DEALERs, same receiver): "
+             f"p50 {p50(fan_floor):.2f} ms, p99 {p99(fan_floor):.2f} ms, n {len(fan_floor)}; so SDK + fan-out floor "
+             f"p50 {p50(floor) + p50(fan_floor):.2f} ms, p99 {p99(floor) + p99(fan_floor):.2f} ms; "
+             f"first-to-last client spread p50 {p50(spreads):.2f} ms, p99 {p99(spreads):.2f} ms; "
              f"{CHUNKS} chunks a reply, {CADENCE_S * 1000:.0f} ms apart, floor turns interleaved; "
              f"{missing} deliveries missing")
 
@@ -253,7 +299,9 @@ def run(quick: bool) -> list[Row]:
     turns = 2 if quick else -(-MIN_SAMPLES // CHUNKS)
     rows: list[Row] = []
     with Emulator() as emu, chunk_clock() as log, temp_home() as home:
-        with Daemon(home / "home", emulator=emu) as d:
+        reply_file = Path(home) / "attached.json"
+        reply_file.write_bytes(b'{"jsonrpc":"2.0","id":1,"result":{}}')
+        with Daemon(home / "home", emulator=emu) as d, echo(Path(home), reply_file, mode="fanout") as fan_at:
             for n in FAN:
-                rows.append(asyncio.run(_row(d, emu, log, n, turns)))
+                rows.append(asyncio.run(_row(d, emu, log, n, turns, fan_at)))
     return rows

@@ -75,11 +75,12 @@ class _PlainClient:
 
 
 @contextlib.contextmanager
-def _echo(tmp: Path, reply_file: Path, *, in_asyncio: bool = False) -> Iterator[str]:
-    """A floor echo process serving ``reply_file``'s bytes; yields its endpoint."""
-    endpoint = f"ipc://{tmp}/floor{'-asyncio' if in_asyncio else ''}.sock"
+def echo(tmp: Path, reply_file: Path, *, mode: str = "") -> Iterator[str]:
+    """A floor echo process (``bench.zmq_floor``; ``mode`` "asyncio" or "fanout")
+    serving ``reply_file``'s bytes; yields its endpoint."""
+    endpoint = f"ipc://{tmp}/floor{'-' + mode if mode else ''}.sock"
     proc = subprocess.Popen([sys.executable, "-m", "bench.zmq_floor", endpoint, str(reply_file),
-                             *(["--asyncio"] if in_asyncio else [])],
+                             *([f"--{mode}"] if mode else [])],
                             stdout=subprocess.PIPE, cwd=Path(__file__).resolve().parent.parent)
     try:
         assert proc.stdout is not None and proc.stdout.readline().strip() == b"ready"
@@ -134,7 +135,7 @@ def run(quick: bool) -> list[Row]:
             reply_file.write_bytes(bare.exchange(request))
             progress(f"daemon/status: request {len(request)} B, reply {reply_file.stat().st_size} B; "
                      f"{n} interleaved pairs each")
-            with _echo(home, reply_file) as floor_at, _echo(home, reply_file, in_asyncio=True) as asyncio_at, \
+            with echo(home, reply_file) as floor_at, echo(home, reply_file, mode="asyncio") as asyncio_at, \
                     _jupyter(home) as kernel_info:
                 floor, floor_aio = _PlainClient(ctx, floor_at), _PlainClient(ctx, asyncio_at)
                 with Client(d.paths, autostart=False, client_name="bench-blocking") as c:

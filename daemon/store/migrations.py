@@ -91,9 +91,20 @@ def _append_only_streams(ctx: MigrationContext) -> None:
     """
 
 
+def _completions_by_reference(ctx: MigrationContext) -> None:
+    """v4: a stored ``message/completed`` is a reference to its message record
+    (``streams``) instead of its frame without the content.
+
+    Version 3 completions stay as they are (a read still expands them), so nothing is
+    rewritten. The step exists so that a duologue of version 3, which would replay a
+    version 4 completion's few bytes as if they were a frame, refuses the store instead.
+    """
+
+
 MIGRATIONS: list[Migration] = [
     Migration(2, "provider side data: thinking blocks, signatures, refusals, cost", _provider_side_data),
     Migration(3, "append-only streams: a streaming reply's text is its deltas", _append_only_streams),
+    Migration(4, "a stored completion refers to its message record", _completions_by_reference),
 ]
 
 

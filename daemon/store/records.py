@@ -65,7 +65,7 @@ from .streams import expand, streamed
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 """The version this code writes; ``migrations.MIGRATIONS`` upgrades older stores to it."""
 DISK_FULL_BELOW = 8 * 2**20
 """Free bytes under which a failed commit is reported as a full disk: LMDB reports a

@@ -15,10 +15,12 @@ the record's content is not added to them.
 
 A ``message/completed`` frame carries the final message whole (clients replace what
 the deltas built with it), and that message is also the record written in the same
-transaction. So the stored event keeps the frame without the message's content,
-marked by a leading NUL (a frame starts with ``{``), and a read puts the record's
-content back. A message's content never changes after it completed (a pin changes
-only ``pinned``), so the record still holds what the event said.
+transaction. So the stored event is only a reference to that record: a mark, how
+many seqs back the record is, and whether the message was pinned then; a read
+encodes the record again. After a message completed only a pin changes its record
+(``pinned``), so the record with the pin it had then is what the event said. (A
+store of schema version 3 kept the frame without the message's content, behind a
+leading NUL; a read puts the record's content back into it.)
 
 A ``message/delta`` frame is mostly envelope (about 100 bytes of JSON around a
 chunk of a few words), so the store keeps only its text, behind a mark saying text
@@ -43,10 +45,12 @@ from duologue.protocol.methods import MessageCompleted, MessageDelta
 
 DELTA_METHOD = b'"method":"message/delta"'
 """How a delta frame written whole (by schema version 2) says what it is."""
-TEXT, THINKING, COMPLETION = b"\1", b"\2", b"\0"
+TEXT, THINKING, COMPLETION, COMPLETED = b"\1", b"\2", b"\0", b"\3"
 """Marks of the stored forms: a delta's text, a delta's thinking, a completion
-whose content is its record's. A frame written whole starts with ``{``."""
+whose content is its record's (version 3), a completion that is its record. A
+frame written whole starts with ``{``."""
 _BACK = struct.Struct(">I")
+_PINNED = b"\1"
 
 
 class _Frame(msgspec.Struct):
@@ -61,8 +65,7 @@ _completed = msgspec.json.Decoder(MessageCompleted)
 
 def stored_completion(event: MessageCompleted) -> bytes:
     """What the store keeps of a ``message/completed`` committed with its record."""
-    bare = msgspec.structs.replace(event, message=msgspec.structs.replace(event.message, content=[]))
-    return COMPLETION + encode_event(bare)
+    return COMPLETED + _BACK.pack(event.seq - event.message.seq) + (_PINNED if event.message.pinned else b"\0")
 
 
 def stored_delta(event: MessageDelta, reply_seq: int) -> bytes:
@@ -85,6 +88,13 @@ def expand(sid: str, seq: int, stored: bytes, record: Callable[[int], Message | 
         reply = record(reply_seq)
         return encode_event(MessageDelta(session_id=sid, seq=seq, message_id=reply.id if reply else "",
                                          text="" if thinking else text, thinking=text if thinking else ""))
+    if mark == COMPLETED:
+        reply = record(seq - _BACK.unpack_from(stored, 1)[0])
+        if reply is None:
+            return stored
+        pinned = stored[5:6] == _PINNED
+        message = reply if reply.pinned == pinned else msgspec.structs.replace(reply, pinned=pinned)
+        return encode_event(MessageCompleted(session_id=sid, seq=seq, message=message))
     if mark == COMPLETION:
         event = _completed.decode(_frame.decode(stored[1:]).params)
         reply = record(event.message.seq)

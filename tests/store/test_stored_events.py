@@ -1,0 +1,109 @@
+"""What the store keeps of a streamed reply's events, and that a replay gives back
+exactly what was published.
+
+A reply is written through the real write path (``Sessions`` on a real LMDB store,
+its frames published through a real ``Hub`` to a recording channel): opened, two
+deltas, completed, then pinned and unpinned. The store keeps the deltas as their
+text and the completion as a reference to its message record (a few bytes), yet
+``Store.events`` returns every frame byte for byte as it went out, the completion
+still saying ``pinned: false`` after the pin. A completion kept by schema version 3
+(its frame without the content) still replays whole.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import lmdb
+import msgspec
+
+from duologue.daemon.catalog import Catalog
+from duologue.daemon.hub import Hub
+from duologue.daemon.sessions import Sessions
+from duologue.daemon.store import Change, Store
+from duologue.daemon.store.keys import seq_key
+from duologue.daemon.store.streams import COMPLETION
+from duologue.protocol import methods as m
+from duologue.protocol.entities import Message, TextBlock
+from duologue.protocol.jsonrpc import encode_event
+
+
+class Recorder:
+    def broadcast(self, subs: list[Follower], frames: list[bytes]) -> None:
+        for sub in subs:
+            sub.got.extend(frames)
+
+
+@dataclass
+class Follower:
+    key: bytes = b"follower"
+    got: list[bytes] = field(default_factory=list)
+    channel: Recorder = field(default_factory=Recorder)
+
+
+def _stored(path: Path, sid: str, seq: int) -> bytes:
+    env = lmdb.open(str(path), readonly=True, max_dbs=32, lock=False)
+    try:
+        with env.begin(db=env.open_db(b"events", create=False)) as txn:
+            return bytes(txn.get(seq_key(sid, seq)))
+    finally:
+        env.close()
+
+
+def _reply(sessions: Sessions, sid: str, text: list[str]) -> Message:
+    """Open a reply, stream ``text`` as deltas, complete it: three commits."""
+    session = sessions.require(sid)
+    draft = sessions.draft(session)
+    reply = draft.add_message(lambda seq: Message(id=f"r{seq}", session_id=sid, seq=seq, role="assistant",
+                                                  content=[], created_at=draft.now, model="claude-sonnet-5-5",
+                                                  status="streaming", turn_id="t1"))
+    draft.emit_delta(reply, text[0])
+    session = sessions.commit(draft)
+    draft = sessions.draft(session)
+    draft.emit_delta(reply, text[1])
+    final = msgspec.structs.replace(reply, content=[TextBlock(text="".join(text))], status="complete",
+                                    stop_reason="end_turn")
+    draft.messages.append(final)
+    draft.emit(m.MessageCompleted, message=final)
+    sessions.commit(draft)
+    return final
+
+
+def test_a_replay_gives_back_every_published_frame_though_the_completion_is_kept_as_a_reference(tmp_path: Path):
+    store, hub, follower = Store(tmp_path / "db"), Hub(), Follower()
+    sessions = Sessions(store, Catalog(), hub)
+    try:
+        sid = sessions.create(m.CreateParams(title="kept", model="sonnet")).id
+        hub.attach(sid, follower)
+        final = _reply(sessions, sid, ["Hello, ", "world"])
+        sessions.pin(sid, final.id, True)
+        sessions.pin(sid, final.id, False)
+        sessions.pin(sid, final.id, True)
+        published = follower.got
+        assert store.events(sid, since_seq=1) == published
+        completed = next(f for f in map(msgspec.json.decode, published) if f["method"] == "message/completed")
+        assert completed["params"]["message"].get("pinned", False) is False  # as it went out, before the pin
+        assert store.get_session(sid) is not None
+        completion_seq = completed["params"]["seq"]
+    finally:
+        store.close()
+    assert len(_stored(tmp_path / "db", sid, completion_seq)) < 8  # its record says the rest
+
+
+def test_a_completion_kept_by_schema_version_3_still_replays_whole(tmp_path: Path):
+    store = Store(tmp_path / "db")
+    sessions = Sessions(store, Catalog(), Hub())
+    try:
+        session = sessions.create(m.CreateParams(title="v3", model="sonnet"))
+        final = Message(id="r", session_id=session.id, seq=session.last_seq + 1, role="assistant",
+                        content=[TextBlock(text="kept in the record")], created_at=session.created_at,
+                        model="claude-sonnet-5-5", status="complete")
+        event = m.MessageCompleted(session_id=session.id, seq=session.last_seq + 2, message=final)
+        bare = msgspec.structs.replace(event, message=msgspec.structs.replace(final, content=[]))
+        after = msgspec.structs.replace(session, last_seq=event.seq)
+        store.apply(Change(session=after, previous=session, messages=[final],
+                           events=[(event.seq, COMPLETION + encode_event(bare))]))
+        assert store.events(session.id, since_seq=event.seq - 1) == [encode_event(event)]
+    finally:
+        store.close()
