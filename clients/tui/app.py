@@ -10,6 +10,7 @@ what another attached client sends or switches appears here as it happens.
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timezone
 from pathlib import PurePath
@@ -21,7 +22,7 @@ from textual.app import App, ComposeResult, ScreenStackError
 from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.css.query import NoMatches
-from textual.widgets import Footer, Input, Static
+from textual.widgets import Footer, Static
 
 from duologue.protocol import methods as m
 from duologue.protocol.entities import AUTO, ModelInfo, Session, TaskList
@@ -31,11 +32,17 @@ from .. import render
 from ..rpc.client import AsyncClient, DaemonUnavailable
 from ..drafts import Draft, Drafts
 from ..code_context import ContextArgError
-from .commands import run_command
+from .commands import COMMANDS, run_command
+from .completion import complete
 from .feed import SessionFeed
+from .history import PromptHistory
+from .mentions import attach_mentions
+from .message_view import is_tool_round
 from .model_selector import ModelSelector
 from .picker import NEW, SessionPicker
 from .progress import ProgressLine, TaskPanel, TurnState
+from .prompt import PromptArea
+from .search import FindBar
 from .transcript import Transcript
 
 EMULATOR_BANNER = "⚠ EMULATOR · replies are simulated offline, not by a real model · /help"
@@ -65,6 +72,10 @@ class ChatApp(App[None]):
     #transcript { width: 1fr; }
     #progress { background: $panel; }
     #prompt { border: tall $primary 40%; }
+    #hint { height: auto; max-height: 3; padding: 0 1; color: $text-muted; display: none; }
+    #hint.on { display: block; }
+    .match { background: $warning 15%; }
+    .match-current { background: $warning 35%; }
     """
     BINDINGS = [
         Binding("ctrl+n", "new_session", "New"),
@@ -72,8 +83,18 @@ class ChatApp(App[None]):
         Binding("f2,ctrl+s", "focus_models", "Model"),
         Binding("escape", "cancel(True)", "Cancel"),
         Binding("ctrl+c", "cancel", "Cancel", show=False, priority=True),
-        Binding("ctrl+t", "toggle_tasks", "Tasks"),
+        Binding("ctrl+t", "toggle_tasks", "Tasks", show=False),
         Binding("ctrl+q", "quit", "Quit", priority=True),
+        # the transcript scrolls while the prompt keeps the focus (and its draft)
+        Binding("pageup", "scroll_page(-1)", "Scroll", key_display="PgUp/PgDn", priority=True),
+        Binding("pagedown", "scroll_page(1)", "Scroll", show=False, priority=True),
+        Binding("ctrl+home", "scroll_to('top')", "Top", show=False, priority=True),
+        Binding("ctrl+end", "scroll_to('bottom')", "End", show=False, priority=True),
+        Binding("ctrl+up", "jump_switch(False)", "Switches", show=False, priority=True),
+        Binding("ctrl+down", "jump_switch(True)", "Next switch", show=False, priority=True),
+        Binding("ctrl+f", "find", "Find", priority=True),
+        Binding("ctrl+g", "expand", "Expand", show=False),
+        Binding("f4", "copy_code", "Copy code", show=False),
     ]
 
     def __init__(self, client: AsyncClient, *, session: str | None = None, project: str = "",
@@ -108,16 +129,23 @@ class ChatApp(App[None]):
             yield Static("", id="title")
             yield ModelSelector(id="models")
         yield Static("", id="model-info")
+        transcript = Transcript(id="transcript")
         with Horizontal(id="body"):
-            yield Transcript(id="transcript")
+            yield transcript
             yield TaskPanel(id="tasks")
         yield ProgressLine(id="progress")
-        yield Input(placeholder="Message…", id="prompt")
+        yield FindBar(transcript, id="find")
+        yield Static("", id="hint")
+        yield PromptArea(id="prompt")
         yield Footer()
 
     @property
     def transcript(self) -> Transcript:
         return self.query_one(Transcript)
+
+    @property
+    def prompt(self) -> PromptArea:
+        return self.query_one("#prompt", PromptArea)
 
     @property
     def selector(self) -> ModelSelector:
@@ -133,7 +161,9 @@ class ChatApp(App[None]):
 
     async def on_mount(self) -> None:
         self.transcript.label, self.transcript.short = self.long, self.short
-        self.query_one("#prompt", Input).focus()
+        self.prompt.prompts = PromptHistory(self.client.paths.state_dir, self.project)
+        self.prompt.completer = lambda before: complete(before, COMMANDS, self.root)
+        self.prompt.focus()
         self.run_worker(self.feed.run(), name="feed", group="feed")
         self._spawn(self._start(), "cannot start")
 
@@ -145,6 +175,7 @@ class ChatApp(App[None]):
         if status is not None and status.emulator:
             self.key_hint = render.key_hint(status.providers)
         self.query_one("#banner").set_class(self.emulator, "on")
+        self.transcript.emulator = self.emulator
         catalog = await self.client.list_models()
         self.models = {info.id: info for info in catalog.models}
         self.selector.set_models(catalog.models)
@@ -199,9 +230,7 @@ class ChatApp(App[None]):
                   if not any(seq > p.get("after_seq", 0) and text == p["text"] for seq, text in arrived)]
         kept = " ".join([*unsent, draft.input]).strip()
         if kept:
-            box = self.query_one("#prompt", Input)
-            box.value = kept
-            box.cursor_position = len(kept)
+            self.prompt.value = kept
             if unsent:
                 self.transcript.notice(
                     f"⧗ {len(unsent)} prompt{'s' if len(unsent) > 1 else ''} typed earlier never reached the "
@@ -212,15 +241,26 @@ class ChatApp(App[None]):
         if self.session is None:
             return
         try:
-            text = self.query_one("#prompt", Input).value
+            text = self.prompt.value
         except Exception:  # the screen is gone (quitting): keep what was saved last
             text = self.drafts.load(self.session.id).input
         pending = [{"text": p["text"], "after_seq": p["after_seq"]} for p in self.pending]
         self.drafts.save(self.session.id, Draft(pending=pending, input=text))
 
-    def on_input_changed(self, event: Input.Changed) -> None:
-        if self.ready and event.input.id == "prompt":
-            self._save_draft()
+    def on_text_area_changed(self, event: PromptArea.Changed) -> None:
+        if event.text_area.id == "prompt":
+            self.show_hint("")  # typing on makes a listing stale
+            if self.ready:
+                self._save_draft()
+
+    def on_prompt_area_hint(self, event: PromptArea.Hint) -> None:
+        self.show_hint(event.text)
+
+    def show_hint(self, text: str) -> None:
+        """A line under the prompt: completion candidates, a command's usage."""
+        for hint in self.query("#hint").results(Static):  # none while the screen goes
+            hint.update(Text(text))
+            hint.set_class(bool(text), "on")
 
     def _show_session(self) -> None:
         s = self.session
@@ -230,9 +270,9 @@ class ChatApp(App[None]):
         self.query_one("#title", Static).update(
             Text.assemble((s.title, "bold"), (f"  {where}" if where else "", "dim")))
         self.selector.chosen, self.selector.current = s.model, s.current_model
-        self.query_one("#prompt", Input).placeholder = (
+        self.prompt.placeholder = (
             f"Message {'auto' if s.model == AUTO else self.short(s.current_model)}… "
-            "(enter sends, /help)")
+            "(enter sends, ctrl+j newline, tab completes /commands @files, /help)")
         self._show_progress()
 
     def _show_progress(self) -> None:
@@ -257,7 +297,7 @@ class ChatApp(App[None]):
             await self._new_session()
         elif choice:
             await self.open_session(choice)
-        self.query_one("#prompt", Input).focus()
+        self.prompt.focus()
 
     # --- events from the daemon ---------------------------------------------------------
 
@@ -278,7 +318,8 @@ class ChatApp(App[None]):
                 mine = msg.text in self._inflight
                 if mine:
                     self._inflight.remove(msg.text)
-                t.message_created(msg, via=None if mine else "from another client")
+                # a tool round's results are the daemon's, not another client's prompt
+                t.message_created(msg, via=None if mine or is_tool_round(msg) else "from another client")
             else:
                 t.message_created(msg)
                 self.turn.model = msg.model or self.turn.model
@@ -362,15 +403,28 @@ class ChatApp(App[None]):
 
     # --- what the user does -------------------------------------------------------------
 
-    def on_input_submitted(self, event: Input.Submitted) -> None:
-        text = event.value.strip()
-        event.input.value = ""
+    @property
+    def root(self) -> str | None:
+        """The project's directory, where ``@path`` mentions are read (None when the
+        project is not a directory here)."""
+        return self.project if self.project and os.path.isdir(self.project) else None
+
+    def on_prompt_area_submitted(self, event: PromptArea.Submitted) -> None:
+        text = event.text.strip()
         if not text or self.session is None:
             return
+        self.prompt.prompts.add(text)
         if text.startswith("/"):
+            self.prompt.clear_prompt()
             self.command(text)
             return
-        self.send(text)
+        try:
+            context = attach_mentions(text, self.root) if self.root else []
+        except ContextArgError as exc:
+            self.error_line(f"not sent: {exc}")  # the prompt stays, to be corrected
+            return
+        self.prompt.clear_prompt()
+        self.send(text, **({"context": context} if context else {}))
 
     def send(self, text: str, **kwargs: Any) -> None:
         """Send, showing the prompt as pending (and keeping it in the draft on disk)
@@ -391,7 +445,7 @@ class ChatApp(App[None]):
             if not sent:
                 if text in self._inflight:
                     self._inflight.remove(text)
-                box = self.query_one("#prompt", Input)
+                box = self.prompt
                 box.value = f"{text} {box.value}".strip()
             self._save_draft()
 
@@ -429,12 +483,55 @@ class ChatApp(App[None]):
 
     def on_model_selector_picked(self, event: ModelSelector.Picked) -> None:
         self.switch(event.model_id)
-        self.query_one("#prompt", Input).focus()
+        self.prompt.focus()
 
     def on_model_selector_highlighted(self, event: ModelSelector.Highlighted) -> None:
         info = self.query_one("#model-info", Static)
         info.update(Text(event.text or ""))
         info.set_class(event.text is not None, "on")
+
+    # --- moving around the transcript ----------------------------------------------------
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        # the keys that scroll the transcript belong to a dialog while one is open
+        if action in ("scroll_page", "scroll_to", "jump_switch", "find") and len(self.screen_stack) > 1:
+            return False
+        return True
+
+    def action_scroll_page(self, pages: int) -> None:
+        t = self.transcript
+        t.scroll_page_up(animate=False) if pages < 0 else t.scroll_page_down(animate=False)
+
+    def action_scroll_to(self, where: str) -> None:
+        t = self.transcript
+        t.scroll_home(animate=False) if where == "top" else t.scroll_end(animate=False)
+
+    def on_prompt_area_scroll_transcript(self, event: PromptArea.ScrollTranscript) -> None:
+        self.action_scroll_to(event.where)
+
+    def action_jump_switch(self, forward: bool) -> None:
+        if self.transcript.jump_switch(forward) is None:
+            self.notify(f"no {'later' if forward else 'earlier'} model switch")
+
+    def action_find(self) -> None:
+        self.query_one(FindBar).open()
+
+    def find(self, text: str) -> None:
+        self.query_one(FindBar).open(text)
+
+    def action_expand(self) -> None:
+        if self.prompt.pastes:
+            self.prompt.action_expand_pastes()
+        elif self.transcript.unfold_last() is None:
+            self.notify("nothing folded to expand")
+
+    def action_copy_code(self) -> None:
+        code = self.transcript.last_code_block()
+        if code is None:
+            self.notify("no code block to copy")
+            return
+        self.copy_to_clipboard(code)
+        self.notify(f"copied the last code block ({code.count(chr(10)) + 1} lines)")
 
     def action_focus_models(self) -> None:
         self.selector.focus()
