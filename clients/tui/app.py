@@ -78,7 +78,7 @@ class ChatApp(App[None]):
     .match-current { background: $warning 35%; }
     """
     BINDINGS = [
-        Binding("ctrl+n", "new_session", "New"),
+        Binding("ctrl+n", "new_session", "New", show=False),
         Binding("ctrl+o", "pick_session", "Sessions"),
         Binding("f2,ctrl+s", "focus_models", "Model"),
         Binding("escape", "cancel(True)", "Cancel"),
@@ -86,7 +86,7 @@ class ChatApp(App[None]):
         Binding("ctrl+t", "toggle_tasks", "Tasks", show=False),
         Binding("ctrl+q", "quit", "Quit", priority=True),
         # the transcript scrolls while the prompt keeps the focus (and its draft)
-        Binding("pageup", "scroll_page(-1)", "Scroll", key_display="PgUp/PgDn", priority=True),
+        Binding("pageup", "scroll_page(-1)", "Scroll", key_display="PgUp/Dn", priority=True),
         Binding("pagedown", "scroll_page(1)", "Scroll", show=False, priority=True),
         Binding("ctrl+home", "scroll_to('top')", "Top", show=False, priority=True),
         Binding("ctrl+end", "scroll_to('bottom')", "End", show=False, priority=True),
@@ -137,7 +137,7 @@ class ChatApp(App[None]):
         yield FindBar(transcript, id="find")
         yield Static("", id="hint")
         yield PromptArea(id="prompt")
-        yield Footer()
+        yield Footer(compact=True)
 
     @property
     def transcript(self) -> Transcript:
@@ -272,7 +272,7 @@ class ChatApp(App[None]):
         self.selector.chosen, self.selector.current = s.model, s.current_model
         self.prompt.placeholder = (
             f"Message {'auto' if s.model == AUTO else self.short(s.current_model)}… "
-            "(enter sends, ctrl+j newline, tab completes /commands @files, /help)")
+            "(enter sends · tab completes /commands and @files · /help)")
         self._show_progress()
 
     def _show_progress(self) -> None:

@@ -65,6 +65,7 @@ class MessageView(Vertical):
     MessageView.tool { border-left: none; margin: 0 0 1 1; }
     MessageView > Markdown { padding: 0; margin: 0; }
     MessageView > Markdown MarkdownFence { margin: 0 0 1 0; }
+    MessageView > Markdown > *:last-child { margin-bottom: 0; }
     MessageView.folded > .body { max-height: 16; overflow-y: hidden; }
     MessageView .fold { color: $text-accent; display: none; }
     MessageView.folded .fold { display: block; }
@@ -125,7 +126,12 @@ class MessageView(Vertical):
         self.message = message
         self.text = message.text
         self.thinking = message.thinking
+        self._classify()  # at once, even before the view is mounted and drawn
         self.draw()
+
+    def _classify(self) -> None:
+        self.set_class(self.message.status in _ENDED_BADLY, "failed")
+        self.set_class(self.message.status == "refused", "refused")
 
     def draw(self) -> None:
         if self._timer is not None:
@@ -145,8 +151,7 @@ class MessageView(Vertical):
 
     def _decorate(self) -> None:
         msg = self.message
-        self.set_class(msg.status in _ENDED_BADLY, "failed")
-        self.set_class(msg.status == "refused", "refused")
+        self._classify()
         head = self.query_one(".head", Static)
         head.update(self._head())
         head.display = not self.tool
