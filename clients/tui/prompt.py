@@ -41,7 +41,7 @@ class PromptArea(TextArea):
     PromptArea { height: auto; max-height: 10; min-height: 3; }
     """
     BINDINGS = [
-        Binding("ctrl+j,shift+enter", "newline", "Newline", key_display="^j"),
+        Binding("ctrl+j,shift+enter", "newline", "Newline", key_display="^j"),  # for the footer
     ]
 
     class Submitted(Message):
@@ -99,6 +99,10 @@ class PromptArea(TextArea):
         handled = True
         if key == "enter":
             self.post_message(self.Submitted(self, self.full_text()))
+        elif key in ("ctrl+j", "shift+enter"):
+            # here, not only by the binding: a binding runs in the app's queue, after
+            # the keys typed next have reached this widget
+            self.action_newline()
         elif key == "tab":
             self._complete()
         elif key == "up" and self.cursor_location[0] == 0 and self.prompts is not None:
@@ -120,8 +124,13 @@ class PromptArea(TextArea):
         self.value = entry
         return True
 
+    def type_text(self, text: str) -> None:
+        """Put ``text`` where the cursor is (over the selection), the cursor after it."""
+        result = self.replace(text, *self.selection, maintain_selection_offset=False)
+        self.move_cursor(result.end_location)
+
     def action_newline(self) -> None:
-        self.insert("\n")
+        self.type_text("\n")
 
     def action_expand_pastes(self) -> None:
         if self.pastes:
@@ -133,10 +142,12 @@ class PromptArea(TextArea):
         before = self.get_text_range((0, 0), (row, col))
         done = self.completer(before)
         if done is None:
-            self.insert(" " * (4 - col % 4))
+            self.type_text(" " * (4 - col % 4))
             return
         if done.text != before[done.start:]:
-            self.replace(done.text, self.document.get_location_from_index(done.start), (row, col))
+            end = self.replace(done.text, self.document.get_location_from_index(done.start), (row, col),
+                               maintain_selection_offset=False).end_location
+            self.move_cursor(end)
         # posted after the edit's Changed (which clears a stale hint), so it stays
         self.post_message(self.Hint(done.hint))
 
@@ -149,5 +160,5 @@ class PromptArea(TextArea):
         event.prevent_default()
         n = max(self.pastes, default=0) + 1
         self.pastes[n] = text
-        self.insert(chip_label(text, n))
+        self.type_text(chip_label(text, n))
         self.focus()

@@ -28,7 +28,7 @@ class FindBar(Horizontal):
     DEFAULT_CSS = """
     FindBar { height: 1; display: none; background: $boost; }
     FindBar.open { display: block; }
-    FindBar > Input { width: 1fr; height: 1; border: none; padding: 0 1; }
+    FindBar > Input { width: 1fr; }
     FindBar > Static { width: auto; height: 1; padding: 0 1; color: $text-muted; }
     """
 
@@ -39,7 +39,7 @@ class FindBar(Horizontal):
         self.current = -1
 
     def compose(self):
-        yield Input(placeholder="find in the transcript…", id="find-input")
+        yield Input(placeholder="find in the transcript…", id="find-input", compact=True)
         yield Static("enter/↓ next · ↑ previous · esc closes", id="find-count")
 
     @property
@@ -50,7 +50,8 @@ class FindBar(Horizontal):
         self.add_class("open")
         if query:
             self.input.value = query  # its Changed event runs the search
-        self.input.focus()
+        # at once, not after a refresh as focus() does: the keys typed next are the query
+        self.app.set_focus(self.input)
 
     def close(self) -> None:
         self._mark([], -1)
