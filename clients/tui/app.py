@@ -18,7 +18,7 @@ from typing import Any
 
 import msgspec
 from rich.text import Text
-from textual.app import App, ComposeResult, ScreenStackError
+from textual.app import ComposeResult, ScreenStackError
 from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.css.query import NoMatches
@@ -39,6 +39,7 @@ from .history import PromptHistory
 from .mentions import attach_mentions
 from .message_view import is_tool_round
 from .model_selector import ModelSelector
+from .navigation import TranscriptKeys
 from .picker import NEW, SessionPicker
 from .progress import ProgressLine, TaskPanel, TurnState
 from .prompt import PromptArea
@@ -56,7 +57,7 @@ def _utcnow() -> datetime:
     return datetime.now(timezone.utc)
 
 
-class ChatApp(App[None]):
+class ChatApp(TranscriptKeys):
     TITLE = "duologue"
     ENABLE_COMMAND_PALETTE = False
     CSS = """
@@ -85,16 +86,6 @@ class ChatApp(App[None]):
         Binding("ctrl+c", "cancel", "Cancel", show=False, priority=True),
         Binding("ctrl+t", "toggle_tasks", "Tasks", show=False),
         Binding("ctrl+q", "quit", "Quit", priority=True),
-        # the transcript scrolls while the prompt keeps the focus (and its draft)
-        Binding("pageup", "scroll_page(-1)", "Scroll", key_display="PgUp/Dn", priority=True),
-        Binding("pagedown", "scroll_page(1)", "Scroll", show=False, priority=True),
-        Binding("ctrl+home", "scroll_to('top')", "Top", show=False, priority=True),
-        Binding("ctrl+end", "scroll_to('bottom')", "End", show=False, priority=True),
-        Binding("ctrl+up", "jump_switch(False)", "Switches", show=False, priority=True),
-        Binding("ctrl+down", "jump_switch(True)", "Next switch", show=False, priority=True),
-        Binding("ctrl+f", "find", "Find", priority=True),
-        Binding("ctrl+g", "expand", "Expand", show=False),
-        Binding("f4", "copy_code", "Copy code", show=False),
     ]
 
     def __init__(self, client: AsyncClient, *, session: str | None = None, project: str = "",
@@ -138,14 +129,6 @@ class ChatApp(App[None]):
         yield Static("", id="hint")
         yield PromptArea(id="prompt")
         yield Footer(compact=True)
-
-    @property
-    def transcript(self) -> Transcript:
-        return self.query_one(Transcript)
-
-    @property
-    def prompt(self) -> PromptArea:
-        return self.query_one("#prompt", PromptArea)
 
     @property
     def selector(self) -> ModelSelector:
@@ -489,49 +472,6 @@ class ChatApp(App[None]):
         info = self.query_one("#model-info", Static)
         info.update(Text(event.text or ""))
         info.set_class(event.text is not None, "on")
-
-    # --- moving around the transcript ----------------------------------------------------
-
-    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        # the keys that scroll the transcript belong to a dialog while one is open
-        if action in ("scroll_page", "scroll_to", "jump_switch", "find") and len(self.screen_stack) > 1:
-            return False
-        return True
-
-    def action_scroll_page(self, pages: int) -> None:
-        t = self.transcript
-        t.scroll_page_up(animate=False) if pages < 0 else t.scroll_page_down(animate=False)
-
-    def action_scroll_to(self, where: str) -> None:
-        t = self.transcript
-        t.scroll_home(animate=False) if where == "top" else t.scroll_end(animate=False)
-
-    def on_prompt_area_scroll_transcript(self, event: PromptArea.ScrollTranscript) -> None:
-        self.action_scroll_to(event.where)
-
-    def action_jump_switch(self, forward: bool) -> None:
-        if self.transcript.jump_switch(forward) is None:
-            self.notify(f"no {'later' if forward else 'earlier'} model switch")
-
-    def action_find(self) -> None:
-        self.query_one(FindBar).open()
-
-    def find(self, text: str) -> None:
-        self.query_one(FindBar).open(text)
-
-    def action_expand(self) -> None:
-        if self.prompt.pastes:
-            self.prompt.action_expand_pastes()
-        elif self.transcript.unfold_last() is None:
-            self.notify("nothing folded to expand")
-
-    def action_copy_code(self) -> None:
-        code = self.transcript.last_code_block()
-        if code is None:
-            self.notify("no code block to copy")
-            return
-        self.copy_to_clipboard(code)
-        self.notify(f"copied the last code block ({code.count(chr(10)) + 1} lines)")
 
     def action_focus_models(self) -> None:
         self.selector.focus()
