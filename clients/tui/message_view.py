@@ -86,7 +86,7 @@ class MessageView(Vertical):
         self.thinking = message.thinking
         self.tool = tool
         self.may_fold = fold
-        self._shown = self.text
+        self._shown = ""
         """What the body was given so far (streamed text is appended to it)."""
         self._timer: Timer | None = None
         self._drawing: Any = None
@@ -98,13 +98,20 @@ class MessageView(Vertical):
             yield Static(classes="thinking-text")
         yield Static(classes="tools")
         if self.message.role == "assistant":
-            yield Markdown(self.text, classes="body")
+            yield Markdown(classes="body")  # filled in on_mount, where drawing is tracked
         else:
-            yield Static(Text(self.text), classes="body")
+            yield Static(classes="body")
         yield Static(classes="fold")
         yield Static(classes="tail")
 
     def on_mount(self) -> None:
+        body = self.query_one(".body")
+        if isinstance(body, Markdown):
+            if self.text:
+                self._drawing = body.update(self.text)
+        else:
+            body.update(Text(self.text))
+        self._shown = self.text  # deltas that came before the mount are in it
         self._decorate()
         self._fold()
 
@@ -138,6 +145,12 @@ class MessageView(Vertical):
             self._timer.stop()
             self._timer = None
         if not self.is_mounted:
+            return
+        if self._drawing is not None and not self._drawing.is_done:
+            # one Markdown change at a time: an append reads how far the document was
+            # parsed when it is called, so one called before the last finished would
+            # parse the text again and show it twice
+            self._timer = self.set_timer(FLUSH_S, self.draw)
             return
         body = self.query_one(".body")
         if self.text != self._shown:

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import pytest
 from conversation_support import provider_daemon
 from support import DaemonProcess
-from textual.widgets import Collapsible
+from textual.widgets import Collapsible, Markdown
 from textual.widgets._markdown import MarkdownFence
 from tui_support import open_app, replies, settle, until
 from tui_support import turn_done as done
@@ -54,6 +54,7 @@ async def test_a_streamed_fence_becomes_a_highlighted_code_block_that_copies(liv
             view = replies(app)[0]
             await until(pilot, lambda: view.code_blocks(), what="the code block")
             assert view.code_blocks() == ["def add(a, b):\n    return a + b"]
+            assert view.query_one(Markdown).source == "".join(FENCED)  # each delta once
             assert "```" not in "".join(str(f.render()) for f in view.query("MarkdownParagraph"))
             thinking = view.query_one(Collapsible)
             assert thinking.display and thinking.collapsed and thinking.title == "thinking · 3 words"
