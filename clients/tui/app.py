@@ -10,6 +10,7 @@ what another attached client sends or switches appears here as it happens.
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timezone
 from pathlib import PurePath
@@ -17,11 +18,11 @@ from typing import Any
 
 import msgspec
 from rich.text import Text
-from textual.app import App, ComposeResult, ScreenStackError
+from textual.app import ComposeResult, ScreenStackError
 from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.css.query import NoMatches
-from textual.widgets import Footer, Input, Static
+from textual.widgets import Footer, Static
 
 from duologue.protocol import methods as m
 from duologue.protocol.entities import AUTO, ModelInfo, Session, TaskList
@@ -31,13 +32,20 @@ from .. import render
 from ..rpc.client import AsyncClient, DaemonUnavailable
 from ..drafts import Draft, Drafts
 from ..code_context import ContextArgError
-from .commands import run_command
+from .commands import COMMANDS, run_command
+from .completion import complete
 from .feed import SessionFeed
+from .history import PromptHistory
+from .mentions import attach_mentions
+from .message_view import is_tool_round
 from .model_selector import ModelSelector
+from .navigation import TranscriptKeys
 from .picker import NEW, SessionPicker
 from .progress import ProgressLine, TaskPanel, TurnState
 from .session_commands import run_session_command
 from .status_line import StatusLine
+from .prompt import PromptArea
+from .search import FindBar
 from .transcript import Transcript
 
 EMULATOR_BANNER = "⚠ EMULATOR · replies are simulated offline, not by a real model · /help"
@@ -51,7 +59,7 @@ def _utcnow() -> datetime:
     return datetime.now(timezone.utc)
 
 
-class ChatApp(App[None]):
+class ChatApp(TranscriptKeys):
     TITLE = "duologue"
     ENABLE_COMMAND_PALETTE = False
     CSS = """
@@ -68,14 +76,18 @@ class ChatApp(App[None]):
     #status-row { height: 1; background: $panel; }
     #progress { width: 1fr; }
     #prompt { border: tall $primary 40%; }
+    #hint { height: auto; max-height: 3; padding: 0 1; color: $text-muted; display: none; }
+    #hint.on { display: block; }
+    .match { background: $warning 15%; }
+    .match-current { background: $warning 35%; }
     """
     BINDINGS = [
-        Binding("ctrl+n", "new_session", "New"),
+        Binding("ctrl+n", "new_session", "New", show=False),
         Binding("ctrl+o", "pick_session", "Sessions"),
         Binding("f2,ctrl+s", "focus_models", "Model"),
         Binding("escape", "cancel(True)", "Cancel"),
         Binding("ctrl+c", "cancel", "Cancel", show=False, priority=True),
-        Binding("ctrl+t", "toggle_tasks", "Tasks"),
+        Binding("ctrl+t", "toggle_tasks", "Tasks", show=False),
         Binding("ctrl+q", "quit", "Quit", priority=True),
     ]
 
@@ -111,18 +123,17 @@ class ChatApp(App[None]):
             yield Static("", id="title")
             yield ModelSelector(id="models")
         yield Static("", id="model-info")
+        transcript = Transcript(id="transcript")
         with Horizontal(id="body"):
-            yield Transcript(id="transcript")
+            yield transcript
             yield TaskPanel(id="tasks")
         with Horizontal(id="status-row"):
             yield ProgressLine(id="progress")
             yield StatusLine(id="status")
-        yield Input(placeholder="Message…", id="prompt")
-        yield Footer()
-
-    @property
-    def transcript(self) -> Transcript:
-        return self.query_one(Transcript)
+        yield FindBar(transcript, id="find")
+        yield Static("", id="hint")
+        yield PromptArea(id="prompt")
+        yield Footer(compact=True)
 
     @property
     def selector(self) -> ModelSelector:
@@ -138,7 +149,9 @@ class ChatApp(App[None]):
 
     async def on_mount(self) -> None:
         self.transcript.label, self.transcript.short = self.long, self.short
-        self.query_one("#prompt", Input).focus()
+        self.prompt.prompts = PromptHistory(self.client.paths.state_dir, self.project)
+        self.prompt.completer = lambda before: complete(before, COMMANDS, self.root)
+        self.prompt.focus()
         self.run_worker(self.feed.run(), name="feed", group="feed")
         self._spawn(self._start(), "cannot start")
 
@@ -150,6 +163,7 @@ class ChatApp(App[None]):
         if status is not None and status.emulator:
             self.key_hint = render.key_hint(status.providers)
         self.query_one("#banner").set_class(self.emulator, "on")
+        self.transcript.emulator = self.emulator
         catalog = await self.client.list_models()
         self.models = {info.id: info for info in catalog.models}
         self.selector.set_models(catalog.models)
@@ -209,9 +223,7 @@ class ChatApp(App[None]):
                   if not any(seq > p.get("after_seq", 0) and text == p["text"] for seq, text in arrived)]
         kept = " ".join([*unsent, draft.input]).strip()
         if kept:
-            box = self.query_one("#prompt", Input)
-            box.value = kept
-            box.cursor_position = len(kept)
+            self.prompt.value = kept
             if unsent:
                 self.transcript.notice(
                     f"⧗ {len(unsent)} prompt{'s' if len(unsent) > 1 else ''} typed earlier never reached the "
@@ -222,15 +234,26 @@ class ChatApp(App[None]):
         if self.session is None:
             return
         try:
-            text = self.query_one("#prompt", Input).value
+            text = self.prompt.value
         except Exception:  # the screen is gone (quitting): keep what was saved last
             text = self.drafts.load(self.session.id).input
         pending = [{"text": p["text"], "after_seq": p["after_seq"]} for p in self.pending]
         self.drafts.save(self.session.id, Draft(pending=pending, input=text))
 
-    def on_input_changed(self, event: Input.Changed) -> None:
-        if self.ready and event.input.id == "prompt":
-            self._save_draft()
+    def on_text_area_changed(self, event: PromptArea.Changed) -> None:
+        if event.text_area.id == "prompt":
+            self.show_hint("")  # typing on makes a listing stale
+            if self.ready:
+                self._save_draft()
+
+    def on_prompt_area_hint(self, event: PromptArea.Hint) -> None:
+        self.show_hint(event.text)
+
+    def show_hint(self, text: str) -> None:
+        """A line under the prompt: completion candidates, a command's usage."""
+        for hint in self.query("#hint").results(Static):  # none while the screen goes
+            hint.update(Text(text))
+            hint.set_class(bool(text), "on")
 
     def _show_session(self) -> None:
         s = self.session
@@ -242,9 +265,9 @@ class ChatApp(App[None]):
         self.selector.chosen, self.selector.current = s.model, s.current_model
         info = self.models.get(s.current_model)
         self.query_one(StatusLine).model(info.context_window if info else None, self.emulator)
-        self.query_one("#prompt", Input).placeholder = (
+        self.prompt.placeholder = (
             f"Message {'auto' if s.model == AUTO else self.short(s.current_model)}… "
-            "(enter sends, /help)")
+            "(enter sends · tab completes /commands and @files · /help)")
         self._show_progress()
 
     def _show_progress(self) -> None:
@@ -269,7 +292,7 @@ class ChatApp(App[None]):
             await self._new_session()
         elif choice:
             await self.open_session(choice)
-        self.query_one("#prompt", Input).focus()
+        self.prompt.focus()
 
     # --- events from the daemon ---------------------------------------------------------
 
@@ -290,7 +313,8 @@ class ChatApp(App[None]):
                 mine = msg.text in self._inflight
                 if mine:
                     self._inflight.remove(msg.text)
-                t.message_created(msg, via=None if mine else "from another client")
+                # a tool round's results are the daemon's, not another client's prompt
+                t.message_created(msg, via=None if mine or is_tool_round(msg) else "from another client")
             else:
                 t.message_created(msg)
                 self.turn.model = msg.model or self.turn.model
@@ -374,15 +398,28 @@ class ChatApp(App[None]):
 
     # --- what the user does -------------------------------------------------------------
 
-    def on_input_submitted(self, event: Input.Submitted) -> None:
-        text = event.value.strip()
-        event.input.value = ""
+    @property
+    def root(self) -> str | None:
+        """The project's directory, where ``@path`` mentions are read (None when the
+        project is not a directory here)."""
+        return self.project if self.project and os.path.isdir(self.project) else None
+
+    def on_prompt_area_submitted(self, event: PromptArea.Submitted) -> None:
+        text = event.text.strip()
         if not text or self.session is None:
             return
+        self.prompt.prompts.add(text)
         if text.startswith("/"):
+            self.prompt.clear_prompt()
             self.command(text)
             return
-        self.send(text)
+        try:
+            context = attach_mentions(text, self.root) if self.root else []
+        except ContextArgError as exc:
+            self.error_line(f"not sent: {exc}")  # the prompt stays, to be corrected
+            return
+        self.prompt.clear_prompt()
+        self.send(text, **({"context": context} if context else {}))
 
     def send(self, text: str, **kwargs: Any) -> None:
         """Send, showing the prompt as pending (and keeping it in the draft on disk)
@@ -403,7 +440,7 @@ class ChatApp(App[None]):
             if not sent:
                 if text in self._inflight:
                     self._inflight.remove(text)
-                box = self.query_one("#prompt", Input)
+                box = self.prompt
                 box.value = f"{text} {box.value}".strip()
             self._save_draft()
 
@@ -428,10 +465,8 @@ class ChatApp(App[None]):
 
     def put_in_prompt(self, text: str) -> None:
         """Replace the draft with ``text``, the cursor at its end (``/edit``)."""
-        box = self.query_one("#prompt", Input)
-        box.value = text
-        box.cursor_position = len(text)
-        box.focus()
+        self.prompt.value = text
+        self.prompt.focus()
 
     def switch(self, model: str) -> None:
         if self.session is None:
@@ -449,7 +484,7 @@ class ChatApp(App[None]):
 
     def on_model_selector_picked(self, event: ModelSelector.Picked) -> None:
         self.switch(event.model_id)
-        self.query_one("#prompt", Input).focus()
+        self.prompt.focus()
 
     def on_model_selector_highlighted(self, event: ModelSelector.Highlighted) -> None:
         info = self.query_one("#model-info", Static)

@@ -27,11 +27,29 @@ class Chat(Protocol):
     def action_cancel(self) -> None: ...
     def error_line(self, text: str) -> None: ...
     def send(self, text: str, context: list[CodeContextBlock] | None = None) -> None: ...
+    def find(self, text: str) -> None: ...
 
-HELP = ("keys: ctrl+n new session · ctrl+o sessions · F2/ctrl+s model (then 1-9 or ←→ enter) · "
-        "esc/ctrl+c cancel the reply · ctrl+t tasks · ctrl+q quit.  commands: /switch MODEL · "
-        "/new [TITLE] · /context FILE[:A-B] TEXT · /sessions · /tasks · /cancel · /cost · /retry · /edit · /copy · "
-        "/quit")
+COMMANDS = {
+    "/switch": "MODEL", "/new": "[TITLE]", "/context": "FILE[:A-B] [TEXT]", "/find": "TEXT",
+    "/sessions": "", "/open": "", "/tasks": "", "/cancel": "", "/cost": "", "/retry": "", "/edit": "",
+    "/copy": "", "/help": "", "/quit": "", "/exit": "",
+}
+"""Each command and its arguments as usage shows them (``[...]`` optional): what Tab
+completes, and what a command given too little says instead of guessing."""
+
+HELP = ("keys: enter sends · ctrl+j (or shift+enter) newline · ↑↓ history · tab completes /commands "
+        "and @files (@path:10-40 attaches lines) · ctrl+g expands a paste or a folded message · "
+        "pgup/pgdn ctrl+home/end scroll (home/end too, in an empty prompt) · ctrl+f find · "
+        "ctrl+↑↓ model switches · F4 copies the last code block (or click one) · "
+        "ctrl+n new session · ctrl+o sessions · F2/ctrl+s model (then 1-9 or ←→ enter) · "
+        "esc/ctrl+c cancel the reply · ctrl+t tasks · ctrl+q quit.  commands: "
+        + " · ".join(f"{name} {usage}".rstrip() for name, usage in COMMANDS.items() if name != "/exit"))
+
+
+def usage(word: str) -> str | None:
+    """The usage line of a command that needs arguments, None for one that needs none."""
+    args = COMMANDS.get(word, "")
+    return f"usage: {word} {args}" if args and not args.startswith("[") else None
 
 
 def emulator_help(key_hint: str) -> str:
@@ -42,7 +60,9 @@ def emulator_help(key_hint: str) -> str:
 def run_command(app: Chat, line: str) -> None:
     word, _, rest = line.partition(" ")
     rest = rest.strip()
-    if word in ("/quit", "/q", "/exit"):
+    if not rest and usage(word):
+        app.error_line(f"{usage(word)}; /help lists every command")
+    elif word in ("/quit", "/q", "/exit"):
         app.exit()
     elif word == "/switch" and rest:
         app.switch(rest)
@@ -54,6 +74,8 @@ def run_command(app: Chat, line: str) -> None:
         app.action_toggle_tasks()
     elif word == "/cancel":
         app.action_cancel()
+    elif word == "/find":
+        app.find(rest)
     elif word == "/context" and rest:
         spec, _, text = rest.partition(" ")
         try:

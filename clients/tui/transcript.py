@@ -1,9 +1,9 @@
 """The transcript: messages labelled with the model that wrote them, a marker at
 every model switch with its kind and reason, and replies that grow as they stream.
 
-Widgets hold plain text (``rich.text.Text``, never markup), so whatever a model or a
-person writes is shown as written. Streamed text is drawn at most every
-``FLUSH_S`` seconds so a fast stream does not re-wrap a long reply per word.
+Markers and notices hold plain text (``rich.text.Text``, never markup), so whatever a
+model or a person writes is shown as written; a message is a
+:class:`~.message_view.MessageView` (replies as Markdown).
 """
 
 from __future__ import annotations
@@ -12,14 +12,12 @@ from collections.abc import Callable, Iterable
 
 from rich.text import Text
 from textual.containers import VerticalScroll
-from textual.timer import Timer
+from textual.widget import Widget
 from textual.widgets import Static
 
-from duologue.protocol.entities import CodeContextBlock, Message, ModelSwitch, TextBlock
+from duologue.protocol.entities import Message, ModelSwitch
 
-from ..render import format_cost, refusal_line, thinking_line
-
-FLUSH_S = 0.05
+from .message_view import MessageView
 _SWITCH_STYLE = {"manual": "bold cyan", "auto": "bold magenta", "failover": "bold yellow"}
 
 Labeler = Callable[[str | None], str]
@@ -29,83 +27,6 @@ Labeler = Callable[[str | None], str]
 def switch_text(w: ModelSwitch, label: Labeler) -> Text:
     origin = label(w.from_model) if w.from_model else "-"
     return Text(f"⇄ {origin} → {label(w.to_model)} · {w.kind}: {w.reason}", style=_SWITCH_STYLE[w.kind])
-
-
-class MessageView(Static):
-    """One message; an assistant reply keeps growing until it completes."""
-
-    DEFAULT_CSS = """
-    MessageView { margin: 0 0 1 0; }
-    MessageView.user { padding: 0 0 0 1; border-left: outer $secondary; }
-    MessageView.assistant { padding: 0 0 0 1; border-left: outer $primary; }
-    MessageView.failed { border-left: outer $error; }
-    """
-
-    def __init__(self, message: Message, label: str, via: str | None = None) -> None:
-        super().__init__(classes=message.role)
-        self.message = message
-        self.label = label
-        self.via = via
-        self.text = message.text
-        self.thinking = message.thinking
-        self._timer: Timer | None = None
-
-    def on_mount(self) -> None:
-        self.draw()
-
-    def append(self, text: str, thinking: str = "") -> None:
-        self.text += text
-        self.thinking += thinking
-        if self._timer is None and self.is_mounted:
-            self._timer = self.set_timer(FLUSH_S, self.draw)
-
-    @property
-    def draw_pending(self) -> bool:
-        """Streamed text is waiting for the next draw (deltas are drawn at most every
-        ``FLUSH_S``, not one repaint per delta)."""
-        return self._timer is not None
-
-    def complete(self, message: Message) -> None:
-        self.message = message
-        self.text = message.text
-        self.thinking = message.thinking
-        self.set_class(message.status in ("failed", "interrupted", "refused"), "failed")
-        self.draw()
-
-    def draw(self) -> None:
-        if self._timer is not None:
-            self._timer.stop()
-            self._timer = None
-        self.update(self.rendered())
-
-    def rendered(self) -> Text:
-        msg = self.message
-        head = Text(self.label, style="bold" + (" cyan" if msg.role == "user" else " green"))
-        if self.via:
-            head.append(f" · {self.via}", style="dim")
-        if msg.pinned:
-            head.append(" · pinned", style="dim")
-        if msg.status == "streaming":
-            head.append(" …", style="dim")
-        out = Text.assemble(head, "\n")
-        for block in msg.content:
-            if isinstance(block, CodeContextBlock):
-                where = block.path + (f":{block.range.start}-{block.range.end}" if block.range else "")
-                out.append(f"[context {where}]\n", style="dim")
-        if self.thinking:
-            out.append(thinking_line(self.thinking) + "\n", style="dim italic")
-        body = self.text if self.text or msg.status != "complete" else \
-            "".join(b.text for b in msg.content if isinstance(b, TextBlock))
-        out.append(body)
-        if msg.cost_usd:
-            out.append(f"\n{format_cost(msg.cost_usd)}", style="dim")
-        if msg.status == "refused":
-            out.append(f"\n⊘ {refusal_line(msg)}", style="bold yellow")
-        elif msg.status == "cancelled":
-            out.append("\n■ cancelled (the partial reply is kept)", style="bold yellow")
-        elif msg.status in ("failed", "interrupted"):
-            out.append(f"\n✗ turn {msg.status}: {msg.error or 'no detail'}", style="bold red")
-        return out.rstrip() or out
 
 
 class SwitchMarker(Static):
@@ -135,11 +56,13 @@ class Transcript(VerticalScroll):
         """Names models in switch markers."""
         self.views: dict[str, MessageView] = {}
         self.switches: list[ModelSwitch] = []
+        self.emulator = False
+        """The daemon answers from its emulator: every reply says so in its head."""
 
     def on_mount(self) -> None:
         self.anchor()  # follow the newest line until the user scrolls up
 
-    def _add(self, *widgets: Static) -> None:
+    def _add(self, *widgets: Widget) -> None:
         self.query(".hint").remove()  # the empty-session hint goes with the first item
         self.mount_all(widgets)
 
@@ -148,7 +71,7 @@ class Transcript(VerticalScroll):
         self.remove_children()
         self.views = {}
         self.switches = list(switches)
-        items: list[Static] = []
+        items: list[Widget] = []
         pending = sorted(self.switches, key=lambda w: w.seq)
         if hidden and messages:
             items.append(Notice(Text(f"{hidden} earlier messages are not shown; "
@@ -163,8 +86,9 @@ class Transcript(VerticalScroll):
             items.append(Notice("A new session: type below and press enter.", classes="hint"))
         self._add(*items)
 
-    def _view(self, msg: Message, via: str | None = None) -> MessageView:
-        view = MessageView(msg, "you" if msg.role == "user" else self.label(msg.model), via)
+    def _view(self, msg: Message, via: str | None = None, fold: bool = True) -> MessageView:
+        view = MessageView(msg, "you" if msg.role == "user" else self.label(msg.model), via,
+                           emulator=self.emulator, fold=fold)
         self.views[msg.id] = view
         return view
 
@@ -172,7 +96,8 @@ class Transcript(VerticalScroll):
         if msg.id in self.views:
             self.views[msg.id].complete(msg)
             return
-        self._add(self._view(msg, via))
+        # a reply streaming live stays open: its reader is following it
+        self._add(self._view(msg, via, fold=msg.role == "user"))
 
     def delta(self, message_id: str, text: str, thinking: str = "") -> None:
         view = self.views.get(message_id)
@@ -195,17 +120,54 @@ class Transcript(VerticalScroll):
 
     def pending(self, text: str) -> Static:
         """A prompt sent but not acknowledged yet, shown until it is (remove the widget)."""
-        widget = Notice(Text(f"⧗ pending, not yet received by the daemon: {text}", style="bold yellow"))
+        lines = text.splitlines() or [""]
+        shown = lines[0][:200] + (f" … ({len(lines)} lines)" if len(lines) > 1 else "")
+        widget = Notice(Text(f"⧗ pending, not yet received by the daemon: {shown}", style="bold yellow"))
         self._add(widget)
         return widget
 
-    def plain(self) -> str:
-        """Everything shown, as text (for tests and copying)."""
-        parts = []
+    # --- moving around --------------------------------------------------------------------
+
+    def jump_switch(self, forward: bool) -> SwitchMarker | None:
+        """Scroll the next (or previous) switch marker to the top of the view."""
+        top = self.scroll_y
+        markers = list(self.query(SwitchMarker))
+        if forward:
+            target = next((w for w in markers if w.virtual_region.y > top + 0.5), None)
+        else:
+            target = next((w for w in reversed(markers) if w.virtual_region.y < top - 0.5), None)
+        if target is not None:
+            self.release_anchor()
+            self.scroll_to(y=target.virtual_region.y, animate=False)
+        return target
+
+    def unfold_last(self) -> MessageView | None:
+        """Open the newest folded message and bring it into view."""
+        view = next((v for v in reversed(list(self.query(MessageView))) if v.folded), None)
+        if view is not None:
+            view.unfold()
+            self.release_anchor()
+            self.scroll_to_widget(view, animate=False, top=True)
+        return view
+
+    def last_code_block(self) -> str | None:
+        for view in reversed(list(self.query(MessageView))):
+            blocks = view.code_blocks()
+            if blocks:
+                return blocks[-1]
+        return None
+
+    def items(self) -> list[tuple[Widget, str]]:
+        """Every message, marker and notice shown, with its text, top to bottom."""
+        out: list[tuple[Widget, str]] = []
         for child in self.children:
             if isinstance(child, MessageView):
-                parts.append(child.rendered().plain)
+                out.append((child, child.rendered().plain))
             elif isinstance(child, Static):
                 content = child.content
-                parts.append(content.plain if isinstance(content, Text) else str(content))
-        return "\n\n".join(parts)
+                out.append((child, content.plain if isinstance(content, Text) else str(content)))
+        return out
+
+    def plain(self) -> str:
+        """Everything shown, as text (for tests and copying)."""
+        return "\n\n".join(text for _, text in self.items())

@@ -1,0 +1,100 @@
+"""Finding text in the transcript (ctrl+f, or ``/find TEXT``).
+
+A bar over the prompt takes the words; every message, marker and notice holding them
+(ignoring case) is tinted, the current one more, and scrolled to the top of the view.
+Enter or down goes to the next match, up to the previous one, escape closes the bar
+and gives the focus back to the prompt. The prompt is left as it was: searching does
+not lose a draft.
+"""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual import events
+from textual.containers import Horizontal
+from textual.widget import Widget
+from textual.widgets import Input, Static
+
+from .transcript import Transcript
+
+
+def find(transcript: Transcript, query: str) -> list[Widget]:
+    """The transcript's items holding ``query`` (case ignored), top to bottom."""
+    needle = query.casefold()
+    return [w for w, text in transcript.items() if needle and needle in text.casefold()]
+
+
+class FindBar(Horizontal):
+    DEFAULT_CSS = """
+    FindBar { height: 1; display: none; background: $boost; }
+    FindBar.open { display: block; }
+    FindBar > Input { width: 1fr; }
+    FindBar > Static { width: auto; height: 1; padding: 0 1; color: $text-muted; }
+    """
+
+    def __init__(self, transcript: Transcript, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.transcript = transcript
+        self.matches: list[Widget] = []
+        self.current = -1
+
+    def compose(self):
+        yield Input(placeholder="find in the transcript…", id="find-input", compact=True)
+        yield Static("enter/↓ next · ↑ previous · esc closes", id="find-count")
+
+    @property
+    def input(self) -> Input:
+        return self.query_one("#find-input", Input)
+
+    def open(self, query: str = "") -> None:
+        self.add_class("open")
+        if query:
+            self.input.value = query  # its Changed event runs the search
+        # at once, not after a refresh as focus() does: the keys typed next are the query
+        self.app.set_focus(self.input)
+
+    def close(self) -> None:
+        self._mark([], -1)
+        self.remove_class("open")
+
+    def search(self, query: str) -> None:
+        found = find(self.transcript, query)
+        self._mark(found, len(found) - 1 if found else -1)  # the newest match first
+
+    def step(self, forward: bool) -> None:
+        if self.matches:
+            self._mark(self.matches, (self.current + (1 if forward else -1)) % len(self.matches))
+
+    def _mark(self, found: list[Widget], current: int) -> None:
+        for w in self.matches:
+            w.remove_class("match", "match-current")
+        self.matches, self.current = found, current
+        for i, w in enumerate(found):
+            w.add_class("match-current" if i == current else "match")
+        count = self.query_one("#find-count", Static)
+        if not self.input.value:
+            count.update("enter/↓ next · ↑ previous · esc closes")
+        elif not found:
+            count.update(Text("no match", style="bold red"))
+        else:
+            count.update(f"{current + 1}/{len(found)} · ↓ next ↑ previous · esc")
+            self.transcript.release_anchor()
+            self.transcript.scroll_to_widget(found[current], animate=False, top=True)
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        event.stop()
+        self.search(event.value)
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        self.step(forward=True)
+
+    def on_key(self, event: events.Key) -> None:
+        if event.key in ("up", "down", "escape"):
+            event.stop()
+            event.prevent_default()
+            if event.key == "escape":
+                self.close()
+                self.app.query_one("#prompt").focus()
+            else:
+                self.step(forward=event.key == "down")

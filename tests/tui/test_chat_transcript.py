@@ -1,0 +1,157 @@
+"""The chat's transcript against a real daemon whose providers are the scripted
+emulator: Markdown replies, thinking and tool rounds, scrolling from the prompt,
+search and the switch markers. One daemon and one emulator serve the module."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from conversation_support import provider_daemon
+from support import DaemonProcess
+from textual.widgets import Collapsible, Markdown
+from textual.widgets._markdown import MarkdownFence
+from tui_support import open_app, replies, settle, until
+from tui_support import turn_done as done
+
+from duologue.clients.tui.transcript import SwitchMarker
+from duologue.daemon.emulator import Emulator, Reply, ToolCall
+
+FENCED = ["Here is the fix:\n\n", "```python\ndef add(a, b):\n", "    return a + b\n```\n\n",
+          "It **adds**:\n\n- a\n- b\n"]
+
+REPLY_S = 90.0
+"""A reply on a loaded machine (a daemon and an emulator per worker) can take a while."""
+
+
+@pytest.fixture(scope="module")
+def emulator() -> Iterator[Emulator]:
+    with Emulator() as emu:
+        yield emu
+
+
+@pytest.fixture(scope="module")
+def live(tmp_path_factory: pytest.TempPathFactory, emulator: Emulator) -> Iterator[DaemonProcess]:
+    d = provider_daemon(tmp_path_factory.mktemp("home"), emulator).start()
+    try:
+        yield d
+    finally:
+        d.stop()
+
+
+@pytest.fixture
+def project(tmp_path) -> str:
+    return str(tmp_path)
+
+
+async def test_a_streamed_fence_becomes_a_highlighted_code_block_that_copies(live, emulator, make_app, project):
+    emulator.script("anthropic", Reply(chunks=FENCED, chunk_delay=0.02, thinking="Adding is easy."))
+    async with live.client("tui") as c:
+        async with open_app(make_app, c, project=project, size=(100, 40)) as (app, pilot):
+            await pilot.press(*"fix it", "enter")
+            await until(pilot, done(app), timeout=REPLY_S, what="the reply")
+            await settle(pilot)
+            view = replies(app)[0]
+            await until(pilot, lambda: view.code_blocks(), what="the code block")
+            assert view.code_blocks() == ["def add(a, b):\n    return a + b"]
+            assert view.query_one(Markdown).source == "".join(FENCED)  # each delta once
+            assert "```" not in "".join(str(f.render()) for f in view.query("MarkdownParagraph"))
+            thinking = view.query_one(Collapsible)
+            assert thinking.display and thinking.collapsed and thinking.title == "thinking · 3 words"
+            await pilot.press("f4")
+            assert app.clipboard == "def add(a, b):\n    return a + b"
+            fence = view.query_one(MarkdownFence)
+            app.copy_to_clipboard("")
+            await pilot.click(fence)
+            assert app.clipboard == "def add(a, b):\n    return a + b"
+
+
+async def test_a_tool_round_is_one_line_each_not_a_bubble_from_another_client(live, emulator, make_app, project):
+    tasks = {"tasks": [{"content": "write tests", "status": "in_progress", "active_form": "Writing tests"}]}
+    emulator.script("anthropic", Reply(text="On it.", tool_calls=[ToolCall("update_tasks", tasks, id="toolu_1")]),
+                    Reply(text="Done."))
+    async with live.client("tui") as c:
+        async with open_app(make_app, c, project=project) as (app, pilot):
+            await pilot.press(*"plan it", "enter")
+            await until(pilot, lambda: len(replies(app)) == 2 and done(app, 2)(), timeout=REPLY_S, what="both replies")
+            await settle(pilot)
+            text = app.transcript.plain()
+            assert "from another client" not in text
+            assert "⚙ update_tasks {" in text and "↳ update_tasks:" in text
+            tool_views = [v for v in app.transcript.views.values() if v.tool]
+            assert len(tool_views) == 1 and not tool_views[0].query_one(".head").display
+
+
+async def test_page_keys_scroll_the_transcript_while_the_prompt_keeps_focus(live, emulator, make_app, project):
+    emulator.script("anthropic", Reply(text="\n\n".join(f"paragraph {i}" for i in range(60))))
+    async with live.client("tui") as c:
+        async with open_app(make_app, c, project=project) as (app, pilot):
+            t = app.transcript
+            await pilot.press(*"long please", "enter")
+            await until(pilot, done(app), timeout=REPLY_S, what="the reply")
+            await settle(pilot)
+            await until(pilot, lambda: t.max_scroll_y > 20 and t.scroll_y == t.max_scroll_y,
+                        what="the transcript to be at its end")
+            await pilot.press(*"draft")
+            await pilot.press("pageup")
+            assert t.scroll_y < t.max_scroll_y and app.prompt.has_focus
+            await pilot.press("ctrl+home")
+            assert t.scroll_y == 0
+            await pilot.press("pagedown")
+            assert t.scroll_y > 0
+            await pilot.press("ctrl+end")
+            assert t.scroll_y == t.max_scroll_y
+            # home/end move the cursor in a prompt with text, scroll when it is empty
+            await pilot.press("home")
+            assert app.prompt.cursor_location == (0, 0) and t.scroll_y == t.max_scroll_y
+            assert app.prompt.text == "draft" and app.prompt.has_focus
+            app.prompt.value = ""
+            await pilot.press("home")
+            assert t.scroll_y == 0
+
+
+async def test_find_highlights_matches_and_jumps_between_them(live, emulator, make_app, project):
+    emulator.script("anthropic", Reply(text="the walrus is here"), Reply(text="nothing"),
+                    Reply(text="a second walrus"))
+    async with live.client("tui") as c:
+        async with open_app(make_app, c, project=project) as (app, pilot):
+            for n, prompt in enumerate(["one", "two", "three"], 1):
+                await pilot.press(*prompt, "enter")
+                await until(pilot, done(app, n), what=f"reply {n}")
+            await pilot.press(*"kept draft", "ctrl+f", *"WALRUS")
+            bar = app.query_one("#find")
+            walruses = [v for v in replies(app) if "walrus" in v.text]
+            assert bar.matches == walruses
+            assert walruses[1].has_class("match-current") and walruses[0].has_class("match")
+            assert "2/2" in str(bar.query_one("#find-count").content)
+            await pilot.press("enter")
+            assert walruses[0].has_class("match-current") and not walruses[1].has_class("match-current")
+            await pilot.press("escape")
+            assert not bar.display and app.prompt.has_focus and app.prompt.text == "kept draft"
+            assert not any(v.has_class("match") or v.has_class("match-current") for v in walruses)
+            app.prompt.value = "/find nothing"
+            await pilot.press("enter")
+            await until(pilot, lambda: bar.display, what="the find bar")
+            assert bar.matches == [replies(app)[1]]
+
+
+async def test_ctrl_up_and_down_jump_between_switch_markers(live, emulator, make_app, project):
+    emulator.script("anthropic", Reply(text="\n\n".join(f"a{i}" for i in range(30))))
+    emulator.script("gemini", Reply(text="\n\n".join(f"b{i}" for i in range(30))))
+    async with live.client("tui") as c:
+        async with open_app(make_app, c, project=project) as (app, pilot):
+            t = app.transcript
+            await pilot.press(*"first", "enter")
+            await until(pilot, done(app), timeout=REPLY_S, what="the first reply")
+            await pilot.press(*"/switch flash", "enter")
+            await until(pilot, lambda: t.switches, what="the switch")
+            await pilot.press(*"second", "enter")
+            await until(pilot, done(app, 2), timeout=REPLY_S, what="the second reply")
+            await settle(pilot)
+            marker = t.query_one(SwitchMarker)
+            await until(pilot, lambda: t.scroll_y == t.max_scroll_y > marker.virtual_region.y,
+                        what="the end in view")
+            await pilot.press("ctrl+up")
+            assert t.scroll_y == marker.virtual_region.y and app.prompt.has_focus
+            await pilot.press("ctrl+home", "ctrl+down")
+            assert t.scroll_y == min(marker.virtual_region.y, t.max_scroll_y)
