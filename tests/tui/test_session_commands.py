@@ -97,7 +97,7 @@ async def test_edit_puts_the_last_prompt_in_the_input_and_enter_sends_a_new_turn
             await pilot.press(*"/edit", "enter")
             box = app.query_one("#prompt")
             await until(pilot, lambda: box.value == "explain lifetims", what="the prompt back in the input")
-            assert box.has_focus and box.cursor_position == len(box.value)
+            assert box.has_focus and box.cursor_location == box.document.end
             await pilot.press("backspace", "backspace", *"mes", "enter")
             await until(pilot, done(app, 2), what="the edited prompt's reply")
             assert prompts(app) == ["explain lifetims", "explain lifetimes"]
