@@ -64,7 +64,6 @@ def relayed(fn: Callable[..., Awaitable[T]]) -> Callable[..., Awaitable[T]]:
 class Pending:
     """A ``session/prompt`` of this client waiting for its turn to end."""
 
-    text: str
     done: asyncio.Future[a.PromptResponse]
     turn_id: str | None = None
     cancel_requested: bool = False
@@ -87,8 +86,12 @@ class View:
     thinking: str = u.THINKING_DEFAULT
     delivered_seq: int = 0
     prompt: Pending | None = None
-    sending: list[str] = field(default_factory=list)
-    """The texts of prompts this client is sending: their echo is not shown back."""
+    sending: asyncio.Future[None] | None = None
+    """Done when this client's ``session/send`` in flight has returned: until then a user
+    message arriving may be its echo, which only the id the send returns can tell."""
+    own_messages: set[str] = field(default_factory=set)
+    """Ids of the user messages this client sent whose echo has not come back yet: the
+    echo is not shown (the ACP client shows its prompt itself)."""
     begun: set[str] = field(default_factory=set)
     ended: dict[str, Ended] = field(default_factory=dict)
     replies: dict[str, Message] = field(default_factory=dict)
@@ -111,6 +114,8 @@ class DuologueAgent:
         self._start_lock = asyncio.Lock()
         self._tasks: set[asyncio.Task[Any]] = set()
         self._forwarder: asyncio.Task[None] | None = None
+        self._instance = ""
+        """The daemon instance this agent last talked to: a new one ran none of the old one's turns."""
 
     def on_connect(self, conn: Client) -> None:
         self.conn = conn
@@ -123,6 +128,7 @@ class DuologueAgent:
                 return
             await self.bridge.start()
             self._started = True
+            self._instance = self._daemon_instance()
             self.models = list((await self.bridge.call("models/list", m.Empty())).models)
             self._forwarder = asyncio.create_task(self._forward(), name="acp-forward")
 
@@ -144,6 +150,10 @@ class DuologueAgent:
 
     def connection(self, online: bool, detail: str) -> None:
         log.info("daemon connection %s: %s", "up" if online else "down", detail)
+        instance = self._daemon_instance()
+        if online and instance != self._instance:
+            self._instance = instance
+            self._spawn(self._end_orphaned_prompts(), "acp-restarted")
 
     def warn(self, text: str) -> None:
         log.warning("%s", text)
@@ -239,18 +249,18 @@ class DuologueAgent:
             raise RequestError(ErrorCode.INVALID_REQUEST, "a prompt of this session is still running; "
                                "cancel it or wait for its answer", {"path": "$.sessionId"})
         text, context = u.prompt_to_send(prompt, view.cwd)
-        pending = Pending(text, asyncio.get_running_loop().create_future())
+        loop = asyncio.get_running_loop()
+        pending = Pending(loop.create_future())
         view.prompt = pending
-        view.sending.append(text)
+        view.sending = sending = loop.create_future()
         try:
             thinking = None if view.thinking == u.THINKING_DEFAULT else view.thinking
             try:
                 sent = await self.bridge.call("session/send", m.SendParams(
                     session_id=session_id, text=text, context=context, thinking=thinking))  # type: ignore[arg-type]
-            except BaseException:
-                if text in view.sending:
-                    view.sending.remove(text)
-                raise
+                view.own_messages.add(sent.message.id)
+            finally:
+                sending.set_result(None)
             pending.turn_id = sent.turn_id
             if sent.turn_id in view.ended:
                 self._finish(view, sent.turn_id)
@@ -329,6 +339,33 @@ class DuologueAgent:
         else:
             pending.done.set_result(a.PromptResponse(stop_reason=u.stop_reason(ended.reply, ended.outcome)))
 
+    def _daemon_instance(self) -> str:
+        hello = self.bridge.client.hello_result
+        return hello.instance_id if hello is not None else ""
+
+    async def _end_orphaned_prompts(self) -> None:
+        """After a daemon restart, answer the prompts whose turns the old daemon left.
+
+        A restarted daemon closes a turn cut mid-reply (its reply is replayed marked
+        interrupted, which answers the prompt), but a turn cut between two tool rounds
+        leaves nothing open to close: without this its prompt would wait forever. Once
+        the replay has caught up with the session, a prompt still waiting is answered
+        with an error: the turn will not go on."""
+        for view in list(self.views.values()):
+            pending = view.prompt
+            if pending is None or pending.turn_id is None or pending.done.done():
+                continue
+            got = await self.bridge.call("session/get", m.GetParams(session_id=view.session.id, limit=1))
+            async with view.caught_up:
+                await view.caught_up.wait_for(
+                    lambda: view.delivered_seq >= got.session.last_seq or pending.done.done())
+            if not pending.done.done() and pending.turn_id not in view.ended:
+                pending.done.set_exception(RequestError(
+                    ErrorCode.INTERNAL_ERROR,
+                    "the duologue daemon restarted during this turn and the turn did not go on; "
+                    "what it wrote is kept in the session: send the prompt again to continue",
+                    {"turn_id": pending.turn_id, "reason": "daemon_restarted"}))
+
     # --- events to updates --------------------------------------------------------------
 
     async def _forward(self) -> None:
@@ -343,6 +380,8 @@ class DuologueAgent:
         view = self.views.get(getattr(event, "session_id", ""))
         if view is None or self.conn is None:
             return
+        if isinstance(event, m.MessageCreated) and event.message.role == "user" and view.sending is not None:
+            await asyncio.shield(view.sending)  # is it this client's own prompt? its send says
         for update in self._updates(view, event):
             await self.conn.session_update(session_id=view.session.id, update=update)
         if isinstance(event, m.Progress):
@@ -363,8 +402,8 @@ class DuologueAgent:
             if msg.role == "user":
                 if u.is_tool_results(msg):
                     return u.tool_results(msg)
-                if msg.text in view.sending:
-                    view.sending.remove(msg.text)
+                if msg.id in view.own_messages:
+                    view.own_messages.discard(msg.id)
                     return []
                 return u.user_message(msg, view.cwd)
             return [] if msg.status == "streaming" else u.agent_content(msg)

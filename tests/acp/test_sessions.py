@@ -94,3 +94,25 @@ async def test_a_daemon_restart_mid_session_then_a_prompt_works_and_nothing_is_s
         got = await check.get_session(new.session_id)
     replies = [msg for msg in got.messages if msg.role == "assistant"]
     assert agent.recorder.text(new.session_id) == "".join(msg.text for msg in replies)
+
+
+async def test_identical_prompts_from_two_acp_processes_each_show_once_to_the_other(start_acp, project, daemon):
+    one = await start_acp()
+    new = await one.conn.new_session(cwd=str(project))
+    two = await start_acp()
+    await two.conn.load_session(cwd=str(project), session_id=new.session_id)
+
+    same = [text_block("the very same words")]
+    await asyncio.wait_for(asyncio.gather(one.conn.prompt(session_id=new.session_id, prompt=same),
+                                          two.conn.prompt(session_id=new.session_id, prompt=same)), 90)
+    for agent in (one, two):
+        await agent.recorder.wait_for(lambda: len(agent.recorder.of(new.session_id, "usage_update")) == 2)
+
+    async with daemon.client("check") as check:
+        got = await check.get_session(new.session_id)
+    prompts = [msg for msg in got.messages if msg.role == "user"]
+    assert len(prompts) == 2 and {msg.text for msg in prompts} == {"the very same words"}
+    shown_to_one = [u.message_id for u in one.recorder.of(new.session_id, "user_message_chunk")]
+    shown_to_two = [u.message_id for u in two.recorder.of(new.session_id, "user_message_chunk")]
+    assert len(shown_to_one) == len(shown_to_two) == 1
+    assert {shown_to_one[0], shown_to_two[0]} == {msg.id for msg in prompts}
