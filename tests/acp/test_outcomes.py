@@ -114,3 +114,20 @@ async def test_a_daemon_killed_between_tool_rounds_ends_the_prompt_and_the_agent
     answer = await _ask(agent, sid, "are you still there?")
     assert answer.stop_reason == "end_turn"
     assert "are you still there?" in agent.recorder.text(sid)
+
+
+async def test_the_thought_level_is_each_sessions_own_and_reaches_only_its_turns(start_live_acp, project, emulator):
+    agent = await start_live_acp()
+    one = (await agent.conn.new_session(cwd=str(project))).session_id
+    two = (await agent.conn.new_session(cwd=str(project))).session_id
+    for sid in (one, two):
+        await agent.conn.set_config_option(config_id="model", session_id=sid, value="sonnet")
+    changed = await agent.conn.set_config_option(config_id="thinking", session_id=one, value="off")
+    assert next(o for o in changed.config_options if o.id == "thinking").current_value == "off"
+    await _ask(agent, two, "think as usual")
+    await _ask(agent, one, "do not think")
+    other = await agent.conn.set_config_option(config_id="model", session_id=two, value="sonnet")
+    assert next(o for o in other.config_options if o.id == "thinking").current_value == "default"
+
+    usual, unthinking = ({key: r.body.get(key) for key in ("thinking", "output_config")} for r in emulator.received)
+    assert usual != unthinking  # the daemon asked the model for less thinking on session one's turn only
