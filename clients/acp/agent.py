@@ -17,8 +17,10 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from typing import Any, TypeVar
 
 import msgspec
@@ -172,7 +174,7 @@ class DuologueAgent:
                 prompt_capabilities=a.PromptCapabilities(embedded_context=True, image=False, audio=False),
                 session_capabilities=a.SessionCapabilities(
                     list=a.SessionListCapabilities(), resume=a.SessionResumeCapabilities(),
-                    close=a.SessionCloseCapabilities())),
+                    close=a.SessionCloseCapabilities(), fork=a.SessionForkCapabilities())),
             agent_info=a.Implementation(name="duologue", title="duologue", version=version("duologue")))
 
     @relayed
@@ -201,6 +203,23 @@ class DuologueAgent:
         view = await self._open(got.session, cwd, since_seq=None)
         view.cost_usd = got.session.cost_usd
         return a.ResumeSessionResponse(config_options=self._options(view))
+
+    @relayed
+    async def fork_session(self, session_id: str, cwd: str, additional_directories: Any = None,
+                           mcp_servers: Any = None, **kwargs: Any) -> a.ForkSessionResponse:
+        """A new duologue session holding a copy of this one's history (imported, so the
+        copy is one batch that lands whole), answering with the source's model."""
+        await self._ready()
+        doc = await self.bridge.call("session/export", m.SessionRef(session_id=session_id))
+        fork_id = f"acp-fork:{session_id}:{uuid.uuid4().hex}"
+        imported = await self.bridge.call("import/run", m.ImportParams(
+            sessions=[u.fork(doc, fork_id, project_of(cwd), datetime.now(timezone.utc))]))
+        (made,) = imported.sessions
+        assert made.session_id is not None  # not a dry run
+        switched = await self.bridge.call("session/switch_model", m.SwitchParams(
+            session_id=made.session_id, model=doc.session.model, reason=f"forked from {session_id}"))
+        view = await self._open(switched.session, cwd, since_seq=None)
+        return a.ForkSessionResponse(session_id=view.session.id, config_options=self._options(view))
 
     @relayed
     async def close_session(self, session_id: str, **kwargs: Any) -> a.CloseSessionResponse:
