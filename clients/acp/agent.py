@@ -17,17 +17,17 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from typing import Any, TypeVar
 
-import msgspec
 from acp import RequestError
 from acp import schema as a
 from acp.interfaces import Client
 
 from duologue.protocol import methods as m
-from duologue.protocol.entities import Message, ModelInfo, Session, ToolCallBlock
+from duologue.protocol.entities import ModelInfo, Session
 from duologue.protocol.errors import ErrorCode, RpcError
 from duologue.protocol.paths import Paths
 
@@ -35,6 +35,7 @@ from ..rpc.bridge import Bridge
 from ..rpc.launcher import DaemonUnavailable, EmulatorMode
 from ..rpc.project import project_of
 from . import updates as u
+from .view import Pending, View
 
 log = logging.getLogger("duologue.acp")
 
@@ -60,42 +61,6 @@ def relayed(fn: Callable[..., Awaitable[T]]) -> Callable[..., Awaitable[T]]:
     return wrapper
 
 
-@dataclass
-class Pending:
-    """A ``session/prompt`` of this client waiting for its turn to end."""
-
-    text: str
-    done: asyncio.Future[a.PromptResponse]
-    turn_id: str | None = None
-    cancel_requested: bool = False
-
-
-@dataclass
-class Ended:
-    outcome: str
-    reply: Message | None
-    error: str | None = None
-
-
-@dataclass
-class View:
-    """One session as this ACP client has it open."""
-
-    session: Session
-    cwd: str | None
-    cost_usd: float = 0.0
-    thinking: str = u.THINKING_DEFAULT
-    delivered_seq: int = 0
-    prompt: Pending | None = None
-    sending: list[str] = field(default_factory=list)
-    """The texts of prompts this client is sending: their echo is not shown back."""
-    begun: set[str] = field(default_factory=set)
-    ended: dict[str, Ended] = field(default_factory=dict)
-    replies: dict[str, Message] = field(default_factory=dict)
-    """The last reply of each turn seen, by turn id."""
-    caught_up: asyncio.Condition = field(default_factory=asyncio.Condition)
-
-
 class DuologueAgent:
     """The ACP ``Agent`` side, one per ACP connection (one editor)."""
 
@@ -111,6 +76,8 @@ class DuologueAgent:
         self._start_lock = asyncio.Lock()
         self._tasks: set[asyncio.Task[Any]] = set()
         self._forwarder: asyncio.Task[None] | None = None
+        self._instance = ""
+        """The daemon instance this agent last talked to: a new one ran none of the old one's turns."""
 
     def on_connect(self, conn: Client) -> None:
         self.conn = conn
@@ -123,6 +90,7 @@ class DuologueAgent:
                 return
             await self.bridge.start()
             self._started = True
+            self._instance = self._daemon_instance()
             self.models = list((await self.bridge.call("models/list", m.Empty())).models)
             self._forwarder = asyncio.create_task(self._forward(), name="acp-forward")
 
@@ -144,6 +112,10 @@ class DuologueAgent:
 
     def connection(self, online: bool, detail: str) -> None:
         log.info("daemon connection %s: %s", "up" if online else "down", detail)
+        instance = self._daemon_instance()
+        if online and instance != self._instance:
+            self._instance = instance
+            self._spawn(self._end_orphaned_prompts(), "acp-restarted")
 
     def warn(self, text: str) -> None:
         log.warning("%s", text)
@@ -162,7 +134,7 @@ class DuologueAgent:
                 prompt_capabilities=a.PromptCapabilities(embedded_context=True, image=False, audio=False),
                 session_capabilities=a.SessionCapabilities(
                     list=a.SessionListCapabilities(), resume=a.SessionResumeCapabilities(),
-                    close=a.SessionCloseCapabilities())),
+                    close=a.SessionCloseCapabilities(), fork=a.SessionForkCapabilities())),
             agent_info=a.Implementation(name="duologue", title="duologue", version=version("duologue")))
 
     @relayed
@@ -171,7 +143,7 @@ class DuologueAgent:
         created = await self.bridge.call("session/create", m.CreateParams(
             project_id=project_of(cwd), metadata={"client": "acp"}))
         view = await self._open(created.session, cwd, since_seq=None)
-        return a.NewSessionResponse(session_id=view.session.id, config_options=self._options(view))
+        return a.NewSessionResponse(session_id=view.session.id, config_options=view.options())
 
     @relayed
     async def load_session(self, cwd: str, session_id: str, mcp_servers: Any = None,
@@ -180,7 +152,7 @@ class DuologueAgent:
         await self._ready()
         got = await self.bridge.call("session/get", m.GetParams(session_id=session_id, limit=1))
         view = await self._open(got.session, cwd, since_seq=0)
-        return a.LoadSessionResponse(config_options=self._options(view))
+        return a.LoadSessionResponse(config_options=view.options())
 
     @relayed
     async def resume_session(self, session_id: str, cwd: str, mcp_servers: Any = None,
@@ -190,7 +162,24 @@ class DuologueAgent:
         got = await self.bridge.call("session/get", m.GetParams(session_id=session_id, limit=1))
         view = await self._open(got.session, cwd, since_seq=None)
         view.cost_usd = got.session.cost_usd
-        return a.ResumeSessionResponse(config_options=self._options(view))
+        return a.ResumeSessionResponse(config_options=view.options())
+
+    @relayed
+    async def fork_session(self, session_id: str, cwd: str, additional_directories: Any = None,
+                           mcp_servers: Any = None, **kwargs: Any) -> a.ForkSessionResponse:
+        """A new duologue session holding a copy of this one's history (imported, so the
+        copy is one batch that lands whole), answering with the source's model."""
+        await self._ready()
+        doc = await self.bridge.call("session/export", m.SessionRef(session_id=session_id))
+        fork_id = f"acp-fork:{session_id}:{uuid.uuid4().hex}"
+        imported = await self.bridge.call("import/run", m.ImportParams(
+            sessions=[u.fork(doc, fork_id, project_of(cwd), datetime.now(timezone.utc))]))
+        (made,) = imported.sessions
+        assert made.session_id is not None  # not a dry run
+        switched = await self.bridge.call("session/switch_model", m.SwitchParams(
+            session_id=made.session_id, model=doc.session.model, reason=f"forked from {session_id}"))
+        view = await self._open(switched.session, cwd, since_seq=None)
+        return a.ForkSessionResponse(session_id=view.session.id, config_options=view.options())
 
     @relayed
     async def close_session(self, session_id: str, **kwargs: Any) -> a.CloseSessionResponse:
@@ -229,7 +218,7 @@ class DuologueAgent:
                                f"no config option {config_id!r} takes the value {value!r}; "
                                f"the options are {u.MODEL_OPTION!r} and {u.THINKING_OPTION!r}",
                                {"path": "$.value"})
-        return a.SetSessionConfigOptionResponse(config_options=self._options(view))
+        return a.SetSessionConfigOptionResponse(config_options=view.options())
 
     @relayed
     async def prompt(self, prompt: list[Any], session_id: str, **kwargs: Any) -> a.PromptResponse:
@@ -239,21 +228,21 @@ class DuologueAgent:
             raise RequestError(ErrorCode.INVALID_REQUEST, "a prompt of this session is still running; "
                                "cancel it or wait for its answer", {"path": "$.sessionId"})
         text, context = u.prompt_to_send(prompt, view.cwd)
-        pending = Pending(text, asyncio.get_running_loop().create_future())
+        loop = asyncio.get_running_loop()
+        pending = Pending(loop.create_future())
         view.prompt = pending
-        view.sending.append(text)
+        view.sending = sending = loop.create_future()
         try:
             thinking = None if view.thinking == u.THINKING_DEFAULT else view.thinking
             try:
                 sent = await self.bridge.call("session/send", m.SendParams(
                     session_id=session_id, text=text, context=context, thinking=thinking))  # type: ignore[arg-type]
-            except BaseException:
-                if text in view.sending:
-                    view.sending.remove(text)
-                raise
+                view.own_messages.add(sent.message.id)
+            finally:
+                sending.set_result(None)
             pending.turn_id = sent.turn_id
             if sent.turn_id in view.ended:
-                self._finish(view, sent.turn_id)
+                view.finish(sent.turn_id)
             elif pending.cancel_requested and sent.turn_id in view.begun:
                 await self._cancel_turn(view)
             return await pending.done
@@ -282,7 +271,7 @@ class DuologueAgent:
 
     async def _open(self, session: Session, cwd: str | None, *, since_seq: int | None) -> View:
         """Follow a session; with ``since_seq``, answer once its replay has been written."""
-        view = View(session=session, cwd=cwd)
+        view = View(session=session, cwd=cwd, models=self.models)
         self.views[session.id] = view
         attached = await self.bridge.call("session/attach", m.AttachParams(
             session_id=session.id, since_seq=since_seq))
@@ -293,12 +282,6 @@ class DuologueAgent:
             async with view.caught_up:
                 await view.caught_up.wait_for(lambda: view.delivered_seq >= attached.last_seq)
         return view
-
-    def _options(self, view: View) -> list[Any]:
-        return u.config_options(view.session, self.models, view.thinking)
-
-    def _model(self, model_id: str | None) -> ModelInfo | None:
-        return next((info for info in self.models if info.id == model_id), None)
 
     async def _cancel_turn(self, view: View) -> None:
         try:
@@ -317,17 +300,31 @@ class DuologueAgent:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    def _finish(self, view: View, turn_id: str) -> None:
-        """Answer this client's prompt if ``turn_id`` is its turn and it has ended."""
-        pending, ended = view.prompt, view.ended.get(turn_id)
-        if pending is None or pending.turn_id != turn_id or ended is None or pending.done.done():
-            return
-        if ended.outcome in ("failed", "interrupted"):
-            why = ended.error or (ended.reply.error if ended.reply else None) or "no reason given"
-            pending.done.set_exception(RequestError(ErrorCode.INTERNAL_ERROR, f"the turn {ended.outcome}: {why}",
-                                                    {"turn_id": turn_id, "outcome": ended.outcome}))
-        else:
-            pending.done.set_result(a.PromptResponse(stop_reason=u.stop_reason(ended.reply, ended.outcome)))
+    def _daemon_instance(self) -> str:
+        hello = self.bridge.client.hello_result
+        return hello.instance_id if hello is not None else ""
+
+    async def _end_orphaned_prompts(self) -> None:
+        """After a daemon restart, answer the prompts whose turns the old daemon left.
+
+        A restarted daemon closes a turn cut mid-reply (its reply is replayed marked
+        interrupted, which answers the prompt), but a turn cut between two tool rounds
+        leaves nothing open to close: without this its prompt would wait forever. Once
+        the replay has caught up with the session, a prompt still waiting is answered
+        with an error: the turn will not go on."""
+        for view in list(self.views.values()):
+            pending = view.prompt
+            if pending is None or pending.turn_id is None or pending.done.done():
+                continue
+            got = await self.bridge.call("session/get", m.GetParams(session_id=view.session.id, limit=1))
+            async with view.caught_up:
+                await view.caught_up.wait_for(
+                    lambda: view.delivered_seq >= got.session.last_seq or pending.done.done())
+            if not pending.done.done() and pending.turn_id not in view.ended:
+                view.fail(ErrorCode.INTERNAL_ERROR,
+                          "the duologue daemon restarted during this turn and the turn did not go on; "
+                          "what it wrote is kept in the session: send the prompt again to continue",
+                          {"turn_id": pending.turn_id, "reason": "daemon_restarted"})
 
     # --- events to updates --------------------------------------------------------------
 
@@ -343,74 +340,19 @@ class DuologueAgent:
         view = self.views.get(getattr(event, "session_id", ""))
         if view is None or self.conn is None:
             return
-        for update in self._updates(view, event):
+        if isinstance(event, m.MessageCreated) and event.message.role == "user" and view.sending is not None:
+            await asyncio.shield(view.sending)  # is it this client's own prompt? its send says
+        for update in view.updates(event):
             await self.conn.session_update(session_id=view.session.id, update=update)
+        if view.cancel_due(event):
+            self._spawn(self._cancel_turn(view), "acp-cancel")
         if isinstance(event, m.Progress):
             return
         if isinstance(event, m.SessionDeleted):
             self.views.pop(view.session.id, None)
-            if view.prompt is not None and not view.prompt.done.done():
-                view.prompt.done.set_exception(RequestError(ErrorCode.UNKNOWN_SESSION,
-                                                            "the session was deleted by another client"))
+            view.fail(ErrorCode.UNKNOWN_SESSION, "the session was deleted by another client")
             return
         async with view.caught_up:
             view.delivered_seq = max(view.delivered_seq, event.seq)
             view.caught_up.notify_all()
 
-    def _updates(self, view: View, event: Any) -> list[Any]:
-        if isinstance(event, m.MessageCreated):
-            msg = event.message
-            if msg.role == "user":
-                if u.is_tool_results(msg):
-                    return u.tool_results(msg)
-                if msg.text in view.sending:
-                    view.sending.remove(msg.text)
-                    return []
-                return u.user_message(msg, view.cwd)
-            return [] if msg.status == "streaming" else u.agent_content(msg)
-        if isinstance(event, m.MessageDelta):
-            return u.agent_delta(event)
-        if isinstance(event, m.MessageCompleted):
-            return self._completed(view, event.message)
-        if isinstance(event, m.TasksChanged):
-            return [u.plan(event.tasks)]
-        if isinstance(event, m.ModelSwitched):
-            if event.switch.choice is None:
-                return []
-            view.session = msgspec.structs.replace(view.session, model=event.switch.choice,
-                                                   current_model=event.switch.to_model)
-            return [a.ConfigOptionUpdate(session_update="config_option_update", config_options=self._options(view))]
-        if isinstance(event, m.SessionRenamed):
-            view.session = msgspec.structs.replace(view.session, title=event.title)
-            return [a.SessionInfoUpdate(session_update="session_info_update", title=event.title)]
-        if isinstance(event, m.Progress):
-            self._progress(view, event)
-        return []
-
-    def _completed(self, view: View, msg: Message) -> list[Any]:
-        out = u.reply_completed(msg) if msg.role == "assistant" else []
-        if msg.role != "assistant":
-            return out
-        view.cost_usd += msg.cost_usd or 0.0
-        usage = u.usage(msg, self._model(msg.model), view.cost_usd)
-        if usage is not None:
-            out.append(usage)
-        if msg.turn_id is not None:
-            view.replies[msg.turn_id] = msg
-            tool_round = msg.status == "complete" and any(isinstance(b, ToolCallBlock) for b in msg.content)
-            if msg.status != "failed" and not tool_round:
-                view.ended[msg.turn_id] = Ended(msg.status, msg)
-                self._finish(view, msg.turn_id)
-        return out
-
-    def _progress(self, view: View, event: m.Progress) -> None:
-        if event.kind == "begin":
-            view.begun.add(event.turn_id)
-            pending = view.prompt
-            if pending is not None and pending.turn_id == event.turn_id and pending.cancel_requested:
-                self._spawn(self._cancel_turn(view), "acp-cancel")
-        elif event.kind == "end":
-            if event.turn_id not in view.ended:
-                view.ended[event.turn_id] = Ended(event.outcome or "complete", view.replies.get(event.turn_id),
-                                                  event.error)
-            self._finish(view, event.turn_id)

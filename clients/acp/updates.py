@@ -9,6 +9,7 @@ from __future__ import annotations
 import mimetypes
 import os
 from collections.abc import Iterable
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlparse
@@ -259,6 +260,21 @@ def config_options(session: Session, models: list[ModelInfo], thinking: str) -> 
             current_value=thinking, description="How much the model thinks on this client's turns",
             options=[a.SessionConfigSelectOption(value=v, name=v) for v in THINKING_VALUES]))
     return options
+
+
+def fork(doc: m.ExportDocument, fork_id: str, project_id: str | None, now: datetime) -> m.ImportSession:
+    """A copy of an exported session as a new one (``session/fork``), through the
+    daemon's import: its finished messages in order, each with its model, usage and
+    status; a reply still streaming is left out (its turn is the source's). The fork
+    names its source in its metadata."""
+    messages = [m.ImportMessage(
+        external_id=f"{fork_id}:{msg.id}", role=msg.role, content=list(msg.content), created_at=msg.created_at,
+        model=msg.model, usage=msg.usage, status=msg.status, error=msg.error)
+        for msg in doc.messages if msg.status != "streaming"]
+    return m.ImportSession(
+        external_id=fork_id, sources=["duologue"], title=f"{doc.session.title or 'session'} (fork)",
+        created_at=now, project_id=project_id, messages=messages,
+        metadata={"client": "acp", "forked_from": doc.session.id})
 
 
 def session_info(session: Session) -> a.SessionInfo:

@@ -94,3 +94,49 @@ async def test_a_daemon_restart_mid_session_then_a_prompt_works_and_nothing_is_s
         got = await check.get_session(new.session_id)
     replies = [msg for msg in got.messages if msg.role == "assistant"]
     assert agent.recorder.text(new.session_id) == "".join(msg.text for msg in replies)
+
+
+async def test_identical_prompts_from_two_acp_processes_each_show_once_to_the_other(start_acp, project, daemon):
+    one = await start_acp()
+    new = await one.conn.new_session(cwd=str(project))
+    two = await start_acp()
+    await two.conn.load_session(cwd=str(project), session_id=new.session_id)
+
+    same = [text_block("the very same words")]
+    await asyncio.wait_for(asyncio.gather(one.conn.prompt(session_id=new.session_id, prompt=same),
+                                          two.conn.prompt(session_id=new.session_id, prompt=same)), 90)
+    for agent in (one, two):
+        await agent.recorder.wait_for(lambda: len(agent.recorder.of(new.session_id, "usage_update")) == 2)
+
+    async with daemon.client("check") as check:
+        got = await check.get_session(new.session_id)
+    prompts = [msg for msg in got.messages if msg.role == "user"]
+    assert len(prompts) == 2 and {msg.text for msg in prompts} == {"the very same words"}
+    shown_to_one = [u.message_id for u in one.recorder.of(new.session_id, "user_message_chunk")]
+    shown_to_two = [u.message_id for u in two.recorder.of(new.session_id, "user_message_chunk")]
+    assert len(shown_to_one) == len(shown_to_two) == 1
+    assert {shown_to_one[0], shown_to_two[0]} == {msg.id for msg in prompts}
+
+
+async def test_fork_copies_the_history_into_a_new_session_that_goes_on_alone(start_acp, project, daemon):
+    agent = await start_acp()
+    assert (await agent.conn.initialize(protocol_version=1)).agent_capabilities.session_capabilities.fork is not None
+    new = await agent.conn.new_session(cwd=str(project))
+    await agent.conn.set_config_option(config_id="model", session_id=new.session_id, value="flash")
+    await asyncio.wait_for(agent.conn.prompt(session_id=new.session_id, prompt=[text_block("before the fork")]), 60)
+
+    forked = await agent.conn.fork_session(session_id=new.session_id, cwd=str(project))
+    assert forked.session_id != new.session_id
+    assert next(o for o in forked.config_options if o.id == "model").current_value == "flash"
+    answer = await asyncio.wait_for(agent.conn.prompt(session_id=forked.session_id,
+                                                      prompt=[text_block("only in the fork")]), 60)
+    assert answer.stop_reason == "end_turn"
+
+    async with daemon.client("check") as check:
+        source = await check.get_session(new.session_id)
+        fork = await check.get_session(forked.session_id)
+    texts = [(msg.role, msg.text) for msg in fork.messages]
+    assert texts[:2] == [(msg.role, msg.text) for msg in source.messages]
+    assert [t for role, t in texts if role == "user"] == ["before the fork", "only in the fork"]
+    assert fork.session.metadata["forked_from"] == new.session_id
+    assert fork.session.project_id == source.session.project_id
