@@ -92,14 +92,15 @@ class Link:
         try:
             nc = await asyncio.wait_for(nats.connect(**options), cfg.connect_timeout_s + 1)
         except errors.AuthorizationError:
-            raise LinkError(f"{cfg.server} refused the credentials of [sync] (authorization violation); "
-                            "check user/password, creds or nkey") from None
+            raise _refused_credentials(cfg) from None
         except (TimeoutError, asyncio.TimeoutError, errors.TimeoutError):
             raise LinkError(f"no NATS server answered at {cfg.server} within {cfg.connect_timeout_s:g} s; "
                             "check [sync] url and that the server runs") from None
         except ssl.SSLError as exc:
             raise LinkError(f"TLS with {cfg.server} failed ({exc.reason}); check [sync.tls]") from None
         except (OSError, errors.Error) as exc:
+            if "authorization" in str(exc).lower():  # on a first connect nats-py raises a plain Error
+                raise _refused_credentials(cfg) from None
             raise LinkError(f"cannot connect to NATS at {cfg.server}: {_plain(exc)}; check [sync] url "
                             "and that the server runs") from None
         link = cls(nc, lost)
@@ -181,6 +182,11 @@ class Link:
                 await sub.unsubscribe()
             except Exception as exc:
                 log.debug("unsubscribing: %s", exc)
+
+
+def _refused_credentials(cfg: SyncSettings) -> LinkError:
+    return LinkError(f"{cfg.server} refused the credentials of [sync] (authorization violation); "
+                     "check user/password, creds or nkey")
 
 
 def _plain(exc: BaseException) -> str:

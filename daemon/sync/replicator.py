@@ -15,6 +15,8 @@ import logging
 from collections import Counter
 from typing import Any
 
+from duologue.protocol import methods as m
+
 from ..sessions import Sessions
 from ..settings import SyncSettings
 from . import wire
@@ -89,17 +91,19 @@ class Replicator:
             log.warning("sync: %s", message)
         self.error = message
 
-    def status(self) -> dict[str, Any]:
-        """What ``sync/status`` reports."""
+    def status(self) -> m.SyncStatusResult:
+        """What ``sync/status`` reports: only the sessions not in sync are listed."""
         unsent: Counter[str] = Counter()
         after = 0
         while batch := self.sessions.store.sync.pending(after):
             for key, data in batch:
                 unsent[wire.decode(data).session.id] += 1
                 after = key
-        return {
-            "connected": self.connected, "server": self.settings.server,
-            "device_name": self.settings.device_name, "error": self.error,
-            "unpublished": dict(unsent), "follow_lag": self.follower.lag,
-            "diverged": dict(self.positions.held), "gaps": dict(self.follower.gaps),
-        }
+        held, gaps = self.positions.held, self.follower.gaps
+        rows = [m.SyncSessionStatus(session_id=sid, unpublished=unsent.get(sid, 0),
+                                    diverged_after_seq=held.get(sid), missing_after_seq=gaps.get(sid))
+                for sid in sorted({*unsent, *held, *gaps})]
+        return m.SyncStatusResult(
+            configured=True, connected=self.connected, server=self.settings.server,
+            device_name=self.settings.device_name, error=self.error, follow_lag=self.follower.lag,
+            sessions=rows, leases=[])
