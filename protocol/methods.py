@@ -599,6 +599,18 @@ class ClientDropped(msgspec.Struct, kw_only=True, omit_defaults=True):
     reason: str
 
 
+class SessionForked(Event):
+    """This device's events after ``after_seq`` diverged from another device's (they
+    wrote while apart, and the other's reached JetStream first): they were moved to
+    the new session ``fork_id``, and the session continues with the other device's
+    events after ``after_seq``. ``seq`` is the session's last seq now (not a new
+    seq). A client re-attaches with ``since_seq = after_seq``."""
+
+    fork_id: str
+    after_seq: int
+    title: str
+
+
 # --- the table ------------------------------------------------------------------------
 
 
@@ -695,6 +707,8 @@ NOTIFICATIONS: dict[str, Notification] = _notifications(
     Notification("tasks/changed", TasksChanged, "The whole new task list.", True),
     Notification("progress", Progress,
                  "Turn progress begin/report/end; coalesced, not stored.", False),
+    Notification("session/forked", SessionForked,
+                 "Divergent writes of this device moved to a fork session; re-attach from after_seq.", False),
     Notification("client/dropped", ClientDropped,
                  "This client fell too far behind and was detached.", False),
 )

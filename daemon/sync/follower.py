@@ -6,8 +6,8 @@ A change is applied when it follows what this store holds of its session (its
 ``after`` is the local last seq); one the store already holds (its own, echoed, or
 one read again after a restart) is passed over; one that starts past the local
 history is a gap, logged and left; one that starts before the local end while the
-store wrote something else there is a divergence: the session is held (the
-publisher stops appending to it) until the fork moves the local side away.
+store wrote something else there is a divergence: the local side is moved to a
+fork (``fork``) and the stream's change applied after it.
 
 How far the stream was followed is kept in the store with each applied change, so
 a restart resumes right after it; passed-over messages move that mark now and then.
@@ -16,6 +16,7 @@ a restart resumes right after it; passed-over messages move that mark now and th
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 import msgspec
 
@@ -31,8 +32,10 @@ MARK_EVERY = 256
 
 
 class Follower:
-    def __init__(self, sessions: Sessions, positions: Positions, device: str):
+    def __init__(self, sessions: Sessions, positions: Positions, device: str,
+                 diverged: Callable[[str, int], None]):
         self.sessions = sessions
+        self.diverged = diverged
         self.positions = positions
         self.device = device
         self.lag = 0
@@ -76,9 +79,11 @@ class Follower:
                             "its earlier history was never published", sid, replica.after + 1, local_last)
             self.gaps[sid] = replica.after
             return self._pass(stored)
-        self.positions.hold(sid, replica.after)
         log.warning("session %s diverged: %s wrote seqs %d-%d, this store holds up to %d",
                     sid, replica.device, replica.after + 1, last, local_last)
+        self.diverged(sid, replica.after)
+        if sid not in self.positions.held:  # forked: the stream's change follows now
+            return self.take(stored)
         return self._pass(stored)
 
     def _holds(self, sid: str, replica: wire.Replica) -> bool:

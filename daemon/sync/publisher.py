@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 
 import msgspec
 
@@ -22,16 +23,26 @@ from . import wire
 from .link import Link, Refused
 from .positions import Position, Positions
 
+Diverged = Callable[[str, int], None]
+"""Told a session and the last seq this store shares with the stream (``fork``)."""
+
 log = logging.getLogger(__name__)
 
 
 class Publisher:
-    def __init__(self, store: Store, positions: Positions, device: str):
+    def __init__(self, store: Store, positions: Positions, device: str, diverged: Diverged):
         self.store = store
+        self._diverged = diverged
+        self.forks = 0
+        """Divergences handled so far: each may rewrite the outbox."""
         self.positions = positions
         self.device = device
         self.wake = asyncio.Event()
         """Set by the outbox encoder at every change: there is something to send."""
+
+    def diverged(self, sid: str, after: int) -> None:
+        self.forks += 1
+        self._diverged(sid, after)
 
     async def run(self, link: Link) -> None:
         while True:
@@ -56,8 +67,14 @@ class Publisher:
                     continue
                 if not wire.replicable(sid):
                     log.warning("session %s cannot be replicated (its id is not a subject token)", sid)
-                elif not await self._append(link, key, data, replica):
-                    continue
+                else:
+                    forks = self.forks
+                    appended = await self._append(link, key, data, replica)
+                    if self.forks != forks:  # a divergence rewrote the outbox (fork): read it again
+                        after = 0
+                        break
+                    if not appended:
+                        continue
                 sent.append(key)
             if sent:
                 self.store.sync.published(sent)
@@ -66,19 +83,23 @@ class Publisher:
         """Append one change; False when its session is held (diverged)."""
         sid = replica.session.id
         subject = wire.subject(sid)
+        forks = self.forks
         for _ in range(3):  # a refusal re-reads the subject once, then it is a divergence
             expected = await self._expected(link, replica)
+            if self.forks != forks:  # the follower forked meanwhile: this change is gone
+                return False
             if expected is None:
                 return sid not in self.positions.held
             try:
                 stream_seq = await link.append(subject, data, wire.msg_id(replica, key), expected)
             except Refused:
                 self.positions.known.pop(sid, None)
+                if self.forks != forks:
+                    return False
                 continue
             self.positions.known[sid] = Position(stream_seq, replica.session.last_seq)
             return True
-        self.positions.hold(sid, replica.after)
-        log.warning("session %s diverged from the stream after seq %d", sid, replica.after)
+        self.diverged(sid, replica.after)
         return False
 
     async def _expected(self, link: Link, replica: wire.Replica) -> int | None:
@@ -104,8 +125,7 @@ class Publisher:
             return None  # appended before a kill or a lost acknowledgement, or published whole
         if there.session.last_seq == replica.after:
             return last.stream_seq
-        self.positions.hold(sid, min(replica.after, there.session.last_seq))
-        log.warning("session %s diverged from the stream after seq %d", sid, self.positions.held[sid])
+        self.diverged(sid, min(replica.after, there.session.last_seq))
         return None
 
     async def _publish_whole(self, link: Link, replica: wire.Replica) -> int | None:

@@ -21,6 +21,7 @@ from ..sessions import Sessions
 from ..settings import SyncSettings
 from . import wire
 from .follower import Follower
+from .fork import fork_divergent
 from .link import Link, LinkError
 from .positions import Positions
 from .publisher import Publisher
@@ -36,8 +37,8 @@ class Replicator:
         self.settings = settings
         self.sessions = sessions
         self.positions = Positions()
-        self.publisher = Publisher(sessions.store, self.positions, settings.device_name)
-        self.follower = Follower(sessions, self.positions, settings.device_name)
+        self.publisher = Publisher(sessions.store, self.positions, settings.device_name, self._diverged)
+        self.follower = Follower(sessions, self.positions, settings.device_name, self.publisher.diverged)
         self.connected = False
         self.error: str | None = None
         encode = wire.encoder(settings.device_name)
@@ -84,6 +85,16 @@ class Replicator:
             publishing.cancel()
             following.cancel()
         raise LinkError(f"lost the connection to {self.settings.server}; reconnecting")
+
+    def _diverged(self, sid: str, after: int) -> None:
+        """This device's writes after ``after`` lost to another's: fork them away. A
+        fork that fails leaves the session held (reported by status), never half-made."""
+        self.positions.known.pop(sid, None)
+        try:
+            fork_divergent(self.sessions, sid, after)
+        except Exception:
+            log.exception("sync: session %s diverged after seq %d and could not be forked; held", sid, after)
+            self.positions.hold(sid, after)
 
     def _failed(self, message: str) -> None:
         self.connected = False
