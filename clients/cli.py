@@ -191,6 +191,30 @@ async def cmd_summaries(c: Calls, a: argparse.Namespace) -> Any:
     return r, lambda: "\n\n".join(render.summary_text(x) for x in r) or "no summaries"
 
 
+async def cmd_sync(c: Calls, a: argparse.Namespace) -> Any:
+    r = await c.sync_status()
+    return r, lambda: sync_text(r)
+
+
+def sync_text(r: m.SyncStatusResult) -> str:
+    """Replication at a glance: the link, then each session not in sync and why."""
+    if not r.configured:
+        return "sync is off: no [sync] in the config file; nothing leaves this machine"
+    state = "connected" if r.connected else f"NOT connected: {r.error or 'connecting'}"
+    lines = [f"{r.device_name} -> {r.server}: {state}",
+             f"following: {r.follow_lag} message(s) behind; leases held: {len(r.leases)}"]
+    for row in r.sessions:
+        why = [f"{row.unpublished} change(s) not published"] if row.unpublished else []
+        if row.diverged_after_seq is not None:
+            why.append(f"diverged after seq {row.diverged_after_seq}")
+        if row.missing_after_seq is not None:
+            why.append(f"this store lacks seqs up to {row.missing_after_seq}")
+        lines.append(f"  {row.session_id}: {'; '.join(why)}")
+    if not r.sessions:
+        lines.append("every session is in sync")
+    return "\n".join(lines)
+
+
 async def cmd_stats(c: Calls, a: argparse.Namespace) -> Any:
     r = await c.metrics(a.model)
     return r, lambda: stats_text(r)
@@ -534,6 +558,8 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     sp.add_argument("session")
     sp = add("summaries", cmd_summaries, "the summaries that replaced older turns for small windows")
     sp.add_argument("session")
+    sp = add("sync", cmd_sync, "replication through NATS: `duologue sync status`")
+    sp.add_argument("action", choices=["status"])
     sp = add("stats", cmd_stats, "per-model metrics since the daemon started")
     sp.add_argument("--model")
     for name, fn, help_ in (("send", cmd_send, "send a message to a session and stream the reply"),

@@ -41,6 +41,9 @@ def build_handlers(services: Services) -> dict[str, Handler]:
     def status(p: m.Empty, caller: Caller) -> m.StatusResult:
         return services.status()
 
+    def sync_status(p: m.Empty, caller: Caller) -> m.SyncStatusResult:
+        return m.SyncStatusResult(configured=False) if services.sync is None else services.sync.status()
+
     def shutdown(p: m.Empty, caller: Caller) -> m.EmptyResult:
         services.request_stop("daemon/shutdown")
         return m.EmptyResult()
@@ -131,6 +134,7 @@ def build_handlers(services: Services) -> dict[str, Handler]:
     return {
         "daemon/hello": hello,
         "daemon/status": status,
+        "sync/status": sync_status,
         "daemon/shutdown": shutdown,
         "models/list": models_list,
         "models/refresh": models_refresh,

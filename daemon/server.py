@@ -52,6 +52,7 @@ class Daemon:
         self._stop = asyncio.Event()
         self._transports: list[ZmqTransport] = []
         self._dispatcher: Dispatcher
+        self._sync_task: asyncio.Task[None] | None = None
 
     def request_stop(self, why: str) -> None:
         if not self._stop.is_set():
@@ -88,6 +89,11 @@ class Daemon:
             discovery=Discovery.for_daemon(catalog, store, settings, self.emulator_url),
             request_stop=self.request_stop)
         services.discovery.start(spawn)  # in the background: never delays start-up
+        if settings.sync is not None:  # before recovery: what it closes is replicated too
+            from .sync.replicator import Replicator
+
+            services.sync = Replicator(settings.sync, sessions)
+            self._sync_task = spawn(services.sync.run())
         recovered = recover_open_turns(sessions)
         if recovered:
             log.info("marked %d interrupted repl%s", recovered, "y" if recovered == 1 else "ies")
@@ -129,6 +135,8 @@ class Daemon:
         """Stop taking work, interrupt running turns (their text kept), deliver what
         was answered, close the sockets and the providers' clients."""
         services.discovery.stop()
+        if self._sync_task is not None:
+            self._sync_task.cancel()
         await self._dispatcher.stop()
         await services.turns.stop()
         for transport in self._transports:

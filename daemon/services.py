@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from duologue.protocol import methods as m
 
@@ -25,6 +26,9 @@ from .routing import Routing
 from .sessions import Sessions
 from .settings import Settings
 from .turns import Turns
+
+if TYPE_CHECKING:
+    from .sync.replicator import Replicator
 
 
 @dataclass
@@ -42,6 +46,8 @@ class Services:
     request_stop: Callable[[str], None]
     clients: Callable[[], int] = lambda: 0
     """Connected clients, counted by the transports (set once they are bound)."""
+    sync: Replicator | None = None
+    """Replication through NATS, when [sync] is configured (daemon/sync)."""
     instance_id: str = field(default_factory=new_id)
     """Fresh at each start: hello and status tell a client when the daemon it follows restarted."""
     started_at: datetime = field(default_factory=lambda: datetime.now(timezone.utc))

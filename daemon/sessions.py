@@ -129,6 +129,18 @@ class Sessions:
         self.hub.publish(session.id, frames)
         return session
 
+    def commit_replica(self, change: Change, stream_seq: int) -> None:
+        """Write a change another device made (followed from the stream at
+        ``stream_seq``, daemon/sync) and publish it to attached clients as if it were
+        made here: the same frames, the same seqs, after the commit."""
+        self.store.apply_replica(change, stream_seq)
+        prev = change.previous
+        if prev is not None:
+            for watcher in self._watchers:
+                watcher(prev, change.session, change.messages)
+        frames = [f for _, f in self.store.event_page(change.session.id, prev.last_seq if prev else 0, None)]
+        self.hub.publish(change.session.id, frames)
+
     @staticmethod
     def _stored(event: Any, frame: bytes, draft: Draft) -> bytes:
         """What the store keeps of an event: a delta its text, a completion written

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
+import socket
 import tomllib
 from collections.abc import Mapping
 from urllib.parse import urlsplit
@@ -71,6 +73,30 @@ class ProviderSettings:
 
 
 @dataclass(frozen=True)
+class SyncSettings:
+    """``[sync]``: where this daemon replicates its sessions (docs/sync.md). Absent,
+    nothing leaves the machine. At most one kind of credential is set."""
+
+    url: str
+    device_name: str
+    user: str | None = None
+    password: Secret | None = None
+    creds_file: str | None = None
+    nkey_file: str | None = None
+    tls_ca_file: str | None = None
+    tls_cert_file: str | None = None
+    tls_key_file: str | None = None
+    connect_timeout_s: float = 5.0
+    lease_ttl_s: float = 30.0
+
+    @property
+    def server(self) -> str:
+        """The url without any user:password written into it (for status and logs)."""
+        parts = urlsplit(self.url)
+        return f"{parts.scheme}://{parts.hostname}{f':{parts.port}' if parts.port else ''}"
+
+
+@dataclass(frozen=True)
 class Settings:
     paths: Paths
     providers: dict[str, ProviderSettings]
@@ -87,6 +113,8 @@ class Settings:
     """``host:port`` of the opt-in TCP endpoint (CURVE-authenticated); None: no TCP."""
     registry: Registry = BUILTIN
     """The providers; ``providers`` holds one entry for each."""
+    sync: SyncSettings | None = None
+    """Replication through NATS JetStream; None (the default): nothing leaves the machine."""
 
     def on_emulator(self, url: str, api_keys: Mapping[str, str]) -> Settings:
         """These settings with every provider pointed at the emulator at ``url`` and
@@ -110,6 +138,24 @@ class _TcpConfig(msgspec.Struct, forbid_unknown_fields=True):
     listen: str | None = None
 
 
+class _SyncTls(msgspec.Struct, forbid_unknown_fields=True):
+    ca_file: str | None = None
+    cert_file: str | None = None
+    key_file: str | None = None
+
+
+class _SyncConfig(msgspec.Struct, forbid_unknown_fields=True):
+    url: str
+    device_name: str | None = None
+    user: str | None = None
+    password: str | None = None
+    creds: str | None = None
+    nkey: str | None = None
+    tls: _SyncTls = msgspec.field(default_factory=_SyncTls)
+    connect_timeout_s: Annotated[float, msgspec.Meta(gt=0, le=120)] = 5.0
+    lease_ttl_s: Annotated[float, msgspec.Meta(ge=2, le=600)] = 30.0
+
+
 class _ConfigFile(msgspec.Struct, forbid_unknown_fields=True):
     default_model: str | None = None
     summary_model: str | None = None
@@ -118,6 +164,7 @@ class _ConfigFile(msgspec.Struct, forbid_unknown_fields=True):
     providers: dict[str, _ProviderConfig] = {}
     models: list[ModelInfo] = []
     tcp: _TcpConfig = msgspec.field(default_factory=_TcpConfig)
+    sync: _SyncConfig | None = None
 
 
 def read_config(path: Path) -> _ConfigFile:
@@ -228,6 +275,7 @@ def load_settings(environ: dict[str, str] | None = None, *, emulator: bool = Fal
         turn_timeout_s=config.turn_timeout_s,
         tcp_listen=_tcp_listen(config.tcp.listen, paths.config_file),
         registry=registry,
+        sync=None if config.sync is None else _sync(config.sync, Path(paths.config_file)),
     )
 
 
@@ -275,3 +323,51 @@ def _tcp_listen(value: str | None, config_file: object) -> str | None:
         raise ConfigError(f'{config_file}: tcp.listen must be "host:port" (e.g. "127.0.0.1:7777"), '
                           f"got {value!r}")
     return f"{host}:{int(port)}"
+
+
+_DEVICE = re.compile(r"[A-Za-z0-9_-]{1,64}")
+
+
+def _sync(table: _SyncConfig, path: Path) -> SyncSettings:
+    """``[sync]`` checked: a nats:// or tls:// url with a host, a device name usable in
+    a NATS subject token, one kind of credential, and files that exist."""
+    try:
+        parts = urlsplit(table.url)
+        port_ok = parts.port is None or 0 < parts.port < 65536
+    except ValueError:
+        parts, port_ok = None, False
+    if parts is None or parts.scheme not in ("nats", "tls") or not parts.hostname or not port_ok:
+        raise ConfigError(f"{_where(path, 'sync.url')}: not a NATS server url: {_shown_url(table.url)!r}; "
+                          'write it as nats://host[:port] or tls://host[:port], e.g. "nats://127.0.0.1:4222"')
+    device = table.device_name or re.sub(r"[^A-Za-z0-9_-]", "-", socket.gethostname())[:64] or "device"
+    if not _DEVICE.fullmatch(device):
+        raise ConfigError(f"{_where(path, 'sync.device_name')}: {device!r} is not a device name; use 1-64 "
+                          "letters, digits, '-' or '_' (e.g. \"laptop\")")
+    kinds = [k for k, v in (("user", table.user), ("creds", table.creds), ("nkey", table.nkey)) if v]
+    if len(kinds) > 1:
+        raise ConfigError(f"{_where(path, 'sync')}: set one kind of credential, not {' and '.join(kinds)}")
+    if (table.user is None) != (table.password is None):
+        raise ConfigError(f"{_where(path, 'sync.password' if table.user else 'sync.user')}: "
+                          "user and password go together; set both or neither")
+    files = {"creds": table.creds, "nkey": table.nkey, "tls.ca_file": table.tls.ca_file,
+             "tls.cert_file": table.tls.cert_file, "tls.key_file": table.tls.key_file}
+    for key, value in files.items():
+        if value is not None and not Path(value).expanduser().is_file():
+            raise ConfigError(f"{_where(path, f'sync.{key}')}: no such file: {value!r}")
+    if (table.tls.cert_file is None) != (table.tls.key_file is None):
+        raise ConfigError(f"{_where(path, 'sync.tls')}: cert_file and key_file go together")
+
+    def file(value: str | None) -> str | None:
+        return None if value is None else str(Path(value).expanduser())
+
+    return SyncSettings(
+        url=table.url, device_name=device, user=table.user,
+        password=None if table.password is None else Secret(table.password),
+        creds_file=file(table.creds), nkey_file=file(table.nkey), tls_ca_file=file(table.tls.ca_file),
+        tls_cert_file=file(table.tls.cert_file), tls_key_file=file(table.tls.key_file),
+        connect_timeout_s=table.connect_timeout_s, lease_ttl_s=table.lease_ttl_s)
+
+
+def _shown_url(url: str) -> str:
+    """``url`` with any password written into it masked, for an error message."""
+    return re.sub(r"(//[^:/@]*:)[^@/]*@", r"\1***@", url)

@@ -121,6 +121,35 @@ class StatusResult(Result):
     running_turns: list[RunningTurn] = []
 
 
+class SyncSessionStatus(Result):
+    """A session that is not in sync with the stream, and why."""
+
+    session_id: str
+    unpublished: int = 0
+    """Changes this daemon made that JetStream does not hold yet."""
+    diverged_after_seq: int | None = None
+    """Set when this device and another wrote different events after this seq."""
+    missing_after_seq: int | None = None
+    """Set when the stream continues past what this store holds (history never published)."""
+
+
+class SyncStatusResult(Result):
+    configured: bool
+    """False: no [sync] table, nothing leaves this machine."""
+    connected: bool = False
+    server: str = ""
+    """The NATS url without credentials."""
+    device_name: str = ""
+    error: str | None = None
+    """Why it is not connected (bad url, credentials, no JetStream, server down)."""
+    follow_lag: int = 0
+    """Stream messages not yet followed into this store."""
+    sessions: list[SyncSessionStatus] = []
+    """Only the sessions that lag or diverged; an empty list means all are in sync."""
+    leases: list[str] = []
+    """Sessions whose writer lease this daemon holds."""
+
+
 # --- models ---------------------------------------------------------------------------
 
 
@@ -609,6 +638,18 @@ class ClientDropped(msgspec.Struct, kw_only=True, omit_defaults=True):
     reason: str
 
 
+class SessionForked(Event):
+    """This device's events after ``after_seq`` diverged from another device's (they
+    wrote while apart, and the other's reached JetStream first): they were moved to
+    the new session ``fork_id``, and the session continues with the other device's
+    events after ``after_seq``. ``seq`` is the session's last seq now (not a new
+    seq). A client re-attaches with ``since_seq = after_seq``."""
+
+    fork_id: str
+    after_seq: int
+    title: str
+
+
 # --- the table ------------------------------------------------------------------------
 
 
@@ -637,6 +678,8 @@ METHODS: dict[str, Method] = _table(
            "Check protocol compatibility; a different major version is refused."),
     Method("daemon/status", Empty, StatusResult,
            "Version, uptime, counts, providers and running turns."),
+    Method("sync/status", Empty, SyncStatusResult,
+           "Replication through NATS: connection, server, device, lag per session, leases."),
     Method("daemon/shutdown", Empty, EmptyResult,
            "Stop the daemon cleanly after answering."),
     Method("models/list", Empty, ModelsResult,
@@ -703,6 +746,8 @@ NOTIFICATIONS: dict[str, Notification] = _notifications(
     Notification("tasks/changed", TasksChanged, "The whole new task list.", True),
     Notification("progress", Progress,
                  "Turn progress begin/report/end; coalesced, not stored.", False),
+    Notification("session/forked", SessionForked,
+                 "Divergent writes of this device moved to a fork session; re-attach from after_seq.", False),
     Notification("client/dropped", ClientDropped,
                  "This client fell too far behind and was detached.", False),
 )

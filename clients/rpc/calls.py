@@ -30,6 +30,9 @@ class Calls:
     async def status(self) -> m.StatusResult:
         return await self.call("daemon/status")
 
+    async def sync_status(self) -> m.SyncStatusResult:
+        return await self.call("sync/status")
+
     async def shutdown(self) -> None:
         await self.call("daemon/shutdown")
 

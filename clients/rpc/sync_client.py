@@ -268,6 +268,7 @@ class Client(ClientSettings):
 
     status = _blocking(Calls.status)
     shutdown = _blocking(Calls.shutdown)
+    sync_status = _blocking(Calls.sync_status)
     list_models = _blocking(Calls.list_models)
     create_session = _blocking(Calls.create_session)
     list_sessions = _blocking(Calls.list_sessions)

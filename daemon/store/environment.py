@@ -10,7 +10,7 @@ from typing import Any
 import lmdb
 
 MAX_DBS = 32
-"""Named databases an environment may hold: the store uses 14, with room to grow."""
+"""Named databases an environment may hold: the store uses 16, with room to grow."""
 
 
 def open_environment(path: Path, *, readonly: bool = False, lock: bool = True, **options: Any) -> lmdb.Environment:

@@ -28,6 +28,8 @@ Databases:
                    1 (the turn is open: recovery reads it) or 0; kept by every write.
                    meta "open_turns_as_of_txn" names the last transaction that kept it,
                    so a store written since by code that does not is reindexed once
+  sync_outbox, sync_state: replication's outbox and how far the stream was followed
+                   (store/sync_log.py; empty unless [sync] is configured)
   model_lists      provider -> the provider's models endpoint listing with the time it
                    was fetched (bytes the discovery module encodes; a cache, opened on
                    first use, never migrated: a listing that fails to decode is refetched)
@@ -62,6 +64,7 @@ from .imports import ImportMarks, ImportRecords
 from .keys import U64, decode_cursor, ms, project_hash, seq_key, u64
 from .migrations import MIGRATIONS, Migration, MigrationContext, upgrade
 from .streams import expand, streamed
+from .sync_log import SyncLog
 
 log = logging.getLogger(__name__)
 
@@ -134,7 +137,8 @@ class Store:
             raise StoreDamaged(damaged_message(path, self.backups_dir, str(exc))) from None
         names = ["meta", "sessions", "recency", "by_project", "events", "messages",
                  "message_ids", "switches", "tasks", "summaries",
-                 "import_ids", "import_sessions", "import_batches", "open_turns"]
+                 "import_ids", "import_sessions", "import_batches", "open_turns",
+                 "sync_outbox", "sync_state"]
         try:
             self._db = {n: self._env.open_db(n.encode()) for n in names}
         except (lmdb.CorruptedError, lmdb.PageNotFoundError, lmdb.InvalidError) as exc:
@@ -148,6 +152,10 @@ class Store:
         self._tasks_dec = msgspec.msgpack.Decoder(TaskList)
         self._summary_dec = msgspec.msgpack.Decoder(ContextSummary)
         self.imports = ImportRecords(self._env, self._db, self._write)
+        self.sync = SyncLog(self._env, self._db, self._write)
+        self.outbox: Callable[[Change], bytes] | None = None
+        """Set when [sync] is configured: how a change is encoded for the outbox,
+        queued in the change's own transaction (store/sync_log.py)."""
         self._live: dict[str, Session] = {}
         """Session records as last written or read: a running turn reads its session
         at every checkpoint, and decoding it each time is work for nothing. Every
@@ -245,7 +253,34 @@ class Store:
             "`duologue db check` tells whether it is damaged", disk_full=False)
 
     def apply(self, change: Change) -> None:
-        """Write one session change atomically (session, indexes, events, records)."""
+        """Write one session change atomically (session, indexes, events, records),
+        queued for replication in the same transaction when sync is on."""
+        write = self._change_writer(change, index_turns=True)
+        queued = None if self.outbox is None else self.outbox(change)
+
+        def write_and_queue(txn: lmdb.Transaction) -> None:
+            write(txn)
+            if queued is not None:
+                self.sync.queue(txn, queued)
+
+        self._write(write_and_queue)
+        self._remember(change.session)
+
+    def apply_replica(self, change: Change, stream_seq: int) -> None:
+        """Write a change another device made, followed from the stream at
+        ``stream_seq``: never queued back, and its turns are not this daemon's to
+        recover (the writer's lease says who closes them)."""
+        write = self._change_writer(change, index_turns=False)
+
+        def write_and_mark(txn: lmdb.Transaction) -> None:
+            write(txn)
+            self.sync.mark_followed(txn, stream_seq)
+
+        self._write(write_and_mark)
+        self._remember(change.session)
+
+    def _change_writer(self, change: Change, *, index_turns: bool) -> Callable[[lmdb.Transaction], None]:
+        """The transaction body that writes ``change`` (encoded before it opens)."""
         s, prev = change.session, change.previous
         session_bytes = self._enc.encode(s)
         messages = [(m, self._enc.encode(m)) for m in change.messages]
@@ -269,7 +304,8 @@ class Store:
                 key = seq_key(s.id, m.seq)
                 txn.put(key, raw, db=self._db["messages"])
                 txn.put(m.id.encode(), key, db=self._db["message_ids"])
-            self._index_turns(txn, change.messages)
+            if index_turns:
+                self._index_turns(txn, change.messages)
             for w, raw in switches:
                 txn.put(seq_key(s.id, w.seq), raw, db=self._db["switches"])
             if tasks is not None:
@@ -280,8 +316,7 @@ class Store:
                 self.imports.write_marks(txn, s.id, marks)
 
         marks = change.import_marks
-        self._write(write)
-        self._remember(s)
+        return write
 
     def delete_session(self, session: Session) -> None:
         """Remove the session and everything keyed under it, in one transaction."""
@@ -430,6 +465,22 @@ class Store:
                 if not key.startswith(prefix):
                     return
                 yield U64.unpack(key[len(prefix):])[0], bytes(value)
+
+    def stored_event(self, sid: str, seq: int) -> bytes | None:
+        """One event as the store keeps it (not rebuilt into its frame)."""
+        with self._env.begin(db=self._db["events"]) as txn:
+            raw = txn.get(seq_key(sid, seq))
+        return None if raw is None else bytes(raw)
+
+    def whole(self, sid: str) -> Change | None:
+        """The session as one change that creates it: every event as stored and every
+        record verbatim (how sync publishes a session that predates it)."""
+        session = self.get_session(sid)
+        if session is None:
+            return None
+        return Change(session=session, previous=None, events=list(self._stored_events(sid, 0)),
+                      messages=list(self._scan("messages", sid, 0, None, self._message_dec.decode)),
+                      switches=self.switches(sid), tasks=self.tasks(sid), summaries=self.summaries(sid))
 
     def switches(self, sid: str) -> list[ModelSwitch]:
         return list(self._scan("switches", sid, 0, None, self._switch_dec.decode))

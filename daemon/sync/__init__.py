@@ -1,0 +1,1 @@
+"""Replication of sessions through NATS JetStream (see docs/sync.md)."""

@@ -1,0 +1,99 @@
+"""Following the stream into the store: every other device's changes, in stream
+order, written with their seqs and records verbatim and published to the clients
+attached here through the normal hub path (``Sessions.commit_replica``).
+
+A change is applied when it follows what this store holds of its session (its
+``after`` is the local last seq); one the store already holds (its own, echoed, or
+one read again after a restart) is passed over; one that starts past the local
+history is a gap, logged and left; one that starts before the local end while the
+store wrote something else there is a divergence: the local side is moved to a
+fork (``fork``) and the stream's change applied after it.
+
+How far the stream was followed is kept in the store with each applied change, so
+a restart resumes right after it; passed-over messages move that mark now and then.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+import msgspec
+
+from ..sessions import Sessions
+from . import wire
+from .link import Link, Stored
+from .positions import Position, Positions
+
+log = logging.getLogger(__name__)
+
+MARK_EVERY = 256
+"""Passed-over messages between two writes of the followed mark (and when caught up)."""
+
+
+class Follower:
+    def __init__(self, sessions: Sessions, positions: Positions, device: str,
+                 diverged: Callable[[str, int], None]):
+        self.sessions = sessions
+        self.diverged = diverged
+        self.positions = positions
+        self.device = device
+        self.lag = 0
+        """Messages the server had not delivered yet, as of the last one taken."""
+        self.gaps: dict[str, int] = {}
+        """Sessions whose stream history starts past what this store holds -> the seq."""
+        self._marked = 0
+
+    async def run(self, link: Link) -> None:
+        self._marked = self.sessions.store.sync.followed()
+        async for stored in link.follow(self._marked):
+            self.take(stored)
+
+    def take(self, stored: Stored) -> None:
+        self.lag = stored.pending
+        store = self.sessions.store
+        try:
+            replica = wire.decode(stored.data)
+        except msgspec.DecodeError:
+            log.error("stream message %d on %s cannot be read; passed over", stored.stream_seq, stored.subject)
+            return self._pass(stored)
+        sid = replica.session.id
+        if sid in self.positions.held:
+            return self._pass(stored)
+        local = store.get_session(sid)
+        local_last = local.last_seq if local is not None else 0
+        last = replica.session.last_seq
+        if last <= local_last and self._holds(sid, replica):
+            if last == local_last:
+                self.positions.known[sid] = Position(stored.stream_seq, last)
+            return self._pass(stored)
+        if replica.after == local_last:
+            self.sessions.commit_replica(replica.change(local), stored.stream_seq)
+            self._marked = stored.stream_seq
+            self.positions.known[sid] = Position(stored.stream_seq, last)
+            self.gaps.pop(sid, None)
+            return None
+        if replica.after > local_last:
+            if sid not in self.gaps:
+                log.warning("session %s: the stream continues at seq %d but this store ends at %d; "
+                            "its earlier history was never published", sid, replica.after + 1, local_last)
+            self.gaps[sid] = replica.after
+            return self._pass(stored)
+        log.warning("session %s diverged: %s wrote seqs %d-%d, this store holds up to %d",
+                    sid, replica.device, replica.after + 1, last, local_last)
+        self.diverged(sid, replica.after)
+        if sid not in self.positions.held:  # forked: the stream's change follows now
+            return self.take(stored)
+        return self._pass(stored)
+
+    def _holds(self, sid: str, replica: wire.Replica) -> bool:
+        """Whether this store already holds ``replica`` (not something else at its seqs)."""
+        if replica.device == self.device or not replica.events:
+            return True
+        seq, stored = replica.events[-1]
+        return self.sessions.store.stored_event(sid, seq) == stored
+
+    def _pass(self, stored: Stored) -> None:
+        if stored.pending == 0 or stored.stream_seq - self._marked >= MARK_EVERY:
+            self.sessions.store.sync.skip_to(stored.stream_seq)
+            self._marked = stored.stream_seq

@@ -1,0 +1,200 @@
+"""Where nats-py meets our code: the connection, the stream, and the errors.
+
+Every call into nats-py is made here, so its quirks live in one file. The
+connection is made without nats-py's own reconnect loop (whose first connect would
+retry for minutes): one attempt bounded by ``connect_timeout_s``, and the
+replicator (``replicator``) decides when to try again, so a bad url or bad
+credentials is a message at once, never a hang. Every failure becomes a
+:class:`LinkError` whose text says what was wrong and what to do; it never holds a
+password.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import ssl
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+from ..settings import SyncSettings
+from . import wire
+
+log = logging.getLogger(__name__)
+
+WRONG_LAST_SEQUENCE = 10071
+"""JetStream's error code for a publish whose expected last subject sequence is stale."""
+REQUEST_TIMEOUT_S = 5.0
+DUPLICATE_WINDOW_S = 120.0
+
+
+class LinkError(Exception):
+    """NATS cannot be used now; the message says why and what to do."""
+
+
+class Refused(Exception):
+    """JetStream refused an append: another writer appended to the subject first."""
+
+
+@dataclass(frozen=True)
+class Stored:
+    """A message read from the stream: its stream sequence and payload."""
+
+    stream_seq: int
+    subject: str
+    data: bytes
+    pending: int = 0
+    """Messages after this one the consumer had not delivered yet (the follow lag)."""
+
+
+def _tls(cfg: SyncSettings) -> ssl.SSLContext | None:
+    if not (cfg.url.startswith("tls://") or cfg.tls_ca_file or cfg.tls_cert_file):
+        return None
+    context = ssl.create_default_context(cafile=cfg.tls_ca_file)
+    if cfg.tls_cert_file:
+        context.load_cert_chain(cfg.tls_cert_file, cfg.tls_key_file)
+    return context
+
+
+class Link:
+    """One connection to NATS with JetStream, closed by :meth:`close`."""
+
+    def __init__(self, nc: Any, lost: asyncio.Event):
+        self._nc = nc
+        self._js = nc.jetstream(timeout=REQUEST_TIMEOUT_S)
+        self.lost = lost
+        """Set when the connection is gone (the server stopped, the network went)."""
+
+    @classmethod
+    async def connect(cls, cfg: SyncSettings) -> Link:
+        import nats
+        from nats import errors
+
+        lost = asyncio.Event()
+
+        async def closed() -> None:
+            lost.set()
+
+        async def quiet(exc: Exception) -> None:  # nats-py reports every error here; we raise ours
+            log.debug("nats: %s", exc)
+
+        options: dict[str, Any] = {
+            "servers": [cfg.url], "name": f"duologue {cfg.device_name}", "allow_reconnect": False,
+            "connect_timeout": cfg.connect_timeout_s, "error_cb": quiet, "closed_cb": closed,
+            "disconnected_cb": closed, "tls": _tls(cfg)}
+        if cfg.user is not None and cfg.password is not None:
+            options.update(user=cfg.user, password=cfg.password.reveal())
+        if cfg.creds_file:
+            options["user_credentials"] = cfg.creds_file
+        if cfg.nkey_file:
+            options["nkeys_seed"] = cfg.nkey_file
+        try:
+            nc = await asyncio.wait_for(nats.connect(**options), cfg.connect_timeout_s + 1)
+        except errors.AuthorizationError:
+            raise _refused_credentials(cfg) from None
+        except (TimeoutError, asyncio.TimeoutError, errors.TimeoutError):
+            raise LinkError(f"no NATS server answered at {cfg.server} within {cfg.connect_timeout_s:g} s; "
+                            "check [sync] url and that the server runs") from None
+        except ssl.SSLError as exc:
+            raise LinkError(f"TLS with {cfg.server} failed ({exc.reason}); check [sync.tls]") from None
+        except (OSError, errors.Error) as exc:
+            if "authorization" in str(exc).lower():  # on a first connect nats-py raises a plain Error
+                raise _refused_credentials(cfg) from None
+            raise LinkError(f"cannot connect to NATS at {cfg.server}: {_plain(exc)}; check [sync] url "
+                            "and that the server runs") from None
+        link = cls(nc, lost)
+        try:
+            await link._ensure_stream()
+        except LinkError:
+            await link.close()
+            raise
+        return link
+
+    async def _ensure_stream(self) -> None:
+        from nats.js import api
+        from nats.js import errors as js_errors
+
+        try:
+            await self._js.stream_info(wire.STREAM)
+            return
+        except js_errors.NotFoundError:
+            pass
+        except Exception as exc:
+            raise _unusable(exc) from None
+        try:
+            await self._js.add_stream(api.StreamConfig(
+                name=wire.STREAM, subjects=[wire.SUBJECTS], storage=api.StorageType.FILE,
+                duplicate_window=DUPLICATE_WINDOW_S, allow_direct=True))
+        except Exception as exc:
+            raise _unusable(exc) from None
+
+    async def close(self) -> None:
+        try:
+            await self._nc.close()
+        except Exception as exc:  # closing a connection that already broke
+            log.debug("closing the NATS connection: %s", exc)
+
+    @property
+    def max_payload(self) -> int:
+        return int(self._nc.max_payload)
+
+    async def append(self, subject: str, data: bytes, msg_id: str, expected_last: int) -> int:
+        """Append ``data`` to ``subject`` if its last message is still ``expected_last``
+        (0: none); returns the new stream sequence (the old one for a duplicate)."""
+        from nats.js import errors as js_errors
+
+        headers = {"Nats-Msg-Id": msg_id, "Nats-Expected-Last-Subject-Sequence": str(expected_last)}
+        try:
+            ack = await self._js.publish(subject, data, stream=wire.STREAM, headers=headers)
+        except js_errors.APIError as exc:
+            if exc.err_code == WRONG_LAST_SEQUENCE:
+                raise Refused(exc.description) from None
+            raise LinkError(f"JetStream refused a change for {subject}: {exc.description}") from None
+        return ack.seq
+
+    async def last(self, subject: str) -> Stored | None:
+        """The subject's last message, or None when it has none."""
+        from nats.js import errors as js_errors
+
+        try:
+            msg = await self._js.get_last_msg(wire.STREAM, subject, direct=True)
+        except js_errors.NotFoundError:
+            return None
+        return Stored(stream_seq=msg.seq, subject=subject, data=msg.data or b"")
+
+    async def follow(self, after: int) -> AsyncIterator[Stored]:
+        """Every message of the stream after stream sequence ``after``, in order, as
+        it arrives (an ordered consumer: nothing kept on the server for it)."""
+        from nats.js import api
+
+        policy = (dict(deliver_policy=api.DeliverPolicy.BY_START_SEQUENCE, opt_start_seq=after + 1)
+                  if after else dict(deliver_policy=api.DeliverPolicy.ALL))
+        sub = await self._js.subscribe(wire.SUBJECTS, stream=wire.STREAM, ordered_consumer=True,
+                                       config=api.ConsumerConfig(**policy))
+        try:
+            async for msg in sub.messages:
+                meta = msg.metadata
+                yield Stored(stream_seq=meta.sequence.stream, subject=msg.subject, data=msg.data,
+                             pending=meta.num_pending)
+        finally:
+            try:
+                await sub.unsubscribe()
+            except Exception as exc:
+                log.debug("unsubscribing: %s", exc)
+
+
+def _refused_credentials(cfg: SyncSettings) -> LinkError:
+    return LinkError(f"{cfg.server} refused the credentials of [sync] (authorization violation); "
+                     "check user/password, creds or nkey")
+
+
+def _plain(exc: BaseException) -> str:
+    text = str(exc).removeprefix("nats: ")
+    return text or type(exc).__name__
+
+
+def _unusable(exc: BaseException) -> LinkError:
+    return LinkError(f"the NATS server has no usable JetStream ({_plain(exc)}); start it with JetStream "
+                     "enabled (nats-server -js) and give this account a JetStream quota")
+
