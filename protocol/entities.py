@@ -138,6 +138,12 @@ class Refusal(Record, frozen=True):
     explanation: str | None = None
 
 
+TOOL_ROUNDS_USED_UP = "tool_rounds"
+"""The ``stop_reason`` of tool results that end their turn: it used up its tool
+rounds, so no model answers them. Other tool results are answered by the turn's next
+round (and a daemon stopped between the two closes the turn when it starts again)."""
+
+
 class Message(Record, frozen=True):
     """One turn of one side. ``seq`` is the session event that created it."""
 

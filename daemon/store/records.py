@@ -50,7 +50,7 @@ from typing import Any, Callable, Sequence, TypeVar
 import lmdb
 import msgspec
 
-from duologue.protocol.entities import ContextSummary, Message, ModelSwitch, Session, TaskList, ToolResultBlock
+from duologue.protocol.entities import TOOL_ROUNDS_USED_UP, ContextSummary, Message, ModelSwitch, Session, TaskList
 
 from .check import damaged_message, glance
 from .environment import open_environment
@@ -106,9 +106,11 @@ def _turn_key(msg: Message) -> bytes:
 
 
 def _opens_turn(msg: Message) -> bool:
-    """Whether a turn whose last message is ``msg`` is still open."""
-    return msg.status == "streaming" or (
-        msg.role == "user" and not all(isinstance(b, ToolResultBlock) for b in msg.content))
+    """Whether a turn whose last message is ``msg`` is still open: a reply still
+    streaming, or a prompt or tool results the model has not answered yet. Tool
+    results are last for good only when the turn used up its tool rounds, and then
+    say so; otherwise a stop came between two rounds."""
+    return msg.status == "streaming" or (msg.role == "user" and msg.stop_reason != TOOL_ROUNDS_USED_UP)
 
 
 class Store:
@@ -531,8 +533,7 @@ class Store:
     def open_turns(self) -> list[Message]:
         """The turns a stop left open, each by its last message: a reply still
         streaming, or a prompt nothing answered (the turn was queued or about to
-        call the provider). Tool results are not counted: they are only ever last
-        when a turn used up its tool rounds, which is an ending.
+        call the provider), or tool results a stop left between two rounds.
 
         Read from the ``open_turns`` index, not by scanning every message: a damaged
         page in an old session cannot stop the daemon from starting. A record that

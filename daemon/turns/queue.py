@@ -26,6 +26,7 @@ from typing import Any, Callable, Coroutine
 from duologue.protocol import methods as m
 from duologue.protocol.entities import (
     AUTO,
+    TOOL_ROUNDS_USED_UP,
     Message,
     MessageStatus,
     ModelInfo,
@@ -377,7 +378,7 @@ class Turns:
             outcome, calls = await self._round(turn, opening)
             if outcome.status != "complete" or not calls:
                 return outcome
-            self._answer_tools(turn, model, calls)
+            self._answer_tools(turn, model, calls, last=round_ == MAX_TOOL_ROUNDS - 1)
         return outcome
 
     async def _round(self, turn: Turn, opening: Opening) -> tuple[Outcome, list[ToolCallEvent]]:
@@ -457,14 +458,16 @@ class Turns:
                                      ttft_ms=stream.ttft_ms, latency_ms=latency_ms, usage=usage)
         return outcome, stream.calls
 
-    def _answer_tools(self, turn: Turn, model: ModelInfo, calls: list[ToolCallEvent]) -> None:
+    def _answer_tools(self, turn: Turn, model: ModelInfo, calls: list[ToolCallEvent], *, last: bool) -> None:
         """Run the model's tool calls and store their results as one user-role message
-        of this turn, which the next round sends back to the model."""
+        of this turn, which the next round sends back to the model. Results the turn
+        has no round left to send say so: they end the turn, and a restart must not
+        take them for a turn a stop cut between two rounds."""
         results = [task_tool.run_tool(self.sessions, turn.session_id, call, model.id) for call in calls]
         session = self.sessions.require(turn.session_id)
         draft = self.sessions.draft(session)
         draft.add_message(lambda seq: Message(
             id=new_id(), session_id=session.id, seq=seq, role="user", content=list(results),
-            created_at=draft.now, turn_id=turn.id))
+            created_at=draft.now, turn_id=turn.id, stop_reason=TOOL_ROUNDS_USED_UP if last else None))
         self.sessions.commit(draft)
         self._progress(turn, "report", model.id)

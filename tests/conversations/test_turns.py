@@ -8,6 +8,7 @@ import pytest
 from conversation_support import collect_turn, provider_daemon, send_and_wait, stored
 
 from duologue.daemon.emulator import Failure, Reply
+from duologue.daemon.emulator.script import ToolCall
 from duologue.protocol import methods as m
 from duologue.protocol.entities import CodeContextBlock, LineRange
 
@@ -199,6 +200,28 @@ async def test_kill9_during_stream_keeps_partial_text_marked_interrupted(live, e
         reply = [msg for msg in (await c.get_session(s.id)).messages if msg.role == "assistant"][-1]
         assert reply.status == "interrupted" and reply.text.startswith("w0 w1")
         assert len(reply.text.split()) < 300
+
+
+async def test_kill9_between_tool_rounds_closes_the_turn_at_restart(live, emulator):
+    """The tool results are the turn's last message when the daemon dies before the
+    next round writes anything: a restart must close the turn, not take the results
+    for its end, or a client waiting for the turn waits forever."""
+    plan = {"tasks": [{"content": "read the code", "status": "in_progress"}]}
+    emulator.script("anthropic", Reply(tool_calls=[ToolCall("update_tasks", plan)]), Failure(delay=30))
+    async with live.client() as c:
+        s = await c.create_session(model="sonnet")
+        sent = await c.send(s.id, "plan, then work")
+        deadline = asyncio.get_running_loop().time() + 60
+        while len(emulator.received) < 2:  # the second round is asked; nothing of it is written
+            assert asyncio.get_running_loop().time() < deadline, "the second round was never asked"
+            await asyncio.sleep(0.05)
+    live.kill9()
+    live.start()
+    async with live.client() as c:
+        turn = [msg for msg in (await c.get_session(s.id)).messages if msg.turn_id == sent.turn_id]
+    assert [(msg.role, msg.status) for msg in turn] == [
+        ("user", "complete"), ("assistant", "complete"), ("user", "complete"), ("assistant", "interrupted")]
+    assert "between two tool rounds" in turn[-1].error and turn[-1].model == "claude-sonnet-5-5"
 
 
 @pytest.mark.parametrize("text, context, expect", [

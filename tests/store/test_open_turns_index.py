@@ -20,7 +20,7 @@ import msgspec
 
 from duologue.clients.rpc.sync_client import Client
 from duologue.daemon.store import Change, Store
-from duologue.protocol.entities import Message, Session, TextBlock, ToolResultBlock
+from duologue.protocol.entities import TOOL_ROUNDS_USED_UP, Message, Session, TextBlock, ToolResultBlock
 from support import DaemonProcess
 
 T0 = datetime(2026, 1, 2, tzinfo=timezone.utc)
@@ -35,7 +35,7 @@ def _scan(store: Store) -> set[str]:
                 last[msg.turn_id] = msg
     return {msg.turn_id for msg in last.values()
             if msg.status == "streaming"
-            or (msg.role == "user" and not all(isinstance(b, ToolResultBlock) for b in msg.content))}
+            or (msg.role == "user" and msg.stop_reason != TOOL_ROUNDS_USED_UP)}
 
 
 class _Writer:
@@ -76,10 +76,12 @@ def test_the_index_answers_what_a_scan_answers_and_decodes_only_open_turns(tmp_p
         w.add(msgspec.structs.replace(w.msg(1, "user", "answered"), pinned=True))  # a pin rewrites the prompt
         w.add(w.msg(3, "user", "streaming"), w.msg(4, "assistant", "streaming", status="streaming"))
         w.add(w.msg(5, "user", "queued"))
-        w.add(w.msg(6, "user", "tools"), w.msg(7, "assistant", "tools"),
-              msgspec.structs.replace(w.msg(8, "user", "tools"),
-                                      content=[ToolResultBlock(call_id="c", name="n", content="r")]))
-        expected = {"streaming", "queued"}
+        results = [ToolResultBlock(call_id="c", name="n", content="r")]
+        w.add(w.msg(6, "user", "tools"), w.msg(7, "assistant", "tools"),  # used up its rounds: ended
+              msgspec.structs.replace(w.msg(8, "user", "tools"), content=results, stop_reason=TOOL_ROUNDS_USED_UP))
+        w.add(w.msg(9, "user", "between"), w.msg(10, "assistant", "between"),  # stopped between two rounds
+              msgspec.structs.replace(w.msg(11, "user", "between"), content=results))
+        expected = {"streaming", "queued", "between"}
         assert _scan(store) == expected
         counting = _Counting(store._message_dec)
         store._message_dec = counting
@@ -88,7 +90,7 @@ def test_the_index_answers_what_a_scan_answers_and_decodes_only_open_turns(tmp_p
         store._message_dec = counting.inner
 
         before = w.session
-        w.add(w.msg(9, "user", "cut"), w.msg(10, "assistant", "cut"))
+        w.add(w.msg(12, "user", "cut"), w.msg(13, "assistant", "cut"))
         store.truncate_session(msgspec.structs.replace(before), w.session)  # the cut turn is gone
         w.session = before
         assert {m.turn_id for m in store.open_turns()} == _scan(store) == expected
