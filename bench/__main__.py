@@ -32,7 +32,7 @@ from . import harness
 HERE = Path(__file__).resolve().parent
 OURS = ["rpc_roundtrip", "turn_overhead", "model_switch", "context_preservation", "fanout",
         "reply_disk", "attach_history", "durable_append", "resources", "chat_open"]
-NOT_BENCHMARKS = {"harness", "fixtures", "zmq_floor", "__main__"}
+NOT_BENCHMARKS = {"harness", "fixtures", "zmq_floor", "nats_server", "__main__"}
 
 
 def discover() -> list[str]:

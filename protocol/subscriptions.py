@@ -18,16 +18,18 @@ from typing import Literal
 import msgspec
 
 from .jsonrpc import Incoming
-from .methods import EVENT_TYPES, NOTIFICATIONS, ClientDropped, SessionDeleted
+from .methods import EVENT_TYPES, NOTIFICATIONS, ClientDropped, SessionDeleted, SessionForked
 
 SkipReason = Literal["duplicate", "not_followed", "unknown", "awaiting_replay"]
 """Why a notification is not passed on: already passed on; of a session this client
 does not follow; of a method this client cannot read; beyond a gap that an attach
 already asked for is about to fill."""
 
-ReattachCause = Literal["gap", "dropped", "reconnected", "restarted"]
+ReattachCause = Literal["gap", "dropped", "reconnected", "restarted", "forked"]
 """What made the subscriptions incomplete: seqs skipped, a ``client/dropped`` notice,
-a new connection to the same daemon, or a daemon with a new ``instance_id``."""
+a new connection to the same daemon, a daemon with a new ``instance_id``, or a
+``session/forked`` notice (the seqs after ``after_seq`` now hold another device's
+events, so what was passed on there no longer stands)."""
 
 
 @dataclass(frozen=True)
@@ -151,6 +153,8 @@ class Subscriptions:
         if isinstance(notification, SessionDeleted):
             del self._followed[session_id]
             return Deliver(notification)
+        if isinstance(notification, SessionForked):
+            return self._rewind(session_id, followed, notification.after_seq)
         if not NOTIFICATIONS[method].stored:
             return Deliver(notification)  # progress: its seq is the last event's, never a gap
         return self._place(session_id, followed, getattr(notification, "seq"), notification)
@@ -183,6 +187,16 @@ class Subscriptions:
         if followed.replaying:
             return Skip("awaiting_replay")
         return self._reattach([session_id], "gap")
+
+    def _rewind(self, session_id: str, followed: _Followed, after_seq: int) -> Reattach:
+        """This device's events after ``after_seq`` moved to a fork and other events
+        now stand at those seqs: count from ``after_seq`` again (or from the last seq,
+        if the client had not got that far), so the replay delivers the new events at
+        seqs it already passed on."""
+        last = followed.last_seq
+        followed.last_seq = after_seq if last is None else min(last, after_seq)
+        followed.unreadable = {s for s in followed.unreadable if s <= after_seq}  # the rest moved away
+        return self._reattach([session_id], "forked")
 
     def _note_unreadable(self, notification: object) -> None:
         if not isinstance(notification, Incoming):

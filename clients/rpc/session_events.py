@@ -56,9 +56,11 @@ class SessionEvents:
     """The sessions one client follows, and their events as the rules let them through.
 
     :meth:`events` yields the notifications to act on, and also :class:`Disconnected`
-    (the daemon went away), :class:`Resumed`, :class:`Unfollowed` and the
+    (the daemon went away), :class:`Resumed`, :class:`Unfollowed`, the
     ``client/dropped`` notice once what it dropped is attached again (what was stored
-    is replayed; live-only progress is not). A notification this client cannot read
+    is replayed; live-only progress is not), and ``session/forked`` once the session is
+    attached again from its ``after_seq`` (the kept events at seqs already passed on
+    follow it). A notification this client cannot read
     is skipped, unless ``relay_unknown`` (the language server passes it on to an editor
     that may read it). Whoever iterates :meth:`events` does the reattaching, so it is
     the one task that reads this client's notifications."""
@@ -139,8 +141,8 @@ class SessionEvents:
                 lost = await self._reattach(decision)
                 for out in lost or ():
                     yield out
-                if lost is not None and isinstance(item, m.ClientDropped):
-                    yield item
+                if lost is not None and isinstance(item, (m.ClientDropped, m.SessionForked)):
+                    yield item  # once reattached, so what the reader does next sees the replay
             elif decision == Skip("unknown") and self.relay_unknown and isinstance(item, Incoming):
                 yield item
 

@@ -83,6 +83,28 @@ def test_a_drop_notice_reattaches_the_listed_sessions_this_client_follows():
     assert subs.receive(m.ClientDropped(session_ids=["other"], reason="r")) == Skip("not_followed")
 
 
+
+def forked(after_seq: int, now: int, sid: str = S) -> m.SessionForked:
+    return m.SessionForked(session_id=sid, seq=now, fork_id="F", after_seq=after_seq, title="t (fork)")
+
+
+def test_a_fork_reattaches_from_its_divergence_and_the_other_devices_events_there_are_delivered():
+    subs = following((S, 0))
+    for seq in range(1, 8):
+        assert subs.receive(renamed(seq)) == Deliver(renamed(seq))
+    assert subs.receive(forked(after_seq=5, now=5)) == Reattach((Resume(S, 5),), "forked")
+    assert subs.last_seq(S) == 5
+    assert subs.receive(renamed(6)) == Deliver(renamed(6))  # the other device's seq 6, not a duplicate
+    subs.attached(S, 6)
+    assert subs.receive(renamed(6)) == Skip("duplicate")
+    assert subs.receive(forked(after_seq=1, now=1, sid=T)) == Skip("not_followed")
+
+
+def test_a_fork_beyond_what_the_client_saw_reattaches_from_its_own_last_seq():
+    subs = following((S, 3))
+    assert subs.receive(forked(after_seq=5, now=5)) == Reattach((Resume(S, 3),), "forked")
+    assert subs.receive(renamed(4)) == Deliver(renamed(4))
+
 def test_a_reconnect_reattaches_every_session_and_a_new_instance_says_restarted():
     subs = following((S, 3), (T, 9))
     subs.daemon_seen("A")

@@ -5,9 +5,12 @@ with both sessions, nothing lost, no seqs interleaved."""
 
 from __future__ import annotations
 
+import asyncio
+
 from support import DaemonProcess
 from sync_support import NatsServer, converged, history, wait_for
 
+from duologue.clients.rpc.session_events import SessionEvents
 from duologue.protocol import methods as m
 
 
@@ -22,6 +25,23 @@ async def _replied(client, sid: str, n: int) -> bool:
                                    and msg.get("status") != "streaming") >= n
 
 
+async def _shared_session(a, b) -> tuple[str, int]:
+    """A session made on the laptop, once the desktop holds it, and its last seq."""
+    sid = (await a.create_session(title="apart")).id
+    await wait_for(lambda: converged(a, b, sid), what="the desktop holds the session")
+    return sid, (await history(a, sid))[0].last_seq
+
+
+async def _write_apart(nats_server: NatsServer, a, b, sid: str) -> None:
+    """Each device sends a turn to ``sid`` while NATS is down, then NATS comes back."""
+    nats_server.stop()
+    await a.send(sid, "written on the laptop while apart")
+    await b.send(sid, "written on the desktop while apart")
+    await wait_for(lambda: _replied(a, sid, 1), what="the laptop's offline reply")
+    await wait_for(lambda: _replied(b, sid, 1), what="the desktop's offline reply")
+    nats_server.start()
+
+
 async def _fork_of(client, sid: str):
     listed = await client.list_sessions()
     forks = [s for s in listed.sessions if s.metadata.get("forked_from") == sid]
@@ -31,17 +51,10 @@ async def _fork_of(client, sid: str):
 async def test_a_partitioned_write_pair_ends_as_a_fork_on_every_machine(
         nats_server: NatsServer, laptop: DaemonProcess, desktop: DaemonProcess):
     async with laptop.client("laptop") as a, desktop.client("desktop") as b:
-        sid = (await a.create_session(title="apart")).id
-        await wait_for(lambda: converged(a, b, sid), what="the desktop holds the session")
-        shared = (await history(a, sid))[0].last_seq
+        sid, shared = await _shared_session(a, b)
         await a.attach(sid)
         await b.attach(sid)
-        nats_server.stop()
-        await a.send(sid, "written on the laptop while apart")
-        await b.send(sid, "written on the desktop while apart")
-        await wait_for(lambda: _replied(a, sid, 1), what="the laptop's offline reply")
-        await wait_for(lambda: _replied(b, sid, 1), what="the desktop's offline reply")
-        nats_server.start()
+        await _write_apart(nats_server, a, b, sid)
 
         fork = await wait_for(lambda: _fork_of(a, sid), what="a fork on the laptop")
         await wait_for(lambda: _fork_of(b, sid), what="the fork on the desktop")
@@ -74,3 +87,43 @@ def quiet_but_forked(daemon: DaemonProcess) -> bool:
            if ("could not be forked" in line or "Traceback" in line or "never published" in line)]
     assert not bad, bad
     return True
+
+
+async def _collect(events: SessionEvents, into: list) -> None:
+    async for item in events.events():
+        into.append(item)
+
+
+async def test_a_client_told_of_the_fork_reattaches_and_gets_the_kept_events_at_the_seqs_it_had_seen(
+        nats_server: NatsServer, laptop: DaemonProcess, desktop: DaemonProcess):
+    async with laptop.client("laptop") as a, desktop.client("desktop") as b:
+        sid, shared = await _shared_session(a, b)
+        seen: dict[str, list] = {"laptop": [], "desktop": []}
+        readers = []
+        for name, client in (("laptop", a), ("desktop", b)):
+            events = SessionEvents(client)
+            await events.attach(sid, since_seq=shared)
+            readers.append(asyncio.create_task(_collect(events, seen[name])))
+        await _write_apart(nats_server, a, b, sid)
+        await wait_for(lambda: _fork_of(a, sid), what="a fork on the laptop")
+        await wait_for(lambda: _fork_of(b, sid), what="the fork on the desktop")
+        await wait_for(lambda: converged(a, b, sid), what="the original converged")
+        final, messages = await history(a, sid)
+
+        async def told() -> str | None:
+            return next((name for name, items in seen.items() if any(isinstance(i, m.SessionForked) for i in items)
+                         and _delivered_seqs_after_fork(items)[-1:] == [final.last_seq]), None)
+
+        loser = await wait_for(told, what="the forked side's client reattached and caught up")
+        for reader in readers:
+            reader.cancel()
+    assert _delivered_seqs_after_fork(seen[loser]) == list(range(shared + 1, final.last_seq + 1))
+    kept_reply = next(msg["id"] for msg in messages if msg["role"] == "assistant")
+    completed = [i.message.id for i in seen[loser] if isinstance(i, m.MessageCompleted)]
+    assert completed[-1] == kept_reply
+
+
+def _delivered_seqs_after_fork(items: list) -> list[int]:
+    """The stored events' seqs a client was given after its ``session/forked``."""
+    at = next(n for n, i in enumerate(items) if isinstance(i, m.SessionForked))
+    return [i.seq for i in items[at + 1:] if hasattr(i, "seq") and not isinstance(i, (m.Progress, m.SessionForked))]
