@@ -132,7 +132,7 @@ async def _verify(d: DaemonProcess, ledger: Ledger) -> dict[str, int]:
     async with d.client("checker") as c:
         by_session: dict[str, dict[str, Message]] = {}
         for sid in ledger.sessions:
-            got = await c.get_session(sid)
+            got = await c.whole_session(sid)  # every page: a session here outgrows one
             msgs = {msg.id: msg for msg in got.messages}
             by_session[sid] = msgs
             counts["messages"] += len(msgs)
