@@ -49,8 +49,10 @@ from .search import FindBar
 from .transcript import Transcript
 
 EMULATOR_BANNER = "⚠ EMULATOR · replies are simulated offline, not by a real model · /help"
-HISTORY_SHOWN = 200
-"""Messages drawn when a session opens; `duologue show` prints them all."""
+HISTORY_SHOWN = 40
+"""Messages drawn when a session opens; `duologue show` prints them all. Each is a
+Markdown view of about fifteen widgets, and Textual mounts them at about 50 ms a
+message on this machine (bench/chat_open.py): 200 took 12.8 s to open."""
 
 Clock = Callable[[], datetime]
 
