@@ -90,6 +90,9 @@ class MessageView(Vertical):
         """What the body was given so far (streamed text is appended to it)."""
         self._timer: Timer | None = None
         self._drawing: Any = None
+        self._whole = False
+        """Draw the whole text once more (the reply ended): appends parse from the last
+        block, and a delta that split a fence's opening line can leave it a paragraph."""
 
     def compose(self):
         yield Static(classes="head")
@@ -112,6 +115,7 @@ class MessageView(Vertical):
         else:
             body.update(Text(self.text))
         self._shown = self.text  # deltas that came before the mount are in it
+        self._whole = False
         self._decorate()
         self._fold()
 
@@ -134,6 +138,7 @@ class MessageView(Vertical):
         self.text = message.text
         self.thinking = message.thinking
         self._classify()  # at once, even before the view is mounted and drawn
+        self._whole = True
         self.draw()
 
     def _classify(self) -> None:
@@ -153,10 +158,11 @@ class MessageView(Vertical):
             self._timer = self.set_timer(FLUSH_S, self.draw)
             return
         body = self.query_one(".body")
-        if self.text != self._shown:
+        if self.text != self._shown or (self._whole and isinstance(body, Markdown)):
             if isinstance(body, Markdown):
-                fresh = self.text.startswith(self._shown)
+                fresh = self.text.startswith(self._shown) and not self._whole
                 self._drawing = body.append(self.text[len(self._shown):]) if fresh else body.update(self.text)
+                self._whole = False
             else:
                 body.update(Text(self.text))
             self._shown = self.text
