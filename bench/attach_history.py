@@ -284,7 +284,7 @@ def _long_replay_row(quick: bool) -> Row:
     events = 1 + (2 + DELTAS + 1) * (messages // 2)
     with temp_home() as tmp:
         home = tmp / "home"
-        sid = _generate(home, messages, 0)
+        sid = generate(home, messages, 0)
         with Daemon(home, builtin_emulator=True) as d:
             store = Store(Path(locate(home_env(home)).store_dir))
 
