@@ -74,6 +74,9 @@ class Turn:
     task: asyncio.Task[None] | None = None
     stop_status: MessageStatus = "cancelled"
     stop_error: ProviderError | None = None
+    ended: bool = False
+    """Its progress end is sent: ``daemon/status`` no longer lists it, though its
+    task has yet to return."""
     """Why the turn was stopped, when it was stopped for a fault (the deadline)."""
     expected_end: float | None = None
     """monotonic() time the reply is expected to end, from the estimate at begin."""
@@ -181,7 +184,7 @@ class Turns:
             m.RunningTurn(session_id=q.running.session_id, turn_id=q.running.id,
                           model=q.running.model or "", started_at=q.running.started_at,
                           output_tokens=q.running.output_tokens)
-            for q in self._queues.values() if q.running and q.running.started_at
+            for q in self._queues.values() if q.running and q.running.started_at and not q.running.ended
         ]
 
     async def stop(self) -> None:
@@ -296,6 +299,7 @@ class Turns:
                 self._back_to_session_model(turn.session_id)
             if outcome.status == "complete":  # before the end: who stops there has the title
                 title_first_exchange(self.sessions, turn.prompt, turn.id)
+            turn.ended = True
             self._progress(turn, "end", turn.model or model.id, outcome=outcome.status,
                            error=outcome.error_text)
             took = (self.sessions.clock() - turn.started_at).total_seconds() if turn.started_at else 0.0
