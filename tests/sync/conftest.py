@@ -20,19 +20,20 @@ def nats_server(tmp_path: Path) -> Iterator[NatsServer]:
         server.stop()
 
 
-@pytest.fixture
-def laptop(tmp_path: Path, nats_server: NatsServer) -> Iterator[DaemonProcess]:
-    d = sync_daemon(tmp_path / "laptop", nats_server.url, "laptop").start()
+def _device(tmp_path: Path, server: NatsServer, name: str) -> Iterator[DaemonProcess]:
+    """A daemon of its own home on ``server``, named ``name``, stopped after the test."""
+    d = sync_daemon(tmp_path / name, server.url, name).start()
     try:
         yield d
     finally:
         d.stop()
+
+
+@pytest.fixture
+def laptop(tmp_path: Path, nats_server: NatsServer) -> Iterator[DaemonProcess]:
+    yield from _device(tmp_path, nats_server, "laptop")
 
 
 @pytest.fixture
 def desktop(tmp_path: Path, nats_server: NatsServer) -> Iterator[DaemonProcess]:
-    d = sync_daemon(tmp_path / "desktop", nats_server.url, "desktop").start()
-    try:
-        yield d
-    finally:
-        d.stop()
+    yield from _device(tmp_path, nats_server, "desktop")
