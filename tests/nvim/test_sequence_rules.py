@@ -48,8 +48,12 @@ local ok, err = pcall(function()
   renamed(5, 'five')
   chat.on_event('daemon/notice', { text = 'no session at all' })
   chat.on_event('session/renamed', { session_id = S, title = 'no seq' })
-  finish({ asked = asked, after_gap = after_gap,
-           title = vim.api.nvim_buf_get_lines(chat.buffer(S), 0, 1, false)[1],
+  local title = vim.api.nvim_buf_get_lines(chat.buffer(S), 0, 1, false)[1]
+  chat.on_event('session/forked', { session_id = S, seq = 5, fork_id = 'S2', after_seq = 3, title = 'fork' })
+  renamed(4, 'the other device')
+  finish({ asked = asked, after_gap = after_gap, title = title,
+           after_fork = vim.api.nvim_buf_get_lines(chat.buffer(S), 0, 1, false)[1],
+           fork_line = table.concat(vim.api.nvim_buf_get_lines(chat.buffer(S), 0, -1, false), '\n'),
            stored = chat.stored, unstored = chat.unstored })
 end)
 if not ok then finish({ error = tostring(err) }) end
@@ -100,12 +104,15 @@ def result_of(proc: subprocess.Popen[bytes], out: Path, timeout: float = 120) ->
     return result
 
 
-def test_the_plugin_renders_each_event_once_and_reattaches_after_a_gap(tmp_path: Path):
+def test_the_plugin_renders_each_event_once_and_reattaches_after_a_gap_or_a_fork(tmp_path: Path):
     out = tmp_path / "out.json"
     env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "DUOLOGUE_TEST_OUT": str(out),
            "DUOLOGUE_PLUGIN": str(PLUGIN)}
     result = result_of(run_nvim(tmp_path, RULES, env, tmp_path), out, timeout=60)
-    assert result["asked"] == [["S1", 1]]  # once, although two events came past the gap
+    # once, although two events came past the gap; then once more from a fork's after_seq
+    assert result["asked"] == [["S1", 1], ["S1", 3]]
+    assert result["after_fork"] == "# the other device"  # seq 4 again, now the other device's
+    assert 'moved to the fork "fork" (S2)' in result["fork_line"]
     assert result["after_gap"] == "# first"  # nothing past the gap was rendered
     assert result["title"] == "# five"  # 2, 3 from the replay; the unknown 4 is no gap
     assert set(result["stored"]) == {name for name, n in m.NOTIFICATIONS.items() if n.stored}

@@ -24,7 +24,7 @@ M.stored = {
   'message/delta', 'message/completed', 'message/pinned', 'session/summarized', 'tasks/changed',
 }
 -- The notifications that are not stored; with `M.stored`, every one this plugin knows.
-M.unstored = { 'progress', 'session/deleted', 'client/dropped' }
+M.unstored = { 'progress', 'session/deleted', 'session/forked', 'client/dropped' }
 
 local stored = {}
 for _, method in ipairs(M.stored) do stored[method] = true end
@@ -177,6 +177,20 @@ end
 render['session/deleted'] = function(s, _)
   append_lines(s, { '── the session was deleted ──' })
   s.gone = true
+end
+
+-- Two devices wrote to the session while apart (docs/sync.md): what this buffer
+-- showed after `after_seq` moved to the fork, and the other device's events now
+-- hold those seqs, so the buffer says so and attaches again from `after_seq`.
+render['session/forked'] = function(s, p)
+  if type(p.after_seq) ~= 'number' then return end
+  append_lines(s, { '── what this device wrote after seq ' .. p.after_seq .. ' moved to the fork "'
+    .. tostring(p.title) .. '" (' .. tostring(p.fork_id) .. '); the other device\'s turns follow ──', '' })
+  s.reply = nil
+  if p.after_seq < s.last_seq then s.last_seq = p.after_seq end
+  s.unreadable = {}
+  s.resuming = true
+  M.reattach(p.session_id, s.last_seq)
 end
 
 -- Whether every seq after the last one seen and before `seq` was noted unreadable.
