@@ -209,6 +209,8 @@ def sync_text(r: m.SyncStatusResult) -> str:
             why.append(f"diverged after seq {row.diverged_after_seq}")
         if row.missing_after_seq is not None:
             why.append(f"this store lacks seqs up to {row.missing_after_seq}")
+        if row.lease_lost is not None:
+            why.append(f"writer lease lost ({row.lease_lost})")
         lines.append(f"  {row.session_id}: {'; '.join(why)}")
     if not r.sessions:
         lines.append("every session is in sync")

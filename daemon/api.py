@@ -97,6 +97,17 @@ def build_handlers(services: Services) -> dict[str, Handler]:
         check_blocks(p.context, "$.context")
         return turns.submit(p)
 
+    send_handler: Handler = send
+    if services.sync is not None:
+        replicator = services.sync
+
+        async def send_synced(p: m.SendParams, caller: Caller) -> m.SendResult:
+            """With [sync], a send may wait for its session's lease or its holder's
+            answer: answered from a task, so the request loop never waits (sync.md)."""
+            check_blocks(p.context, "$.context")
+            return await replicator.send(p)
+        send_handler = send_synced
+
     def cancel(p: m.SessionRef, caller: Caller) -> m.CancelResult:
         return turns.cancel(p.session_id)
 
@@ -146,7 +157,7 @@ def build_handlers(services: Services) -> dict[str, Handler]:
         "session/switch_model": switch,
         "session/attach": attach,
         "session/detach": detach,
-        "session/send": send,
+        "session/send": send_handler,
         "session/cancel": cancel,
         "session/pin": pin,
         "session/summaries": summaries,

@@ -92,7 +92,7 @@ class Daemon:
         if settings.sync is not None:  # before recovery: what it closes is replicated too
             from .sync.replicator import Replicator
 
-            services.sync = Replicator(settings.sync, sessions)
+            services.sync = Replicator(settings.sync, sessions, turns, services.instance_id)
             self._sync_task = spawn(services.sync.run())
         recovered = recover_open_turns(sessions)
         if recovered:
@@ -135,10 +135,12 @@ class Daemon:
         """Stop taking work, interrupt running turns (their text kept), deliver what
         was answered, close the sockets and the providers' clients."""
         services.discovery.stop()
-        if self._sync_task is not None:
-            self._sync_task.cancel()
         await self._dispatcher.stop()
         await services.turns.stop()
+        if services.sync is not None:  # what the stop wrote is published, then the leases go
+            await services.sync.close()
+        if self._sync_task is not None:
+            self._sync_task.cancel()
         for transport in self._transports:
             transport.close()
         await services.routing.aclose()

@@ -55,6 +55,10 @@ class ErrorCode(enum.IntEnum):
     """The daemon could not write its store; nothing of the request was written.
     ``data.disk_full`` is true when the disk holding the store is full: free space
     there and send again."""
+    SESSION_HELD = -32014
+    """Another device holds the session's writer lease and did not take the send
+    handed to it (it did not answer in time, or died after it was handed over):
+    the send may have run there; look at the session before sending again."""
 
 
 class RpcError(Exception):

@@ -131,6 +131,8 @@ class SyncSessionStatus(Result):
     """Set when this device and another wrote different events after this seq."""
     missing_after_seq: int | None = None
     """Set when the stream continues past what this store holds (history never published)."""
+    lease_lost: str | None = None
+    """Set when another device took this daemon's writer lease of the session: who, and why."""
 
 
 class SyncStatusResult(Result):

@@ -13,9 +13,9 @@
 from .errors import StoreDamaged, StoreError, StoreMigrationError, StoreVersionError, StoreWriteError
 from .imports import ImportMarks
 from .keys import encode_cursor
-from .records import SCHEMA_VERSION, Change, Store
+from .records import SCHEMA_VERSION, Change, Store, opens_turn
 from .streams import stored_completion, stored_delta
 
 __all__ = ["SCHEMA_VERSION", "Change", "ImportMarks", "Store", "StoreDamaged", "StoreError",
            "StoreMigrationError", "StoreVersionError", "StoreWriteError", "encode_cursor",
-           "stored_completion", "stored_delta"]
+           "opens_turn", "stored_completion", "stored_delta"]

@@ -105,7 +105,7 @@ def _turn_key(msg: Message) -> bytes:
     return msg.session_id.encode() + b"\0" + (msg.turn_id or "").encode()
 
 
-def _opens_turn(msg: Message) -> bool:
+def opens_turn(msg: Message) -> bool:
     """Whether a turn whose last message is ``msg`` is still open: a reply still
     streaming, or a prompt or tool results the model has not answered yet. Tool
     results are last for good only when the turn used up its tool rounds, and then
@@ -551,7 +551,7 @@ class Store:
                 except (lmdb.Error, msgspec.DecodeError) as exc:
                     log.error("open turn %r cannot be read (%s); left as it is", bytes(index_key), exc)
                     continue
-                if msg is not None and _opens_turn(msg):
+                if msg is not None and opens_turn(msg):
                     out.append(msg)
         return [self._with_streamed_text(msg) for msg in out]
 
@@ -564,7 +564,7 @@ class Store:
                 for key, raw in txn.cursor():  # (session, seq) order: a turn's later messages win
                     msg = self._message_dec.decode(raw)
                     if msg.turn_id:
-                        entries[_turn_key(msg)] = bytes(key) + (_OPEN if _opens_turn(msg) else _CLOSED)
+                        entries[_turn_key(msg)] = bytes(key) + (_OPEN if opens_turn(msg) else _CLOSED)
         except (lmdb.Error, msgspec.DecodeError) as exc:
             log.error("indexing open turns stopped at a record that cannot be read (%s); "
                       "`duologue db check` finds the damage", exc)
@@ -593,7 +593,7 @@ class Store:
             current = txn.get(_turn_key(msg), db=db)
             if current is not None and bytes(current[:-1]) > key:
                 continue
-            txn.put(_turn_key(msg), key + (_OPEN if _opens_turn(msg) else _CLOSED), db=db)
+            txn.put(_turn_key(msg), key + (_OPEN if opens_turn(msg) else _CLOSED), db=db)
 
     def _reindex_session(self, txn: lmdb.Transaction, sid: str) -> None:
         """A session's ``open_turns`` entries from its messages (after a cut)."""

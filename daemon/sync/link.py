@@ -1,6 +1,7 @@
 """Where nats-py meets our code: the connection, the stream, and the errors.
 
-Every call into nats-py is made here, so its quirks live in one file. The
+Every call into nats-py is made here (the lease bucket and core NATS requests in
+``bucket``), so its quirks live in few places. The
 connection is made without nats-py's own reconnect loop (whose first connect would
 retry for minutes): one attempt bounded by ``connect_timeout_s``, and the
 replicator (``replicator``) decides when to try again, so a bad url or bad
@@ -134,6 +135,11 @@ class Link:
             await self._nc.close()
         except Exception as exc:  # closing a connection that already broke
             log.debug("closing the NATS connection: %s", exc)
+
+    @property
+    def nc(self) -> Any:
+        """The nats-py connection, for ``bucket``."""
+        return self._nc
 
     @property
     def max_payload(self) -> int:

@@ -109,6 +109,9 @@ class Turns:
         self._unwritten: list[Callable[[], None]] = []
         """Ends of replies the store could not take (a full disk), written once it can."""
         self._retry: asyncio.TimerHandle | None = None
+        self.on_progress: Callable[[m.Progress], None] | None = None
+        """Told every progress notification too (replication relays a handed-off
+        turn's to the device that sent it, daemon/sync/handoff.py)."""
 
     # --- requests -----------------------------------------------------------------------
 
@@ -178,6 +181,19 @@ class Turns:
         if queue.worker is not None:
             queue.worker.cancel()
             await asyncio.gather(queue.worker, return_exceptions=True)
+
+    def busy(self, session_id: str) -> bool:
+        """Whether the session has a turn running or queued here."""
+        return session_id in self._queues
+
+    def interrupt(self, session_id: str) -> None:
+        """Stop the session's running turn as interrupted, its text kept (its writer
+        lease went to another device, daemon/sync/lease.py)."""
+        queue = self._queues.get(session_id)
+        turn = queue.running if queue else None
+        if turn is not None and turn.task is not None and not turn.task.done():
+            turn.stop_status = "interrupted"
+            turn.task.cancel()
 
     def running(self) -> list[m.RunningTurn]:
         return [
@@ -325,10 +341,13 @@ class Turns:
             extra.setdefault("estimated_s", round(max(turn.expected_end - time.monotonic(), 0.0), 1))
         tasks = self.sessions.store.tasks(session.id).tasks
         active = next((t.active_form or t.content for t in tasks if t.status == "in_progress"), None)
-        self.sessions.announce(session.id, "progress", m.Progress(
+        progress = m.Progress(
             session_id=session.id, seq=session.last_seq, turn_id=turn.id, kind=kind, model=model,
             output_tokens=turn.output_tokens, tasks_completed=sum(t.status == "completed" for t in tasks),
-            tasks_total=len(tasks), active_task=active, **extra))
+            tasks_total=len(tasks), active_task=active, **extra)
+        self.sessions.announce(session.id, "progress", progress)
+        if self.on_progress is not None:
+            self.on_progress(progress)
 
     def _record_switch(self, session_id: str, model_id: str, reason: str, kind: SwitchKind) -> None:
         session = self.sessions.require(session_id)

@@ -7,6 +7,11 @@ client can have received. A prompt nothing answered gets an empty interrupted re
 saying to send it again, in the name of the model that was to answer (every reply
 has a speaker); so do tool results a stop left between two rounds of a turn. The turns to close come from the store's open-turn index,
 not from a scan of every message.
+
+The same closes serve replication (daemon/sync/lease.py): a turn another device
+left open when it died is closed by the device that takes the session's lease
+once the dead one's expired, found at the end of the session (a replicated turn is
+not in this store's index: it was never this daemon's to recover at start).
 """
 
 from __future__ import annotations
@@ -18,6 +23,10 @@ from duologue.protocol.entities import Message, Session, ToolResultBlock
 
 from ..ids import new_id
 from ..sessions import Sessions
+from ..store import opens_turn
+
+TAIL = 64
+"""Messages read back from a session's end to find the turns a dead writer left open."""
 
 
 def recover_open_turns(sessions: Sessions) -> int:
@@ -33,6 +42,31 @@ def recover_open_turns(sessions: Sessions) -> int:
             _unanswered(sessions, session, msg)
         count += 1
     return count
+
+
+def close_open_tail(sessions: Sessions, session_id: str) -> int:
+    """Close the turns left open at the end of one session (its writer vanished);
+    returns how many. Walks back from the last message until a turn that ended."""
+    session = sessions.store.get_session(session_id)
+    if session is None:
+        return 0
+    tail, _ = sessions.store.message_page(session_id, 0, session.last_seq + 1, TAIL, 1 << 30)
+    seen: set[str] = set()
+    found: list[Message] = []
+    for msg in reversed(tail):
+        if msg.turn_id is None or msg.turn_id in seen:
+            continue
+        seen.add(msg.turn_id)
+        if not opens_turn(msg):
+            break
+        found.append(msg)
+    for msg in reversed(found):
+        current = sessions.require(session_id)
+        if msg.role == "assistant":
+            _interrupted(sessions, current, msg)
+        else:
+            _unanswered(sessions, current, msg)
+    return len(found)
 
 
 def _interrupted(sessions: Sessions, session: Session, reply: Message) -> None:
