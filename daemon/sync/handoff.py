@@ -102,7 +102,8 @@ class Handoff:
 
     async def hand(self, holder: Holder, p: m.SendParams) -> m.SendResult:
         """Have ``holder`` write and run the send; its result. Raises :class:`Moved`
-        when it must be routed again, RpcError when it may have run there."""
+        when it must be routed again (it reached nobody), LinkError when NATS is
+        away (nothing was sent), RpcError when it may have run there."""
         link = self._link
         if link is None:
             raise LinkError("not connected to NATS")
@@ -115,9 +116,7 @@ class Handoff:
                 if exc.gone and attempt == 0:
                     raise Moved(holder.device) from None
                 continue
-            except LinkError:
-                if attempt == 0:
-                    raise
+            except LinkError:  # it broke with the request sent or not: never written here too
                 continue
             answer = _answer.decode(raw)
             if answer.moved_to is not None:

@@ -140,7 +140,7 @@ class Replicator:
                     return await self.handoff.hand(holder, p)
                 except Moved:
                     pass
-                except LinkError as exc:  # the request never left: NATS broke meanwhile
+                except LinkError as exc:  # the connection ended before the request left
                     log.warning("sync: session %s: %s; the send is written here", p.session_id, exc)
                     return self.turns.submit(p)
                 if time.monotonic() > deadline:
