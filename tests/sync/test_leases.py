@@ -6,6 +6,9 @@ emulator (each request it answers is one turn's run, wherever it ran)."""
 from __future__ import annotations
 
 import asyncio
+import json
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -167,4 +170,36 @@ async def test_two_devices_sending_to_one_session_at_once_make_two_turns_in_orde
         assert all(msg.get("status", "complete") == "complete" for msg in messages)
         assert not await _forks(a, sid) and not await _forks(b, sid)
         assert _turns(emulator) == 2
+    assert quiet(laptop) and quiet(desktop)
+
+
+def _sync_status(daemon: DaemonProcess) -> dict:
+    script = Path(sys.executable).parent / "duologue"
+    done = subprocess.run([str(script), "sync", "status", "--json"], env=daemon.env, capture_output=True,
+                          text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
+async def test_sync_status_lists_a_held_lease_until_the_idle_session_releases_it_for_the_next_writer(
+        pair: list[DaemonProcess], emulator: Emulator):
+    laptop, desktop = pair
+    emulator.script("anthropic", Reply(text=" ".join(f"w{i}" for i in range(100)), chunk_delay=0.05),
+                    Reply(text="written by the desktop itself"))
+    async with laptop.client("laptop") as a, desktop.client("desktop") as b:
+        sid = await _shared(a, b)
+        await a.send(sid, "the laptop writes")
+        await wait_for(lambda: _holds(a, sid), what="the laptop holds the lease")
+        assert _sync_status(laptop).get("leases") == [sid]
+        assert sid not in _sync_status(desktop).get("leases", [])
+        await wait_for(lambda: _ended(b, sid, 1), timeout=90, what="the laptop's reply on the desktop")
+
+        async def released() -> bool:
+            return not await _holds(a, sid)
+        await wait_for(released, what="the idle laptop released the lease")
+        await b.send(sid, "the desktop writes next")
+        await wait_for(lambda: _holds(b, sid), what="the desktop took the free lease")
+        await wait_for(lambda: _ended(a, sid, 2), what="the desktop's reply on the laptop")
+    assert "released the lease of session" in laptop.log()
+    assert "took a send" not in laptop.log() + desktop.log()  # each wrote its own turn
     assert quiet(laptop) and quiet(desktop)
