@@ -29,6 +29,7 @@ from duologue.protocol import methods as m
 from duologue.protocol.errors import ErrorCode, RpcError
 
 from ..ids import new_id
+from ..store import StoreWriteError
 from . import bucket
 from .bucket import Holder, NoAnswer
 from .link import Link, LinkError
@@ -157,6 +158,9 @@ class Handoff:
             result = self._submit(handed.params)
         except RpcError as exc:
             answer = HandedAnswer(code=exc.code, message=exc.message, data=exc.data)
+        except StoreWriteError as exc:  # answered as the sender's own daemon would answer it
+            answer = HandedAnswer(code=ErrorCode.STORE_UNWRITABLE, message=str(exc),
+                                  data={"disk_full": exc.disk_full})
         else:
             self._origins[result.turn_id] = handed.origin
             answer = HandedAnswer(result=result)

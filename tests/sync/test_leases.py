@@ -20,6 +20,7 @@ from sync_support import NatsServer, converged, history, quiet, wait_for
 from duologue.daemon.emulator import Emulator
 from duologue.daemon.emulator.script import Reply
 from duologue.protocol import methods as m
+from duologue.protocol.errors import ErrorCode, RpcError
 
 TTL_S = 4.0
 """Short, so a dead holder's lease expires soon; not the minimum (2 s), so a holder
@@ -100,6 +101,10 @@ async def test_a_send_to_a_session_another_device_holds_runs_there_once_and_its_
         await b.send(sid, "the desktop's own turn, long")
         await wait_for(lambda: _holds(b, sid), what="the desktop holds the lease")
         await a.attach(sid)
+        with pytest.raises(RpcError) as refused:  # refused by the holder, as it would be here
+            await a.send(sid, "   ")
+        assert refused.value.code == ErrorCode.INVALID_PARAMS and refused.value.data == {"path": "$.text"}
+        assert [msg["role"] for msg in (await history(b, sid))[1]].count("user") == 1  # nothing written
         sent = await a.send(sid, "sent on the laptop")
         progress: list[m.Progress] = []
         while not any(p.kind == "end" for p in progress):
