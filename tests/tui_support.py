@@ -47,9 +47,11 @@ def turn_done(app: App, n: int = 1) -> Callable[[], bool]:
                     and not app.running)
 
 
-async def until(pilot: Pilot, predicate: Callable[[], object], timeout: float = 20.0,
+async def until(pilot: Pilot, predicate: Callable[[], object], timeout: float = 90.0,
                 what: str = "condition") -> None:
-    """Let the app run until ``predicate()`` holds; fail with ``what`` after ``timeout``."""
+    """Let the app run until ``predicate()`` holds; fail with ``what`` after ``timeout``
+    (a bound on a hang: a first turn imports a provider SDK, which takes tens of
+    seconds on a loaded machine)."""
     deadline = time.monotonic() + timeout
     while not predicate():
         if time.monotonic() > deadline:
