@@ -1,19 +1,27 @@
-"""Publishing the outbox: each change the store took, in order, appended to its
-session's subject under JetStream's optimistic concurrency.
+"""Publishing the outbox: each change the store took appended to its session's
+subject under JetStream's optimistic concurrency, many sessions at once.
+
+A session's changes must reach its subject in order (each append names the stream
+sequence it follows), so each session with something to send has one *chain*, a
+task appending its changes one after another; chains of different sessions run
+side by side, at most ``IN_FLIGHT`` appends awaiting JetStream's acknowledgement
+at a time. Acknowledged entries leave the outbox in one store write per burst.
 
 An entry leaves the outbox only once JetStream acknowledged it, so a kill, an
 outage or a refusal loses nothing; a republish reuses its ``Nats-Msg-Id`` and is
 deduplicated. Before the first append to a session since (re)connecting, the
 subject's last message says where it stands: the change it ended with is this
 one (already appended before a kill: dropped), the one this change follows
-(appended next), or another device's (the session diverged: held, see
-``positions``). A session that predates sync is published whole first.
+(appended next), or another device's (the session diverged: forked, see
+``fork``, or held, see ``positions``). A session that predates sync is published
+whole first.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections import Counter, deque
 from collections.abc import Callable
 
 import msgspec
@@ -26,67 +34,120 @@ from .positions import Position, Positions
 Diverged = Callable[[str, int], None]
 """Told a session and the last seq this store shares with the stream (``fork``)."""
 
+IN_FLIGHT = 64
+"""Appends awaiting their acknowledgement at once, over all sessions."""
+
 log = logging.getLogger(__name__)
+
+Entry = tuple[int, bytes, wire.Replica]
+"""An outbox entry to send: its key, its bytes, and what they decode to."""
 
 
 class Publisher:
     def __init__(self, store: Store, positions: Positions, device: str, diverged: Diverged):
         self.store = store
         self._diverged = diverged
-        self.forks = 0
-        """Divergences handled so far: each may rewrite the outbox."""
+        self.forks: Counter[str] = Counter()
+        """Divergences handled so far, per session: each rewrites that session's outbox."""
         self.positions = positions
         self.device = device
         self.wake = asyncio.Event()
         """Set by the outbox encoder at every change: there is something to send."""
+        self._queues: dict[str, deque[Entry]] = {}
+        self._chains: dict[str, asyncio.Task[None]] = {}
+        self._seen = 0
+        """The last outbox key handed to a chain (or passed over) since connecting."""
+        self._acked: list[int] = []
+        self._failure: BaseException | None = None
+        self._slots = asyncio.Semaphore(IN_FLIGHT)
 
     def diverged(self, sid: str, after: int) -> None:
-        self.forks += 1
+        self.forks[sid] += 1
         self._diverged(sid, after)
 
     async def run(self, link: Link) -> None:
-        while True:
-            self.wake.clear()
-            await self.drain(link)
-            await self.wake.wait()
+        """Send every entry as it comes, until cancelled or an append fails (raised)."""
+        self._seen, self._failure = 0, None
+        try:
+            while True:
+                self.wake.clear()
+                if self._failure is not None:
+                    raise self._failure
+                self._dispatch(link)
+                await self.wake.wait()
+        finally:
+            chains = list(self._chains.values())
+            for chain in chains:
+                chain.cancel()
+            await asyncio.gather(*chains, return_exceptions=True)
+            self._queues.clear()
+            self._flush()
 
-    async def drain(self, link: Link) -> None:
-        """Append every outbox entry of a session that is not held; returns when none
-        is left to send."""
-        after = 0
-        while True:
-            batch = self.store.sync.pending(after)
-            if not batch:
-                return
-            sent: list[int] = []
+    def _dispatch(self, link: Link) -> None:
+        """Hand the outbox entries not seen yet to their sessions' chains."""
+        while batch := self.store.sync.pending(self._seen):
             for key, data in batch:
-                after = key
+                self._seen = key
                 replica = wire.decode(data)
                 sid = replica.session.id
                 if sid in self.positions.held:
                     continue
                 if not wire.replicable(sid):
                     log.warning("session %s cannot be replicated (its id is not a subject token)", sid)
-                else:
-                    forks = self.forks
+                    self._ack(key)
+                    continue
+                self._queues.setdefault(sid, deque()).append((key, data, replica))
+                if sid not in self._chains:
+                    self._chains[sid] = asyncio.create_task(self._chain(link, sid), name=f"sync chain {sid}")
+
+    async def _chain(self, link: Link, sid: str) -> None:
+        """Append the session's queued entries in order; ends when none is left."""
+        queue = self._queues[sid]
+        try:
+            while queue:
+                key, data, replica = queue[0]
+                forks = self.forks[sid]
+                async with self._slots:
                     appended = await self._append(link, key, data, replica)
-                    if self.forks != forks:  # a divergence rewrote the outbox (fork): read it again
-                        after = 0
-                        break
-                    if not appended:
-                        continue
-                sent.append(key)
-            if sent:
-                self.store.sync.published(sent)
+                if self.forks[sid] != forks:  # the fork took its entries out of the outbox
+                    present = self.store.sync.present([entry[0] for entry in queue])
+                    kept = [entry for entry in queue if entry[0] in present]  # written after the fork
+                    queue.clear()
+                    queue.extend(kept)
+                    continue
+                if not appended:
+                    break  # held: its entries wait in the outbox
+                queue.popleft()
+                self._ack(key)
+        except asyncio.CancelledError:
+            raise
+        except BaseException as exc:  # the link failed: run() raises it and the replicator reconnects
+            if self._failure is None:
+                self._failure = exc
+            self.wake.set()
+        finally:
+            del self._chains[sid]
+            del self._queues[sid]
+
+    def _ack(self, key: int) -> None:
+        """``key`` is in JetStream: drop it from the outbox with the others of this burst."""
+        if not self._acked:
+            asyncio.get_running_loop().call_soon(self._flush)
+        self._acked.append(key)
+
+    def _flush(self) -> None:
+        keys, self._acked = self._acked, []
+        if keys:
+            self.store.sync.published(keys)
 
     async def _append(self, link: Link, key: int, data: bytes, replica: wire.Replica) -> bool:
         """Append one change; False when its session is held (diverged)."""
         sid = replica.session.id
         subject = wire.subject(sid)
-        forks = self.forks
+        forks = self.forks[sid]
         for _ in range(3):  # a refusal re-reads the subject once, then it is a divergence
             expected = await self._expected(link, replica)
-            if self.forks != forks:  # the follower forked meanwhile: this change is gone
+            if self.forks[sid] != forks:  # the follower forked meanwhile: this change is gone
                 return False
             if expected is None:
                 return sid not in self.positions.held
@@ -94,7 +155,7 @@ class Publisher:
                 stream_seq = await link.append(subject, data, wire.msg_id(replica, key), expected)
             except Refused:
                 self.positions.known.pop(sid, None)
-                if self.forks != forks:
+                if self.forks[sid] != forks:
                     return False
                 continue
             self.positions.known[sid] = Position(stream_seq, replica.session.last_seq)
