@@ -71,6 +71,26 @@ def decode(data: bytes) -> Replica:
     return _decoder.decode(data)
 
 
+def encode(replica: Replica) -> bytes:
+    return _encoder.encode(replica)
+
+
+def merged(replicas: list[Replica]) -> Replica:
+    """Consecutive changes of one session (each ``after`` the last seq of the one
+    before) as one: what a follower writing them in order would hold, in one
+    message. A message record written twice (a reply streamed, then completed)
+    is carried once, as last written."""
+    if len(replicas) == 1:
+        return replicas[0]
+    messages = {msg.id: msg for r in replicas for msg in r.messages}
+    tasks = [r.tasks for r in replicas if r.tasks is not None]
+    return Replica(
+        device=replicas[0].device, after=replicas[0].after, session=replicas[-1].session,
+        events=[e for r in replicas for e in r.events], messages=sorted(messages.values(), key=lambda m: m.seq),
+        switches=[w for r in replicas for w in r.switches], tasks=tasks[-1] if tasks else None,
+        summaries=[x for r in replicas for x in r.summaries])
+
+
 def replicable(session_id: str) -> bool:
     """Whether a session id can be a subject token (every id duologue makes can)."""
     return bool(_TOKEN.fullmatch(session_id))
