@@ -7,7 +7,9 @@ A change is applied when it follows what this store holds of its session (its
 one read again after a restart) is passed over; one that starts past the local
 history is a gap, logged and left; one that starts before the local end while the
 store wrote something else there is a divergence: the local side is moved to a
-fork (``fork``) and the stream's change applied after it.
+fork (``fork``) and the stream's change applied after it. A tombstone deletes the
+session here, as ``session/delete`` would (its running turn stopped first), after
+moving to a fork what this device wrote that the deleting one never saw.
 
 How far the stream was followed is kept in the store with each applied change, so
 a restart resumes right after it; passed-over messages move that mark now and then.
@@ -16,12 +18,13 @@ a restart resumes right after it; passed-over messages move that mark now and th
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 import msgspec
 
 from ..sessions import Sessions
 from . import wire
+from .fork import unpublished
 from .link import Link, Stored
 from .positions import Position, Positions
 
@@ -33,8 +36,10 @@ MARK_EVERY = 256
 
 class Follower:
     def __init__(self, sessions: Sessions, positions: Positions, device: str,
-                 diverged: Callable[[str, int], None]):
+                 diverged: Callable[[str, int], None], forget: Callable[[str], Awaitable[None]] | None = None):
         self.sessions = sessions
+        self.forget = forget
+        """Stops a session's turns before a tombstone deletes it (the daemon's queue)."""
         self.diverged = diverged
         self.positions = positions
         self.device = device
@@ -47,7 +52,20 @@ class Follower:
     async def run(self, link: Link) -> None:
         self._marked = self.sessions.store.sync.followed()
         async for stored in link.follow(self._marked):
+            if self.forget is not None and (sid := self._deleting(stored)) is not None:
+                await self.forget(sid)  # a turn left running would write the session back
             self.take(stored)
+
+    def _deleting(self, stored: Stored) -> str | None:
+        """The session ``stored`` deletes here, if it is another device's tombstone."""
+        try:
+            replica = wire.decode(stored.data)
+        except msgspec.DecodeError:
+            return None
+        sid = replica.session.id
+        if replica.deleted and replica.device != self.device and self.sessions.store.get_session(sid):
+            return sid
+        return None
 
     def take(self, stored: Stored) -> None:
         self.lag = stored.pending
@@ -58,6 +76,8 @@ class Follower:
             log.error("stream message %d on %s cannot be read; passed over", stored.stream_seq, stored.subject)
             return self._pass(stored)
         sid = replica.session.id
+        if replica.deleted:
+            return self._delete(replica, stored)
         if sid in self.positions.held:
             return self._pass(stored)
         local = store.get_session(sid)
@@ -85,6 +105,27 @@ class Follower:
         if sid not in self.positions.held:  # forked: the stream's change follows now
             return self.take(stored)
         return self._pass(stored)
+
+    def _delete(self, replica: wire.Replica, stored: Stored) -> None:
+        """Apply another device's deletion: the session goes, with everything the
+        stream holds of it; this device's own writes after what the deleter saw
+        (unpublished, so nowhere else) move to a fork first."""
+        sid = replica.session.id
+        store = self.sessions.store
+        local = store.get_session(sid)
+        if local is None or replica.device == self.device:
+            return self._pass(stored)
+        if local.last_seq > replica.after and unpublished(store, sid):
+            log.warning("session %s deleted by %s while this device wrote to it; those writes go to a fork",
+                        sid, replica.device)
+            self.diverged(sid, replica.after)
+        self.positions.held.pop(sid, None)
+        self.positions.known.pop(sid, None)
+        self.gaps.pop(sid, None)
+        store.sync.published(unpublished(store, sid))
+        self.sessions.delete(sid, followed=stored.stream_seq)
+        self._marked = stored.stream_seq
+        log.info("session %s deleted by %s", sid, replica.device)
 
     def _holds(self, sid: str, replica: wire.Replica) -> bool:
         """Whether this store already holds ``replica`` (not something else at its seqs)."""

@@ -146,7 +146,8 @@ class Publisher:
         size = len(queue[0][1])
         for entry in itertools.islice(queue, 1, None):
             size += len(entry[1])
-            if entry[2].after != taken[-1][2].session.last_seq or size > most:
+            if (entry[2].after != taken[-1][2].session.last_seq or size > most
+                    or entry[2].deleted or taken[-1][2].deleted):
                 break
             taken.append(entry)
         return taken
@@ -182,7 +183,8 @@ class Publisher:
                 continue
             self.positions.known[sid] = Position(stream_seq, replica.session.last_seq)
             return True
-        self.diverged(sid, replica.after)
+        if not replica.deleted:  # a deletion diverges from nothing: it waits for the next connection
+            self.diverged(sid, replica.after)
         return False
 
     async def _expected(self, link: Link, replica: wire.Replica) -> int | None:
@@ -204,6 +206,12 @@ class Publisher:
             self.positions.hold(sid, replica.after)
             return None
         self.positions.known[sid] = Position(last.stream_seq, there.session.last_seq)
+        if there.deleted:  # already deleted; if elsewhere, the follower forks what this device wrote since
+            if not replica.deleted:
+                self.positions.hold(sid, there.after)
+            return None
+        if replica.deleted:  # a deletion follows whatever the stream holds (docs/sync.md)
+            return last.stream_seq
         if there.device == self.device and replica.session.last_seq <= there.session.last_seq:
             return None  # appended before a kill or a lost acknowledgement, or published whole
         if there.session.last_seq == replica.after:

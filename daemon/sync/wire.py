@@ -11,6 +11,7 @@ that diverged.
 Subjects and ids (JetStream's own mechanisms, docs/sync.md):
   subject      duologue.s.<session id>              one per session, in stream DUOLOGUE
   Nats-Msg-Id  <session id>:<last seq>               a republish is deduplicated
+               <session id>:deleted                  a tombstone (the session was deleted)
   Nats-Expected-Last-Subject-Sequence  the stream sequence of the subject's last
                message as this writer saw it: a stale writer is refused.
 """
@@ -33,7 +34,8 @@ _TOKEN = re.compile(r"[A-Za-z0-9_-]+")
 
 class Replica(msgspec.Struct, kw_only=True, frozen=True):
     """One store change as it travels. ``after`` is the session's last seq before it
-    (0: the change created the session)."""
+    (0: the change created the session). ``deleted``: a tombstone, the session was
+    deleted by ``device`` (``session`` as it was then, no events)."""
 
     device: str
     after: int
@@ -43,6 +45,7 @@ class Replica(msgspec.Struct, kw_only=True, frozen=True):
     switches: list[ModelSwitch] = []
     tasks: TaskList | None = None
     summaries: list[ContextSummary] = []
+    deleted: bool = False
 
     def change(self, previous: Session | None) -> Change:
         """The store change that writes this over ``previous`` (the local record)."""
@@ -65,6 +68,11 @@ def encoder(device: str):
             messages=change.messages, switches=change.switches, tasks=change.tasks,
             summaries=change.summaries))
     return encode
+
+
+def tombstone(device: str, session: Session) -> bytes:
+    """The outbox entry of a deletion (``Store.outbox_deleted``)."""
+    return _encoder.encode(Replica(device=device, after=session.last_seq, session=session, deleted=True))
 
 
 def decode(data: bytes) -> Replica:
@@ -108,4 +116,6 @@ def msg_id(replica: Replica, outbox_key: int) -> str:
     """``<session>:<last seq>``; a change without events (none is made today) gets
     its outbox key too, so it cannot be taken for the change before it."""
     last = replica.session.last_seq
+    if replica.deleted:
+        return f"{replica.session.id}:deleted"
     return f"{replica.session.id}:{last}" if replica.events else f"{replica.session.id}:{last}.{outbox_key}"
