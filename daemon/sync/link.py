@@ -23,6 +23,12 @@ from . import wire
 
 log = logging.getLogger(__name__)
 
+LARGE = "DUOLOGUE_LARGE"
+"""The object store bucket of changes larger than the server's ``max_payload``."""
+OBJECT_HEADER = "Duologue-Object"
+"""On a session subject's message: the change is the object of this name in ``LARGE``."""
+HEADROOM = 1024
+"""Bytes of ``max_payload`` kept for a message's headers."""
 WRONG_LAST_SEQUENCE = 10071
 """JetStream's error code for a publish whose expected last subject sequence is stale."""
 REQUEST_TIMEOUT_S = 5.0
@@ -63,6 +69,7 @@ class Link:
     def __init__(self, nc: Any, lost: asyncio.Event):
         self._nc = nc
         self._js = nc.jetstream(timeout=REQUEST_TIMEOUT_S)
+        self._large: Any = None
         self.lost = lost
         """Set when the connection is gone (the server stopped, the network went)."""
 
@@ -117,15 +124,23 @@ class Link:
 
         try:
             await self._js.stream_info(wire.STREAM)
-            return
         except js_errors.NotFoundError:
-            pass
+            try:
+                await self._js.add_stream(api.StreamConfig(
+                    name=wire.STREAM, subjects=[wire.SUBJECTS], storage=api.StorageType.FILE,
+                    duplicate_window=DUPLICATE_WINDOW_S, allow_direct=True))
+            except Exception as exc:
+                raise _unusable(exc) from None
         except Exception as exc:
             raise _unusable(exc) from None
         try:
-            await self._js.add_stream(api.StreamConfig(
-                name=wire.STREAM, subjects=[wire.SUBJECTS], storage=api.StorageType.FILE,
-                duplicate_window=DUPLICATE_WINDOW_S, allow_direct=True))
+            self._large = await self._js.object_store(LARGE)
+        except js_errors.BucketNotFoundError:
+            try:
+                self._large = await self._js.create_object_store(
+                    LARGE, api.ObjectStoreConfig(storage=api.StorageType.FILE))
+            except Exception as exc:
+                raise _unusable(exc) from None
         except Exception as exc:
             raise _unusable(exc) from None
 
@@ -145,6 +160,9 @@ class Link:
         from nats.js import errors as js_errors
 
         headers = {"Nats-Msg-Id": msg_id, "Nats-Expected-Last-Subject-Sequence": str(expected_last)}
+        if len(data) > self.max_payload - HEADROOM:
+            data = await self._put_large(msg_id, data)
+            headers[OBJECT_HEADER] = msg_id
         try:
             ack = await self._js.publish(subject, data, stream=wire.STREAM, headers=headers)
         except js_errors.APIError as exc:
@@ -161,7 +179,25 @@ class Link:
             msg = await self._js.get_last_msg(wire.STREAM, subject, direct=True)
         except js_errors.NotFoundError:
             return None
-        return Stored(stream_seq=msg.seq, subject=subject, data=msg.data or b"")
+        return Stored(stream_seq=msg.seq, subject=subject, data=await self._whole(msg.headers, msg.data))
+
+    async def _put_large(self, name: str, data: bytes) -> bytes:
+        """Store a change too large for one message as an object (JetStream splits it
+        into chunks under ``max_payload``); the subject then gets a message naming it.
+        Put first: a kill between the two puts it again, under the same name."""
+        from nats.js import api
+
+        chunk = self.max_payload - HEADROOM
+        await self._large.put(name, data, meta=api.ObjectMeta(
+            name=name, options=api.ObjectMetaOptions(max_chunk_size=chunk)))
+        return b""
+
+    async def _whole(self, headers: dict[str, str] | None, data: bytes | None) -> bytes:
+        """A message's change: its payload, or the object it names."""
+        name = (headers or {}).get(OBJECT_HEADER)
+        if name is None:
+            return data or b""
+        return bytes((await self._large.get(name)).data)
 
     async def follow(self, after: int) -> AsyncIterator[Stored]:
         """Every message of the stream after stream sequence ``after``, in order, as
@@ -175,8 +211,8 @@ class Link:
         try:
             async for msg in sub.messages:
                 meta = msg.metadata
-                yield Stored(stream_seq=meta.sequence.stream, subject=msg.subject, data=msg.data,
-                             pending=meta.num_pending)
+                yield Stored(stream_seq=meta.sequence.stream, subject=msg.subject,
+                             data=await self._whole(msg.headers, msg.data), pending=meta.num_pending)
         finally:
             try:
                 await sub.unsubscribe()
