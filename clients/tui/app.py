@@ -185,7 +185,8 @@ class ChatApp(TranscriptKeys):
             return
         if not status.configured:
             self._sync_poll.stop()
-        self.query_one(StatusLine).sync_state(sync_text(status, self.session.id if self.session else None))
+        for line in self.query(StatusLine):  # none while the app closes
+            line.sync_state(sync_text(status, self.session.id if self.session else None))
 
     def background(self, work: Awaitable[Any], what: str) -> None:
         """Run a request of a command in the background, as the app's own are."""
