@@ -52,29 +52,26 @@ class Follower:
     async def run(self, link: Link) -> None:
         self._marked = self.sessions.store.sync.followed()
         async for stored in link.follow(self._marked):
-            if self.forget is not None and (sid := self._deleting(stored)) is not None:
-                await self.forget(sid)  # a turn left running would write the session back
-            self.take(stored)
+            try:
+                replica = wire.decode(stored.data)
+            except msgspec.DecodeError:
+                log.error("stream message %d on %s cannot be read; passed over", stored.stream_seq, stored.subject)
+                self.lag = stored.pending
+                self._pass(stored)
+                continue
+            if self.forget is not None and self._deletes_here(replica):
+                await self.forget(replica.session.id)  # a turn left running would write the session back
+            self.take(stored, replica)
 
-    def _deleting(self, stored: Stored) -> str | None:
-        """The session ``stored`` deletes here, if it is another device's tombstone."""
-        try:
-            replica = wire.decode(stored.data)
-        except msgspec.DecodeError:
-            return None
-        sid = replica.session.id
-        if replica.deleted and replica.device != self.device and self.sessions.store.get_session(sid):
-            return sid
-        return None
+    def _deletes_here(self, replica: wire.Replica) -> bool:
+        """Whether ``replica`` is another device's tombstone of a session held here."""
+        return (replica.deleted and replica.device != self.device
+                and self.sessions.store.get_session(replica.session.id) is not None)
 
-    def take(self, stored: Stored) -> None:
+    def take(self, stored: Stored, replica: wire.Replica) -> None:
+        """Apply, pass over or fork for one stream message (``replica``, its decoding)."""
         self.lag = stored.pending
         store = self.sessions.store
-        try:
-            replica = wire.decode(stored.data)
-        except msgspec.DecodeError:
-            log.error("stream message %d on %s cannot be read; passed over", stored.stream_seq, stored.subject)
-            return self._pass(stored)
         sid = replica.session.id
         if replica.deleted:
             return self._delete(replica, stored)
@@ -103,7 +100,7 @@ class Follower:
                     sid, replica.device, replica.after + 1, last, local_last)
         self.diverged(sid, replica.after)
         if sid not in self.positions.held:  # forked: the stream's change follows now
-            return self.take(stored)
+            return self.take(stored, replica)
         return self._pass(stored)
 
     def _delete(self, replica: wire.Replica, stored: Stored) -> None:
