@@ -108,7 +108,7 @@ class Publisher:
         queue = self._queues[sid]
         try:
             while queue:
-                taken = self._next(queue, link.max_payload // 2)
+                taken = self._next(queue, link.max_payload // 2, self.positions.known.get(sid))
                 key, data, replica = taken[-1]
                 if len(taken) > 1:
                     replica = wire.merged([entry[2] for entry in taken])
@@ -127,9 +127,7 @@ class Publisher:
                 for entry in taken:
                     queue.popleft()
                     self._ack(entry[0])
-        except asyncio.CancelledError:
-            raise
-        except BaseException as exc:  # the link failed: run() raises it and the replicator reconnects
+        except Exception as exc:  # the link failed: run() raises it and the replicator reconnects
             if self._failure is None:
                 self._failure = exc
             self.wake.set()
@@ -138,11 +136,16 @@ class Publisher:
             del self._queues[sid]
 
     @staticmethod
-    def _next(queue: deque[Entry], most: int) -> list[Entry]:
+    def _next(queue: deque[Entry], most: int, known: Position | None) -> list[Entry]:
         """The entries at the head of a session's queue to send as one message: the
         changes written while the last append awaited its acknowledgement, when they
-        follow one another (a turn writes several in a row), up to ``most`` bytes."""
+        follow one another (a turn writes several in a row), up to ``most`` bytes.
+        Only where the subject is known to end: after a reconnect its last message
+        may be part of what is queued (sent before a lost acknowledgement), and the
+        entries are then sent one by one, the ones already there passed over."""
         taken = [queue[0]]
+        if known is None or known.last_seq != queue[0][2].after:
+            return taken
         size = len(queue[0][1])
         for entry in itertools.islice(queue, 1, None):
             size += len(entry[1])
@@ -207,7 +210,7 @@ class Publisher:
             return None
         self.positions.known[sid] = Position(last.stream_seq, there.session.last_seq)
         if there.deleted:  # already deleted; if elsewhere, the follower forks what this device wrote since
-            if not replica.deleted:
+            if not replica.deleted and self.store.get_session(sid) is not None:
                 self.positions.hold(sid, there.after)
             return None
         if replica.deleted:  # a deletion follows whatever the stream holds (docs/sync.md)
