@@ -171,6 +171,15 @@ class Link:
             raise LinkError(f"JetStream refused a change for {subject}: {exc.description}") from None
         return ack.seq
 
+    async def keep_only_last(self, subject: str) -> None:
+        """Purge every message of ``subject`` but its last (a deleted session's
+        tombstone): the server keeps nothing more of it. A purge refused is logged;
+        the deletion itself is already in the stream."""
+        try:
+            await self._js.purge_stream(wire.STREAM, subject=subject, keep=1)
+        except Exception as exc:
+            log.warning("sync: could not purge %s on the server (%s); its messages stay there", subject, _plain(exc))
+
     async def last(self, subject: str) -> Stored | None:
         """The subject's last message, or None when it has none."""
         from nats.js import errors as js_errors

@@ -185,6 +185,8 @@ class Publisher:
                     return False
                 continue
             self.positions.known[sid] = Position(stream_seq, replica.session.last_seq)
+            if replica.deleted:
+                await link.keep_only_last(subject)
             return True
         if not replica.deleted:  # a deletion diverges from nothing: it waits for the next connection
             self.diverged(sid, replica.after)

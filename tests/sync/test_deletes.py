@@ -7,6 +7,7 @@ from __future__ import annotations
 from support import DaemonProcess
 from sync_support import NatsServer, converged, history, quiet, wait_for
 
+from duologue.daemon.sync import wire
 from duologue.protocol import methods as m
 
 
@@ -21,7 +22,7 @@ async def _replied(client, sid: str) -> bool:
 
 
 async def test_a_session_deleted_on_one_machine_is_deleted_on_the_other_and_its_clients_told(
-        laptop: DaemonProcess, desktop: DaemonProcess):
+        nats_server: NatsServer, laptop: DaemonProcess, desktop: DaemonProcess):
     async with laptop.client("laptop") as a, desktop.client("desktop") as b:
         sid = (await a.create_session(title="to delete")).id
         await a.send(sid, "a turn before the delete")
@@ -35,12 +36,31 @@ async def test_a_session_deleted_on_one_machine_is_deleted_on_the_other_and_its_
             pass
         assert event.session_id == sid
         assert sid not in {s.id for s in (await b.list_sessions()).sessions}
+        left = await wait_for(lambda: _on_the_server(nats_server, sid), what="the subject purged")
+        assert left == [True]  # only the tombstone
     desktop.restart()  # the deletion was followed for good: a restart does not bring it back
     async with desktop.client("desktop") as b:
         status = await wait_for(lambda: _connected(b), what="the desktop connected again")
         assert status.sessions == []
         assert await _gone(b, sid)
     assert quiet(laptop) and quiet(desktop)
+
+
+async def _on_the_server(server: NatsServer, sid: str) -> list[bool] | None:
+    """Whether each message the server keeps of the session is a tombstone, once
+    it keeps one message only."""
+    import nats
+
+    nc = await nats.connect(server.url)
+    try:
+        js = nc.jetstream()
+        info = await js.stream_info(wire.STREAM, subjects_filter=wire.subject(sid))
+        if (info.state.subjects or {}).get(wire.subject(sid)) != 1:
+            return None
+        last = await js.get_last_msg(wire.STREAM, wire.subject(sid))
+        return [wire.decode(last.data).deleted]
+    finally:
+        await nc.close()
 
 
 async def _connected(client):
