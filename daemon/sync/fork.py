@@ -97,6 +97,6 @@ def unpublished(store: Store, sid: str) -> list[int]:
     while batch := store.sync.pending(after):
         for key, data in batch:
             after = key
-            if wire.decode(data).session.id == sid:
+            if wire.session_of_entry(data) == sid:
                 keys.append(key)
     return keys

@@ -116,7 +116,7 @@ class Replicator:
         after = 0
         while batch := self.sessions.store.sync.pending(after):
             for key, data in batch:
-                unsent[wire.decode(data).session.id] += 1
+                unsent[wire.session_of_entry(data)] += 1
                 after = key
         held, gaps = self.positions.held, self.follower.gaps
         rows = [m.SyncSessionStatus(session_id=sid, unpublished=unsent.get(sid, 0),

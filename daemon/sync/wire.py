@@ -54,8 +54,17 @@ class Replica(msgspec.Struct, kw_only=True, frozen=True):
                       summaries=list(self.summaries))
 
 
+class _Named(msgspec.Struct):
+    id: str
+
+
+class _Head(msgspec.Struct):
+    session: _Named
+
+
 _encoder = msgspec.msgpack.Encoder()
 _decoder = msgspec.msgpack.Decoder(Replica)
+_head = msgspec.msgpack.Decoder(_Head)
 
 
 def encoder(device: str):
@@ -77,6 +86,12 @@ def tombstone(device: str, session: Session) -> bytes:
 
 def decode(data: bytes) -> Replica:
     return _decoder.decode(data)
+
+
+def session_of_entry(data: bytes) -> str:
+    """The session an encoded change is of, without decoding the rest (a status
+    asked every few seconds reads the whole outbox)."""
+    return _head.decode(data).session.id
 
 
 def encode(replica: Replica) -> bytes:
