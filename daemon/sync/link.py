@@ -124,25 +124,36 @@ class Link:
 
         try:
             await self._js.stream_info(wire.STREAM)
+            return
         except js_errors.NotFoundError:
-            try:
-                await self._js.add_stream(api.StreamConfig(
-                    name=wire.STREAM, subjects=[wire.SUBJECTS], storage=api.StorageType.FILE,
-                    duplicate_window=DUPLICATE_WINDOW_S, allow_direct=True))
-            except Exception as exc:
-                raise _unusable(exc) from None
+            pass
         except Exception as exc:
             raise _unusable(exc) from None
         try:
-            self._large = await self._js.object_store(LARGE)
-        except js_errors.BucketNotFoundError:
-            try:
-                self._large = await self._js.create_object_store(
-                    LARGE, api.ObjectStoreConfig(storage=api.StorageType.FILE))
-            except Exception as exc:
-                raise _unusable(exc) from None
+            await self._js.add_stream(api.StreamConfig(
+                name=wire.STREAM, subjects=[wire.SUBJECTS], storage=api.StorageType.FILE,
+                duplicate_window=DUPLICATE_WINDOW_S, allow_direct=True))
         except Exception as exc:
             raise _unusable(exc) from None
+
+    async def _bucket(self) -> Any:
+        """The object store of large changes, made the first time one is written or
+        read (an account that never has one needs no quota for it)."""
+        from nats.js import api
+        from nats.js import errors as js_errors
+
+        if self._large is None:
+            try:
+                try:
+                    self._large = await self._js.object_store(LARGE)
+                except js_errors.BucketNotFoundError:
+                    self._large = await self._js.create_object_store(
+                        LARGE, api.ObjectStoreConfig(storage=api.StorageType.FILE))
+            except Exception as exc:
+                raise LinkError(f"a change is larger than the server's max_payload and the object store "
+                                f"{LARGE} cannot be used ({_plain(exc)}); give this account a JetStream "
+                                "quota for it, or raise max_payload") from None
+        return self._large
 
     async def close(self) -> None:
         try:
@@ -197,7 +208,7 @@ class Link:
         from nats.js import api
 
         chunk = self.max_payload - HEADROOM
-        await self._large.put(name, data, meta=api.ObjectMeta(
+        await (await self._bucket()).put(name, data, meta=api.ObjectMeta(
             name=name, options=api.ObjectMetaOptions(max_chunk_size=chunk)))
         return b""
 
@@ -206,7 +217,7 @@ class Link:
         name = (headers or {}).get(OBJECT_HEADER)
         if name is None:
             return data or b""
-        return bytes((await self._large.get(name)).data)
+        return bytes((await (await self._bucket()).get(name)).data)
 
     async def follow(self, after: int) -> AsyncIterator[Stored]:
         """Every message of the stream after stream sequence ``after``, in order, as
