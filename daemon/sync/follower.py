@@ -110,6 +110,7 @@ class Follower:
         sid = replica.session.id
         store = self.sessions.store
         local = store.get_session(sid)
+        self.gaps.pop(sid, None)  # changes of it this store could not apply are moot now
         if local is None or replica.device == self.device:
             return self._pass(stored)
         if local.last_seq > replica.after and unpublished(store, sid):
@@ -118,7 +119,6 @@ class Follower:
             self.diverged(sid, replica.after)
         self.positions.held.pop(sid, None)
         self.positions.known.pop(sid, None)
-        self.gaps.pop(sid, None)
         store.sync.published(unpublished(store, sid))
         self.sessions.delete(sid, followed=stored.stream_seq)
         self._marked = stored.stream_seq

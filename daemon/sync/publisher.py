@@ -169,6 +169,8 @@ class Publisher:
     async def _append(self, link: Link, key: int, data: bytes, replica: wire.Replica) -> bool:
         """Append one change; False when its session is held (diverged)."""
         sid = replica.session.id
+        if not replica.deleted and self.store.get_session(sid) is None:
+            return True  # deleted here since: its tombstone follows, and deletes it everywhere
         subject = wire.subject(sid)
         forks = self.forks[sid]
         for _ in range(3):  # a refusal re-reads the subject once, then it is a divergence

@@ -99,3 +99,26 @@ async def test_writes_made_apart_on_a_session_deleted_elsewhere_are_kept_in_a_fo
         prompts = [msg["content"][0]["text"] for msg in (await history(a, fork.id))[1] if msg["role"] == "user"]
         assert prompts == ["written on the desktop while apart"]
         assert await _gone(a, sid)
+
+
+async def test_a_session_written_and_deleted_apart_is_deleted_everywhere_with_what_the_other_published(
+        nats_server: NatsServer, laptop: DaemonProcess, desktop: DaemonProcess):
+    async with laptop.client("laptop") as a, desktop.client("desktop") as b:
+        sid = (await a.create_session(title="written, then deleted")).id
+        await wait_for(lambda: converged(a, b, sid), what="the desktop holds the session")
+        nats_server.stop()
+        await a.send(sid, "written on the laptop, then deleted there")
+        await wait_for(lambda: _replied(a, sid), what="the laptop's offline reply")
+        await a.delete_session(sid)
+        await b.send(sid, "written on the desktop while apart")
+        await wait_for(lambda: _replied(b, sid), what="the desktop's offline reply")
+    laptop.stop()  # the desktop's turn reaches the stream first; the laptop's changes then follow another's
+    nats_server.start()
+    async with desktop.client("desktop") as b:
+        await wait_for(lambda: _unsent(b), what="the desktop published its turn")
+    laptop.start()
+    async with laptop.client("laptop") as a, desktop.client("desktop") as b:
+        await wait_for(lambda: _gone(b, sid), what="the session deleted on the desktop")
+        await wait_for(lambda: _unsent(a), what="the laptop's outbox empty (its deleted changes passed over)")
+        assert await _gone(a, sid)
+        assert [s for s in (await b.list_sessions()).sessions if s.metadata.get("forked_from") == sid] == []
