@@ -92,7 +92,7 @@ class Daemon:
         if settings.sync is not None:  # before recovery: what it closes is replicated too
             from .sync.replicator import Replicator
 
-            services.sync = Replicator(settings.sync, sessions)
+            services.sync = Replicator(settings.sync, sessions, forget=turns.forget_session)
             self._sync_task = spawn(services.sync.run())
         recovered = recover_open_turns(sessions)
         if recovered:

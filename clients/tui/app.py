@@ -43,7 +43,7 @@ from .navigation import TranscriptKeys
 from .picker import NEW, SessionPicker
 from .progress import ProgressLine, TaskPanel, TurnState
 from .session_commands import run_session_command
-from .status_line import StatusLine
+from .status_line import SYNC_POLL_S, StatusLine, sync_text
 from .prompt import PromptArea
 from .search import FindBar
 from .transcript import Transcript
@@ -170,6 +170,23 @@ class ChatApp(TranscriptKeys):
         self.models = {info.id: info for info in catalog.models}
         self.selector.set_models(catalog.models)
         await self.open_session(self.initial_session)
+        self._sync_poll = self.set_interval(SYNC_POLL_S, self._poll_sync)
+        self._poll_sync()
+
+    def _poll_sync(self) -> None:
+        self.run_worker(self._show_sync(), group="sync", exclusive=True)
+
+    async def _show_sync(self) -> None:
+        """Whether this session is in sync, on the status line; polling stops when
+        the daemon does not replicate. A daemon away is told elsewhere."""
+        try:
+            status = await self.client.sync_status()
+        except (RpcError, DaemonUnavailable, TimeoutError):
+            return
+        if not status.configured:
+            self._sync_poll.stop()
+        for line in self.query(StatusLine):  # none while the app closes
+            line.sync_state(sync_text(status, self.session.id if self.session else None))
 
     def background(self, work: Awaitable[Any], what: str) -> None:
         """Run a request of a command in the background, as the app's own are."""

@@ -8,6 +8,11 @@ at once how close the session comes to its limit. The cost is the session's as
 billed, kept by the daemon (``Session.cost_usd``) and grown by each completed reply;
 a daemon on the emulator bills nothing, and the line says ``emulator/$0`` rather than
 showing a dollar figure nobody spent.
+
+When the daemon replicates sessions (``[sync]``, docs/sync.md) and this one is not in
+sync, the line says so: the daemon is not connected to NATS, this session's changes
+wait to be published, or it diverged from another machine's. In sync, nothing is
+added: the state is asked for every ``SYNC_POLL_S`` (``sync/status``), not pushed.
 """
 
 from __future__ import annotations
@@ -18,11 +23,30 @@ from rich.text import Text
 from textual.widget import Widget
 
 from duologue.protocol.entities import Message
+from duologue.protocol.methods import SyncStatusResult
 
 from ..render import format_cost
 
 FULL_AT = 0.8
 """From this share of the window on, the meter is drawn as a warning."""
+SYNC_POLL_S = 5.0
+
+
+def sync_text(status: SyncStatusResult, session_id: str | None) -> str | None:
+    """What the line says of ``session_id``'s replication; None when it is in sync
+    or sync is not configured."""
+    if not status.configured:
+        return None
+    if not status.connected:
+        return "sync: offline"
+    row = next((r for r in status.sessions if r.session_id == session_id), None)
+    if row is None:
+        return None
+    if row.diverged_after_seq is not None:
+        return f"sync: diverged after #{row.diverged_after_seq}"
+    if row.missing_after_seq is not None:
+        return "sync: history missing"
+    return f"sync: {row.unpublished} unsent" if row.unpublished else None
 
 
 def context_tokens(reply: Message) -> int | None:
@@ -66,6 +90,7 @@ class StatusLine(Widget):
         self.window: int | None = None
         self.cost_usd = 0.0
         self.emulator = False
+        self.sync: str | None = None
 
     def load(self, messages: Iterable[Message], cost_usd: float) -> None:
         """A session opened: its cost as the daemon keeps it, the context of its last
@@ -91,5 +116,15 @@ class StatusLine(Widget):
         self.window, self.emulator = window, emulator
         self.refresh(layout=True)
 
+    def sync_state(self, text: str | None) -> None:
+        """The session's replication state as ``sync_text`` words it."""
+        if text != self.sync:
+            self.sync = text
+            self.refresh(layout=True)
+
     def render(self) -> Text:
-        return meter_text(self.used, self.window, self.cost_usd, self.emulator)
+        text = meter_text(self.used, self.window, self.cost_usd, self.emulator)
+        if self.sync:
+            text.append(" · ", style="dim")
+            text.append(self.sync, style="bold yellow")
+        return text

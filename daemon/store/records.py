@@ -158,6 +158,8 @@ class Store:
         self.outbox: Callable[[Change], bytes] | None = None
         """Set when [sync] is configured: how a change is encoded for the outbox,
         queued in the change's own transaction (store/sync_log.py)."""
+        self.outbox_deleted: Callable[[Session], bytes] | None = None
+        """Likewise for a deletion: the tombstone that deletes the session elsewhere."""
         self._live: dict[str, Session] = {}
         """Session records as last written or read: a running turn reads its session
         at every checkpoint, and decoding it each time is work for nothing. Every
@@ -320,10 +322,13 @@ class Store:
         marks = change.import_marks
         return write
 
-    def delete_session(self, session: Session) -> None:
-        """Remove the session and everything keyed under it, in one transaction."""
+    def delete_session(self, session: Session, followed: int | None = None) -> None:
+        """Remove the session and everything keyed under it, in one transaction: a
+        local deletion queued for replication with it, or one another device made,
+        ``followed`` from the stream at that sequence (never queued back)."""
         sid = session.id.encode()
         prefix = sid + b"\0"
+        queued = None if followed is not None or self.outbox_deleted is None else self.outbox_deleted(session)
 
         def write(txn: lmdb.Transaction) -> None:
             txn.delete(sid, db=self._db["sessions"])
@@ -341,6 +346,10 @@ class Store:
                         txn.delete(msg.id.encode(), db=self._db["message_ids"])
                     if not cur.delete():
                         break
+            if queued is not None:
+                self.sync.queue(txn, queued)
+            if followed is not None:
+                self.sync.mark_followed(txn, followed)
 
         self._live.pop(session.id, None)
         self._write(write)

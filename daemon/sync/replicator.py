@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import Counter
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from duologue.protocol import methods as m
@@ -33,12 +34,14 @@ RETRY_MAX_S = 5.0
 
 
 class Replicator:
-    def __init__(self, settings: SyncSettings, sessions: Sessions):
+    def __init__(self, settings: SyncSettings, sessions: Sessions,
+                 forget: Callable[[str], Awaitable[None]] | None = None):
         self.settings = settings
         self.sessions = sessions
         self.positions = Positions()
         self.publisher = Publisher(sessions.store, self.positions, settings.device_name, self._diverged)
-        self.follower = Follower(sessions, self.positions, settings.device_name, self.publisher.diverged)
+        self.follower = Follower(sessions, self.positions, settings.device_name, self.publisher.diverged,
+                                 forget)
         self.connected = False
         self.error: str | None = None
         encode = wire.encoder(settings.device_name)
@@ -47,7 +50,12 @@ class Replicator:
             self.publisher.wake.set()  # the publisher runs after this commit returns
             return encode(change)
 
+        def queue_deleted(session: Any) -> bytes:
+            self.publisher.wake.set()
+            return wire.tombstone(settings.device_name, session)
+
         sessions.store.outbox = queue
+        sessions.store.outbox_deleted = queue_deleted
 
     async def run(self) -> None:
         """Connect, replicate, reconnect, until cancelled (the daemon's stop)."""
@@ -108,7 +116,7 @@ class Replicator:
         after = 0
         while batch := self.sessions.store.sync.pending(after):
             for key, data in batch:
-                unsent[wire.decode(data).session.id] += 1
+                unsent[wire.session_of_entry(data)] += 1
                 after = key
         held, gaps = self.positions.held, self.follower.gaps
         rows = [m.SyncSessionStatus(session_id=sid, unpublished=unsent.get(sid, 0),
