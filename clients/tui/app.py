@@ -80,8 +80,6 @@ class ChatApp(TranscriptKeys):
     #prompt { border: tall $primary 40%; }
     #hint { height: auto; max-height: 3; padding: 0 1; color: $text-muted; display: none; }
     #hint.on { display: block; }
-    .match { background: $warning 15%; }
-    .match-current { background: $warning 35%; }
     """
     BINDINGS = [
         Binding("ctrl+n", "new_session", "New", show=False),

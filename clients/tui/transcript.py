@@ -13,11 +13,12 @@ from collections.abc import Callable, Iterable
 from rich.text import Text
 from textual.containers import VerticalScroll
 from textual.widget import Widget
-from textual.widgets import Static
 
 from duologue.protocol.entities import Message, ModelSwitch
 
+from .marks import Markable
 from .message_view import MessageView
+
 _SWITCH_STYLE = {"manual": "bold cyan", "auto": "bold magenta", "failover": "bold yellow"}
 
 Labeler = Callable[[str | None], str]
@@ -29,7 +30,7 @@ def switch_text(w: ModelSwitch, label: Labeler) -> Text:
     return Text(f"⇄ {origin} → {label(w.to_model)} · {w.kind}: {w.reason}", style=_SWITCH_STYLE[w.kind])
 
 
-class SwitchMarker(Static):
+class SwitchMarker(Markable):
     DEFAULT_CSS = "SwitchMarker { margin: 0 0 1 0; text-align: center; }"
 
     def __init__(self, switch: ModelSwitch, label: Labeler) -> None:
@@ -37,7 +38,7 @@ class SwitchMarker(Static):
         self.switch = switch
 
 
-class Notice(Static):
+class Notice(Markable):
     """A line from the app itself (connection lost, an error of a request)."""
 
     DEFAULT_CSS = "Notice { margin: 0 0 1 0; color: $text-muted; }"
@@ -118,7 +119,7 @@ class Transcript(VerticalScroll):
     def notice(self, text: str, style: str = "") -> None:
         self._add(Notice(Text(text, style=style)))
 
-    def pending(self, text: str) -> Static:
+    def pending(self, text: str) -> Notice:
         """A prompt sent but not acknowledged yet, shown until it is (remove the widget)."""
         lines = text.splitlines() or [""]
         shown = lines[0][:200] + (f" … ({len(lines)} lines)" if len(lines) > 1 else "")
@@ -159,14 +160,13 @@ class Transcript(VerticalScroll):
 
     def items(self) -> list[tuple[Widget, str]]:
         """Every message, marker and notice shown, with its text, top to bottom."""
-        out: list[tuple[Widget, str]] = []
-        for child in self.children:
-            if isinstance(child, MessageView):
-                out.append((child, child.rendered().plain))
-            elif isinstance(child, Static):
-                content = child.content
-                out.append((child, content.plain if isinstance(content, Text) else str(content)))
-        return out
+        return [(child, child.rendered().plain if isinstance(child, MessageView) else child.text)
+                for child in self.children if isinstance(child, (MessageView, Markable))]
+
+    def markables(self) -> list[tuple[Widget, list[Markable]]]:
+        """Every item shown with the widgets find marks words in, top to bottom."""
+        return [(child, child.marked_parts() if isinstance(child, MessageView) else [child])
+                for child in self.children if isinstance(child, (MessageView, Markable))]
 
     def plain(self) -> str:
         """Everything shown, as text (for tests and copying)."""
