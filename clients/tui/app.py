@@ -37,7 +37,7 @@ from .completion import complete
 from .feed import SessionFeed
 from .history import PromptHistory
 from .mentions import attach_mentions
-from .message_view import is_tool_round
+from .message_parts import is_tool_round
 from .model_selector import ModelSelector
 from .navigation import TranscriptKeys
 from .picker import NEW, SessionPicker
@@ -49,7 +49,7 @@ from .search import FindBar
 from .transcript import Transcript
 
 EMULATOR_BANNER = "⚠ EMULATOR · replies are simulated offline, not by a real model · /help"
-HISTORY_SHOWN = 40
+HISTORY_SHOWN = 200
 """Messages drawn when a session opens; `duologue show` prints them all. Each is a
 Markdown view of about fifteen widgets, and Textual mounts them at about 50 ms a
 message on this machine (bench/chat_open.py): 200 took 12.8 s to open."""

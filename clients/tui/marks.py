@@ -65,7 +65,7 @@ class Markable(Static):
         self._current: int | None = None
 
     @property
-    def text(self) -> str:
+    def plain_text(self) -> str:
         """What it shows, as plain text (what find searches)."""
         base = self.base
         return base.plain if isinstance(base, Text) else str(base) if isinstance(base, str) else ""
@@ -92,7 +92,7 @@ def iter_marked(widgets: Iterator[Markable] | list[Markable], needle: str, curre
     across them all by their plain text) as the current one."""
     left = current
     for widget in widgets:
-        here = count(widget.text, needle)
+        here = count(widget.plain_text, needle)
         widget.mark(needle, left if left is not None and 0 <= left < here else None)
         if left is not None:
             left -= here

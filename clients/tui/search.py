@@ -26,7 +26,7 @@ Match = tuple[Widget, int]
 def find(transcript: Transcript, query: str) -> list[Match]:
     """Every match of ``query`` (case ignored) in the transcript, top to bottom."""
     return [(item, k) for item, parts in transcript.markables()
-            for k in range(sum(count(part.text, query) for part in parts))]
+            for k in range(sum(count(part.plain_text, query) for part in parts))]
 
 
 class FindBar(Horizontal):

@@ -1,4 +1,4 @@
-"""A finished message's body as one widget: Rich's Markdown (code highlighted) in a
+"""A finished message's Markdown as Rich renderables (code highlighted), for one
 ``Static``, instead of Textual's ``Markdown`` widget, which mounts a widget per block
 (about fifteen for a short reply) and is what made a long session slow to open.
 
@@ -14,11 +14,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from markdown_it import MarkdownIt
-from rich.console import Group, RenderableType
+from rich.console import Console, ConsoleOptions, RenderableType, RenderResult
 from rich.markdown import Markdown
+from rich.segment import Segment
 from rich.text import Text
-
-from .marks import Markable
 
 CODE_THEME = "monokai"
 _CODE_HINTS = ("```", "~~~", "\n    ", "\n\t")
@@ -75,48 +74,16 @@ def render_parts(parts: Sequence[Part]) -> list[RenderableType]:
     return out
 
 
-class Body(Markable):
-    """A message's text: a person's as written, a reply as Markdown; with lines
-    (tool calls and results) above it."""
 
-    def __init__(self, **kwargs) -> None:
-        super().__init__(**kwargs)
-        self.parts: list[Part] = []
-        self.above: list[Text] = []
-        self.plain = ""
+class Clipped:
+    """The first ``rows`` lines of a renderable (a folded message)."""
 
-    def show(self, text: str, *, markdown: bool, above: Sequence[Text] = ()) -> None:
-        self.above = list(above)
-        self.parts = split(text) if markdown else []
-        self.plain = "\n".join([*(line.plain for line in self.above), text]) if text else \
-            "\n".join(line.plain for line in self.above)
-        drawn: list[RenderableType] = list(self.above)
-        if markdown:
-            drawn += render_parts(self.parts)
-        elif text:
-            drawn.append(Text(text))
-        self.update(Group(*drawn) if len(drawn) != 1 else drawn[0])
+    def __init__(self, renderable: RenderableType, rows: int) -> None:
+        self.renderable = renderable
+        self.rows = rows
 
-    @property
-    def text(self) -> str:
-        return self.plain
-
-    def code_blocks(self) -> list[str]:
-        return [code for part in self.parts for code in part.codes]
-
-    def code_at(self, row: int) -> str | None:
-        """The code under ``row`` of the drawn body (from 0): the block's own, or the
-        last nested in the part there; None off every code block."""
-        width = self.content_region.width or self.size.width
-        if not width or not self.parts:
-            return None
-        console = self.app.console
-        options = console.options.update_width(width)
-        y = sum(len(console.render_lines(line, options)) for line in self.above)
-        for part, renderable in zip(self.parts, render_parts(self.parts)[::2]):
-            height = len(console.render_lines(renderable, options))
-            if y <= row < y + height:
-                return part.codes[-1] if part.codes else None
-            y += height + 1
-        return None
-
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        new_line = Segment.line()
+        for line in console.render_lines(self.renderable, options, pad=False)[:self.rows]:
+            yield from line
+            yield new_line

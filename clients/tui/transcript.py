@@ -3,7 +3,8 @@ every model switch with its kind and reason, and replies that grow as they strea
 
 Markers and notices hold plain text (``rich.text.Text``, never markup), so whatever a
 model or a person writes is shown as written; a message is a
-:class:`~.message_view.MessageView` (replies as Markdown).
+:class:`~.message_view.MessageView` (one static widget, replies as Markdown), a
+reply while it streams a :class:`~.live_reply.LiveReply`, replaced when it ends.
 """
 
 from __future__ import annotations
@@ -17,7 +18,10 @@ from textual.widget import Widget
 from duologue.protocol.entities import Message, ModelSwitch
 
 from .marks import Markable
+from .live_reply import LiveReply
 from .message_view import MessageView
+
+View = MessageView | LiveReply
 
 _SWITCH_STYLE = {"manual": "bold cyan", "auto": "bold magenta", "failover": "bold yellow"}
 
@@ -55,7 +59,7 @@ class Transcript(VerticalScroll):
         """Labels replies (long form)."""
         self.short: Labeler = lambda model: model or "-"
         """Names models in switch markers."""
-        self.views: dict[str, MessageView] = {}
+        self.views: dict[str, View] = {}
         self.switches: list[ModelSwitch] = []
         self.emulator = False
         """The daemon answers from its emulator: every reply says so in its head."""
@@ -87,22 +91,38 @@ class Transcript(VerticalScroll):
             items.append(Notice("A new session: type below and press enter.", classes="hint"))
         self._add(*items)
 
-    def _view(self, msg: Message, via: str | None = None, fold: bool = True) -> MessageView:
-        view = MessageView(msg, "you" if msg.role == "user" else self.label(msg.model), via,
-                           emulator=self.emulator, fold=fold)
+    def _view(self, msg: Message, via: str | None = None, fold: bool = True) -> View:
+        label = "you" if msg.role == "user" else self.label(msg.model)
+        view: View
+        if msg.role == "assistant" and msg.status == "streaming":
+            view = LiveReply(msg, label, emulator=self.emulator)
+        else:
+            view = MessageView(msg, label, via, emulator=self.emulator, fold=fold)
         self.views[msg.id] = view
         return view
 
+    def _complete(self, view: View, msg: Message) -> None:
+        if isinstance(view, MessageView):
+            view.complete(msg)
+        elif msg.status == "streaming":
+            view.message = msg
+        else:
+            # the reply ended: one static widget takes the place of the live Markdown's
+            done = MessageView(msg, view.label, emulator=self.emulator, fold=False)
+            self.views[msg.id] = done
+            self.mount(done, before=view) if view.parent is self else self.mount(done)
+            view.remove()
+
     def message_created(self, msg: Message, via: str | None = None) -> None:
         if msg.id in self.views:
-            self.views[msg.id].complete(msg)
+            self._complete(self.views[msg.id], msg)
             return
         # a reply streaming live stays open: its reader is following it
         self._add(self._view(msg, via, fold=msg.role == "user"))
 
     def delta(self, message_id: str, text: str, thinking: str = "") -> None:
         view = self.views.get(message_id)
-        if view is not None:
+        if isinstance(view, LiveReply):
             view.append(text, thinking)
 
     def message_completed(self, msg: Message) -> None:
@@ -110,7 +130,7 @@ class Transcript(VerticalScroll):
         if view is None:
             self.message_created(msg)
         else:
-            view.complete(msg)
+            self._complete(view, msg)
 
     def switched(self, switch: ModelSwitch) -> None:
         self.switches.append(switch)
@@ -152,7 +172,7 @@ class Transcript(VerticalScroll):
         return view
 
     def last_code_block(self) -> str | None:
-        for view in reversed(list(self.query(MessageView))):
+        for view in reversed([w for w in self.children if isinstance(w, (MessageView, LiveReply))]):
             blocks = view.code_blocks()
             if blocks:
                 return blocks[-1]
@@ -160,13 +180,13 @@ class Transcript(VerticalScroll):
 
     def items(self) -> list[tuple[Widget, str]]:
         """Every message, marker and notice shown, with its text, top to bottom."""
-        return [(child, child.rendered().plain if isinstance(child, MessageView) else child.text)
-                for child in self.children if isinstance(child, (MessageView, Markable))]
+        return [(child, child.rendered().plain if isinstance(child, LiveReply) else child.plain_text)
+                for child in self.children if isinstance(child, (LiveReply, Markable))]
 
     def markables(self) -> list[tuple[Widget, list[Markable]]]:
         """Every item shown with the widgets find marks words in, top to bottom."""
-        return [(child, child.marked_parts() if isinstance(child, MessageView) else [child])
-                for child in self.children if isinstance(child, (MessageView, Markable))]
+        return [(child, child.marked_parts() if isinstance(child, LiveReply) else [child])
+                for child in self.children if isinstance(child, (LiveReply, Markable))]
 
     def plain(self) -> str:
         """Everything shown, as text (for tests and copying)."""
