@@ -41,6 +41,11 @@ def replies(app: App) -> list:
     return [v for v in app.transcript.views.values() if v.message.role == "assistant"]
 
 
+def rows(widget) -> list[str]:
+    """The rows a widget draws (with its border and padding), as text."""
+    return ["".join(seg.text for seg in strip) for strip in widget.render_lines(widget.content_region.reset_offset)]
+
+
 def turn_done(app: App, n: int = 1) -> Callable[[], bool]:
     """A predicate: the ``n``-th reply has ended and no turn is running."""
     return lambda: (len(replies(app)) >= n and replies(app)[n - 1].message.status != "streaming"

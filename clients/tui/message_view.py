@@ -100,8 +100,8 @@ class MessageView(Markable):
         if self.folded:
             lines = self.text.count("\n") + 1
             out.append(("folded", None, Clipped(Group(*(r for _, _, r in body)), FOLDED_ROWS)))
-            out.append(("fold", None, Text(f"⋯ {lines} lines, folded · click here (or ctrl+g in the prompt) "
-                                           "to show all", style="bold")))
+            out.append(("fold", None, Text(f"⋯ {lines} lines, folded · click (or ctrl+g) to show all",
+                                           style="bold")))
         else:
             out += body
         tail = tail_text(self.message)

@@ -9,12 +9,12 @@ from collections.abc import Iterator
 import pytest
 from conversation_support import provider_daemon
 from support import DaemonProcess
-from textual.widgets import Collapsible, Markdown
-from tui_support import open_app, replies, settle, until
+from textual.widgets import Markdown
+from tui_support import open_app, replies, rows, settle, until
 from tui_support import turn_done as done
 
 from duologue.clients.tui.marks import CURRENT, MATCH
-from duologue.clients.tui.static_markdown import Body
+from duologue.clients.tui.message_view import MessageView
 from duologue.clients.tui.transcript import SwitchMarker
 from duologue.daemon.emulator import Emulator, Reply, ToolCall
 
@@ -45,11 +45,6 @@ def project(tmp_path) -> str:
     return str(tmp_path)
 
 
-def rows(widget) -> list[str]:
-    """The lines a widget draws, as text."""
-    return ["".join(seg.text for seg in strip) for strip in widget.render_lines(widget.content_region.reset_offset)]
-
-
 def marked(widget, style) -> list[str]:
     """The drawn stretches of ``widget`` on ``style``'s background (find's marks)."""
     def on(seg) -> bool:
@@ -58,7 +53,7 @@ def marked(widget, style) -> list[str]:
             for text in "".join(seg.text if on(seg) else "\0" for seg in strip).split("\0") if text]
 
 
-async def test_a_streamed_fence_ends_as_one_static_body_whose_code_block_copies(live, emulator, make_app, project):
+async def test_a_streamed_fence_ends_as_one_static_widget_whose_code_block_copies(live, emulator, make_app, project):
     emulator.script("anthropic", Reply(chunks=FENCED, chunk_delay=0.02, thinking="Adding is easy."))
     async with live.client("tui") as c:
         async with open_app(make_app, c, project=project, size=(100, 40)) as (app, pilot):
@@ -66,22 +61,25 @@ async def test_a_streamed_fence_ends_as_one_static_body_whose_code_block_copies(
             await until(pilot, done(app), timeout=REPLY_S, what="the reply")
             await settle(pilot)
             view = replies(app)[0]
-            await until(pilot, lambda: view.query(Body), what="the static body")
-            assert not view.query(Markdown)  # the live Markdown is gone with its widgets
-            body = view.query_one(Body)
+            assert isinstance(view, MessageView) and not app.transcript.query(Markdown)  # the live one is gone
             assert view.code_blocks() == ["def add(a, b):\n    return a + b"]
-            drawn = rows(body)
+            drawn = rows(view)
             assert "```" not in "".join(drawn) and "**" not in "".join(drawn)
             assert any("• a" in row for row in drawn)
-            thinking = view.query_one(Collapsible)
-            assert thinking.display and thinking.collapsed and thinking.title == "thinking · 3 words"
+            # thinking is one closed line; a click on it opens it
+            thinking = next(y for y, row in enumerate(drawn) if "thinking · 3 words" in row)
+            assert "▸" in drawn[thinking] and not any("Adding is easy." in row for row in drawn)
+            await pilot.click(view, offset=(4, thinking))
+            assert view.thinking_open and any("Adding is easy." in row for row in rows(view))
             await pilot.press("f4")
             assert app.clipboard == "def add(a, b):\n    return a + b"
             app.copy_to_clipboard("")
-            await pilot.click(body, offset=(4, 0))  # the prose above the code copies nothing
+            drawn = rows(view)
+            prose = next(y for y, row in enumerate(drawn) if "Here is the fix" in row)
+            await pilot.click(view, offset=(4, prose))  # the prose around the code copies nothing
             assert app.clipboard == ""
-            row = next(y for y, text in enumerate(drawn) if "return a + b" in text)
-            await pilot.click(body, offset=(4, row))
+            code = next(y for y, row in enumerate(drawn) if "return a + b" in row)
+            await pilot.click(view, offset=(4, code))
             assert app.clipboard == "def add(a, b):\n    return a + b"
 
 
@@ -98,7 +96,7 @@ async def test_a_tool_round_is_one_line_each_not_a_bubble_from_another_client(li
             assert "from another client" not in text
             assert "⚙ update_tasks {" in text and "↳ update_tasks:" in text
             tool_views = [v for v in app.transcript.views.values() if v.tool]
-            assert len(tool_views) == 1 and not tool_views[0].query(".head")
+            assert len(tool_views) == 1 and rows(tool_views[0])[0].lstrip().startswith("↳ update_tasks: ")  # no head
 
 
 async def test_page_keys_scroll_the_transcript_while_the_prompt_keeps_focus(live, emulator, make_app, project):
@@ -140,14 +138,14 @@ async def test_find_marks_the_matched_words_counts_them_and_steps_between_them(l
             await settle(pilot)
             await pilot.press(*"kept draft", "ctrl+f", *"WALRUS")
             bar = app.query_one("#find")
-            first, third = (replies(app)[i].query_one(Body) for i in (0, 2))
+            first, third = replies(app)[0], replies(app)[2]
             assert [item for item, _ in bar.matches] == [replies(app)[0], replies(app)[2], replies(app)[2]]
             assert "3/3" in str(bar.query_one("#find-count").content)  # the newest match first
             await pilot.pause()
             # the words are marked, not the messages: the newest as the current match
             assert marked(third, CURRENT) == ["Walrus"] and marked(third, MATCH) == ["walrus"]
             assert marked(first, MATCH) == ["walrus"] and not marked(first, CURRENT)
-            assert not marked(replies(app)[1].query_one(Body), MATCH)
+            assert not marked(replies(app)[1], MATCH)
             await pilot.press("enter")  # wraps around to the first
             await pilot.pause()
             assert "1/3" in str(bar.query_one("#find-count").content)
