@@ -263,7 +263,6 @@ class ChatApp(DaemonEvents, Sending, TranscriptKeys):
 
     # --- what the user does -------------------------------------------------------------
 
-    @property
     def command(self, line: str) -> None:
         if not run_session_command(self, line):
             run_command(self, line)

@@ -11,7 +11,7 @@ without the caller drawing it again.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable
 
 from rich.console import Console, ConsoleOptions, RenderableType, RenderResult
 from rich.measure import Measurement
@@ -87,7 +87,7 @@ class Markable(Static):
         return Marked(base, self._needle, self._current)  # type: ignore[arg-type]
 
 
-def iter_marked(widgets: Iterator[Markable] | list[Markable], needle: str, current: int | None) -> None:
+def mark_all(widgets: Iterable[Markable], needle: str, current: int | None) -> None:
     """Mark ``needle`` across ``widgets`` in order, the ``current``-th match (counted
     across them all by their plain text) as the current one."""
     left = current

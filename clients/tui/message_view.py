@@ -17,7 +17,6 @@ since its reader was following it.
 from __future__ import annotations
 
 from rich.console import Group, RenderableType
-from rich.markdown import Markdown
 from rich.text import Text
 from textual import events
 
@@ -25,7 +24,7 @@ from duologue.protocol.entities import Message, TextBlock
 
 from .marks import Markable
 from .message_parts import ENDED_BADLY, head_lines, is_tool_round, tail_text, thinking_title, tool_lines
-from .static_markdown import CODE_THEME, Clipped, Part, split
+from .static_markdown import Clipped, Part, drawn, split
 
 FOLD_LINES = 40
 """A message longer than this (in lines) is folded when shown from the history."""
@@ -94,7 +93,7 @@ class MessageView(Markable):
         for i, part in enumerate(self.parts):
             if i:
                 body.append(("gap", None, Text("")))
-            body.append(("part", part, Markdown(part.source, code_theme=CODE_THEME)))
+            body.append(("part", part, drawn(part)))
         if self.text and self.message.role != "assistant":
             body.append(("text", None, Text(self.text)))
         if self.folded:

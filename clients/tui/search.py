@@ -16,7 +16,7 @@ from textual.containers import Horizontal
 from textual.widget import Widget
 from textual.widgets import Input, Static
 
-from .marks import count, iter_marked
+from .marks import count, mark_all
 from .transcript import Transcript
 
 Match = tuple[Widget, int]
@@ -77,7 +77,7 @@ class FindBar(Horizontal):
         at = found[current] if found else None
         for item, parts in self.transcript.markables():
             if item in items:
-                iter_marked(parts, needle, at[1] if at is not None and at[0] is item else None)
+                mark_all(parts, needle, at[1] if at is not None and at[0] is item else None)
         count = self.query_one("#find-count", Static)
         if not self.input.value:
             count.update("enter/↓ next · ↑ previous · esc closes")

@@ -61,6 +61,7 @@ class Sending:
             if self.ready:
                 self._save_draft()
 
+    @property
     def root(self) -> str | None:
         """The project's directory, where ``@path`` mentions are read (None when the
         project is not a directory here)."""

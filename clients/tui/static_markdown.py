@@ -10,14 +10,12 @@ with the blank line Rich puts between blocks, so the result looks as one documen
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 from markdown_it import MarkdownIt
 from rich.console import Console, ConsoleOptions, RenderableType, RenderResult
 from rich.markdown import Markdown
 from rich.segment import Segment
-from rich.text import Text
 
 CODE_THEME = "monokai"
 _CODE_HINTS = ("```", "~~~", "\n    ", "\n\t")
@@ -64,15 +62,9 @@ def split(source: str) -> list[Part]:
     return parts
 
 
-def render_parts(parts: Sequence[Part]) -> list[RenderableType]:
-    """Each part's renderable, a blank line between two."""
-    out: list[RenderableType] = []
-    for part in parts:
-        if out:
-            out.append(Text(""))
-        out.append(Markdown(part.source, code_theme=CODE_THEME))
-    return out
-
+def drawn(part: Part) -> RenderableType:
+    """A part as Rich draws Markdown, its code highlighted."""
+    return Markdown(part.source, code_theme=CODE_THEME)
 
 
 class Clipped:
