@@ -96,3 +96,20 @@ def mark_all(widgets: Iterable[Markable], needle: str, current: int | None) -> N
         widget.mark(needle, left if left is not None and 0 <= left < here else None)
         if left is not None:
             left -= here
+
+
+def match_row(widget: Markable, needle: str, k: int) -> int | None:
+    """The row of ``widget``'s content where its ``k``-th drawn match is (from 0), or
+    None when it is not drawn (folded away, or wrapped across two lines)."""
+    width = widget.content_region.width
+    if not width or not needle:
+        return None
+    console = widget.app.console
+    base = Text(widget.base) if isinstance(widget.base, str) else widget.base
+    pattern = re.compile(re.escape(needle), re.IGNORECASE)
+    seen = 0
+    for row, line in enumerate(console.render_lines(base, console.options.update_width(width), pad=False)):
+        seen += len(pattern.findall("".join(seg.text for seg in line if not seg.control)))
+        if seen > k:
+            return row
+    return None

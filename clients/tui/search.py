@@ -1,8 +1,9 @@
 """Finding text in the transcript (ctrl+f, or ``/find TEXT``).
 
 A bar over the prompt takes the words; every place they are shown (ignoring case) is
-marked, the current one more, its message scrolled to the top of the view, and the
-bar counts the places ("2/5"). A reply still streaming is searched once it ends.
+marked, the current one more, and the bar counts the places ("2/5"). The current
+one's line is scrolled into view (a folded message holding it opens). A reply still
+streaming is searched once it ends.
 Enter or down goes to the next match, up to the previous one, escape closes the bar
 and gives the focus back to the prompt. The prompt is left as it was: searching does
 not lose a draft.
@@ -16,7 +17,8 @@ from textual.containers import Horizontal
 from textual.widget import Widget
 from textual.widgets import Input, Static
 
-from .marks import count, mark_all
+from .marks import Markable, count, mark_all, match_row
+from .message_view import MessageView
 from .transcript import Transcript
 
 Match = tuple[Widget, int]
@@ -85,8 +87,21 @@ class FindBar(Horizontal):
             count.update(Text("no match", style="bold red"))
         else:
             count.update(f"{current + 1}/{len(found)} · ↓ next ↑ previous · esc")
-            self.transcript.release_anchor()
-            self.transcript.scroll_to_widget(found[current][0], animate=False, top=True)
+            self._show(*found[current], needle)
+
+    def _show(self, item: Widget, k: int, needle: str) -> None:
+        """Scroll the current match into view: its line, near the top (a folded message
+        whose match is folded away opens)."""
+        t = self.transcript
+        t.release_anchor()
+        row = match_row(item, needle, k) if isinstance(item, Markable) else None
+        if row is None and isinstance(item, MessageView) and item.folded:
+            item.unfold()
+            row = match_row(item, needle, k)
+        if row is None:
+            t.scroll_to_widget(item, animate=False, top=True)
+        else:
+            t.scroll_to(y=max(item.virtual_region.y + item.styles.gutter.top + row - 2, 0), animate=False)
 
     def on_input_changed(self, event: Input.Changed) -> None:
         event.stop()

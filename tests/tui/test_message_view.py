@@ -14,6 +14,7 @@ from textual.widgets import Markdown
 from duologue.clients.tui.marks import CURRENT, MATCH, Marked
 from duologue.clients.tui.live_reply import LiveReply
 from duologue.clients.tui.message_view import FOLDED_ROWS, MessageView
+from duologue.clients.tui.search import FindBar
 from duologue.clients.tui.static_markdown import split
 from duologue.clients.tui.transcript import Transcript
 from duologue.protocol.entities import Message, TextBlock
@@ -106,3 +107,17 @@ def test_marked_styles_each_drawn_match_and_the_current_one_apart():
     assert [text for text, _ in styled] == ["walrus", "WALRUS"]  # what is drawn: no ** around it
     assert styled[0][1].bgcolor == MATCH.bgcolor and styled[1][1].bgcolor == CURRENT.bgcolor
     assert styled[1][1].bold  # the Markdown's own style is kept under the mark
+
+
+async def test_find_scrolls_to_the_matched_line_and_opens_a_folded_message_holding_it():
+    text = "\n\n".join(f"line {i}" for i in range(60)) + "\n\nthe walrus at the end"
+    async with One().run_test(size=(60, 20)) as pilot:
+        t, view = await shown(pilot, message(text))
+        bar = FindBar(t)
+        await pilot.app.mount(bar)
+        assert view.folded
+        bar.open("walrus")
+        await pilot.pause()
+        assert not view.folded and "1/1" in str(bar.query_one("#find-count").content)
+        row = next(y for y, r in enumerate(rows(view)) if "walrus" in r)
+        assert t.scroll_y <= view.virtual_region.y + row < t.scroll_y + t.scrollable_content_region.height
