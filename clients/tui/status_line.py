@@ -25,7 +25,7 @@ from textual.widget import Widget
 from duologue.protocol.entities import Message
 from duologue.protocol.methods import SyncStatusResult
 
-from ..render import format_cost
+from ..render import compact_tokens, format_cost
 
 FULL_AT = 0.8
 """From this share of the window on, the meter is drawn as a warning."""
@@ -56,24 +56,15 @@ def context_tokens(reply: Message) -> int | None:
     return reply.usage.prompt_tokens + reply.usage.output_tokens
 
 
-def compact(tokens: int) -> str:
-    """``950``, ``12.3k``, ``1M``: short enough for a status line."""
-    if tokens < 1000:
-        return str(tokens)
-    if tokens < 1_000_000:
-        return f"{tokens / 1000:.1f}k".replace(".0k", "k")
-    return f"{tokens / 1_000_000:.2f}".rstrip("0").rstrip(".") + "M"
-
-
 def meter_text(used: int, window: int | None, cost_usd: float, emulator: bool) -> Text:
     """``12.3k/200k ctx 6% · $0.0123``; the share is left out without a window."""
     text = Text()
     if window:
         share = used / window
-        text.append(f"{compact(used)}/{compact(window)} ctx {share:.0%}",
+        text.append(f"{compact_tokens(used)}/{compact_tokens(window)} ctx {share:.0%}",
                     style="bold yellow" if share >= FULL_AT else "")
     else:
-        text.append(f"{compact(used)} ctx")
+        text.append(f"{compact_tokens(used)} ctx")
     text.append(" · ", style="dim")
     text.append("emulator/$0" if emulator else format_cost(cost_usd), style="dim" if emulator else "")
     return text
