@@ -5,7 +5,9 @@ What it cannot say for types shared with stored records is checked here, with th
 same answer: INVALID_PARAMS whose ``data.path`` names the field. A line range must
 name lines (1 <= start <= end <= MAX_LINE); a timestamp from another tool must not
 be before 1970 (keys hold milliseconds since then as unsigned integers); an import
-names each message once.
+names each message once; an image is base64 of the format it names, within the
+size limits of ``protocol/images.py`` (a provider would refuse it on every later
+turn of the session).
 """
 
 from __future__ import annotations
@@ -14,7 +16,8 @@ from collections.abc import Sequence
 from datetime import datetime, timezone
 
 from duologue.protocol import methods as m
-from duologue.protocol.entities import CodeContextBlock
+from duologue.protocol import images
+from duologue.protocol.entities import CodeContextBlock, ImageBlock
 from duologue.protocol.errors import ErrorCode, RpcError
 
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
@@ -25,8 +28,18 @@ def _invalid(message: str, path: str) -> RpcError:
 
 
 def check_blocks(blocks: Sequence[object], path: str) -> None:
-    """Every code context's line range names lines the store can hold."""
+    """Every code context's line range names lines the store can hold; every image
+    is one a provider reads, and the images of ``blocks`` (one message) are within
+    the limit of a message."""
+    total = 0
     for i, block in enumerate(blocks):
+        if isinstance(block, ImageBlock):
+            _check_image(block, f"{path}[{i}]")
+            total += len(block.data)
+            if total > images.MAX_IMAGE_DATA_PER_MESSAGE:
+                raise _invalid(f"the images of one message may hold {images.MAX_IMAGE_DATA_PER_MESSAGE} "
+                               f"base64 characters in all; with this one they hold {total}: send fewer or "
+                               "smaller images", f"{path}[{i}].data")
         r = block.range if isinstance(block, CodeContextBlock) else None
         if r is None:
             continue
@@ -36,6 +49,19 @@ def check_blocks(blocks: Sequence[object], path: str) -> None:
         if not r.start <= r.end <= m.MAX_LINE:
             raise _invalid(f"range.end must be from range.start ({r.start}) to {m.MAX_LINE}, got {r.end}",
                            f"{where}.end")
+
+
+def _check_image(block: ImageBlock, where: str) -> None:
+    if len(block.data) > images.MAX_IMAGE_DATA:
+        raise _invalid(f"an image may hold {images.MAX_IMAGE_DATA} base64 characters (about 3.75 MB), this one "
+                       f"holds {len(block.data)}: scale it down", f"{where}.data")
+    raw = images.decode(block.data)
+    if not raw:
+        raise _invalid("data is not base64 (standard alphabet, padded) of an image", f"{where}.data")
+    found = images.sniff(raw)
+    if found != block.media_type:
+        what = f"a {found} image" if found else "no JPEG, PNG or WebP image"
+        raise _invalid(f"data holds {what}, not {block.media_type}", f"{where}.data")
 
 
 def check_time(t: datetime, path: str) -> None:
