@@ -54,6 +54,22 @@ def sniff(raw: bytes) -> str | None:
     return None
 
 
+def problem(block: ImageBlock) -> str | None:
+    """What is wrong with an image's ``data`` for the daemon, or None: too large, not
+    base64, or not the format its ``media_type`` names."""
+    if len(block.data) > MAX_IMAGE_DATA:
+        return (f"an image may hold {MAX_IMAGE_DATA} base64 characters (about 3.75 MB), this one holds "
+                f"{len(block.data)}: scale it down")
+    raw = decode(block.data)
+    if not raw:
+        return "data is not base64 (standard alphabet, padded) of an image"
+    found = sniff(raw)
+    if found != block.media_type:
+        what = f"a {found} image" if found else "no JPEG, PNG or WebP image"
+        return f"data holds {what}, not {block.media_type}"
+    return None
+
+
 def decoded_size(data: str) -> int:
     """How many bytes base64 ``data`` holds (for labels; ``data`` is not checked)."""
     return len(data) * 3 // 4 - data[-2:].count("=")
