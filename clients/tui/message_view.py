@@ -24,7 +24,8 @@ from textual.timer import Timer
 from textual.widgets import Collapsible, Markdown, Static
 from textual.widgets._markdown import MarkdownFence
 
-from duologue.protocol.entities import CodeContextBlock, Message, TextBlock, ToolCallBlock, ToolResultBlock
+from duologue.protocol import images
+from duologue.protocol.entities import CodeContextBlock, ImageBlock, Message, TextBlock, ToolCallBlock, ToolResultBlock
 
 from ..render import format_cost, one_line, refusal_line
 
@@ -212,6 +213,8 @@ class MessageView(Vertical):
             if isinstance(block, CodeContextBlock):
                 where = block.path + (f":{block.range.start}-{block.range.end}" if block.range else "")
                 lines.append(f"[context {where}]")
+            elif isinstance(block, ImageBlock):
+                lines.append(images.label(block))
         return Text("\n".join(lines), style="dim")
 
     def _tail(self) -> Text:
