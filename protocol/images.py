@@ -65,7 +65,7 @@ def problem(block: ImageBlock) -> str | None:
         return "data is not base64 (standard alphabet, padded) of an image"
     found = sniff(raw)
     if found != block.media_type:
-        what = f"a {found} image" if found else "no JPEG, PNG or WebP image"
+        what = f"an {found} file" if found else "no JPEG, PNG or WebP file"
         return f"data holds {what}, not {block.media_type}"
     return None
 

@@ -9,6 +9,7 @@ import base64
 
 import pytest
 from acp import RequestError, image_block, text_block
+from conversation_support import BLIND, provider_daemon
 from image_support import GIF_B64, JPEG_B64, PNG, PNG_B64
 
 
@@ -55,7 +56,7 @@ async def test_session_load_replays_the_image_as_a_user_message_chunk(start_live
 
 @pytest.mark.parametrize("block, says", [
     (image_block(GIF_B64, "image/gif"), "image/gif images cannot be sent"),
-    (image_block(JPEG_B64, "image/png"), "data holds a image/jpeg image, not image/png"),
+    (image_block(JPEG_B64, "image/png"), "data holds an image/jpeg file, not image/png"),
     (image_block("%%%", "image/png"), "not base64"),
 ])
 async def test_a_bad_image_is_invalid_params_and_nothing_is_stored(start_live_acp, project, live, block, says):
@@ -66,3 +67,21 @@ async def test_a_bad_image_is_invalid_params_and_nothing_is_stored(start_live_ac
         and says in str(refused.value)
     async with live.client() as other:
         assert (await other.get_session(sid)).messages == []
+
+
+async def test_an_image_for_a_model_that_reads_none_is_refused_with_the_daemons_reason(home, emulator, project,
+                                                                                     start_acp_on):
+    emulator.models.alias("claude-blind", like="claude-haiku-4-5")
+    d = provider_daemon(home, emulator, config=BLIND).start()
+    try:
+        agent = await start_acp_on(d)()
+        new = await agent.conn.new_session(cwd=str(project))
+        await agent.conn.set_config_option(config_id="model", session_id=new.session_id, value="blind")
+        with pytest.raises(RequestError) as refused:
+            await asyncio.wait_for(agent.conn.prompt(session_id=new.session_id, prompt=[
+                text_block("look"), image_block(PNG_B64, "image/png")]), 60)
+        assert refused.value.code == -32602 and "claude-blind does not take images" in str(refused.value)
+        async with d.client() as other:
+            assert (await other.get_session(new.session_id)).messages == []
+    finally:
+        d.stop()

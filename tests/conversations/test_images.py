@@ -7,7 +7,7 @@ from __future__ import annotations
 import base64
 
 import pytest
-from conversation_support import provider_daemon, send_and_wait
+from conversation_support import BLIND, provider_daemon, send_and_wait
 from image_support import GIF_B64, JPEG_B64, PNG, PNG_B64
 
 from duologue.protocol.entities import ImageBlock
@@ -15,18 +15,6 @@ from duologue.protocol.errors import ErrorCode, RpcError
 from duologue.protocol.images import MAX_IMAGE_DATA
 
 SHOT = ImageBlock(media_type="image/png", data=PNG_B64, name="shot.png")
-BLIND = """
-[[models]]
-id = "claude-blind"
-provider = "anthropic"
-display_name = "Text only (test)"
-short_name = "blind"
-context_window = 200000
-max_output_tokens = 8000
-pricing = { input_per_mtok = 1.0, output_per_mtok = 1.0 }
-tier = "fast"
-images = false
-"""
 
 
 def _inline_bytes(part: dict) -> bytes:
@@ -72,9 +60,9 @@ async def test_a_model_without_images_gets_a_note_and_is_refused_new_images(home
 
 
 @pytest.mark.parametrize("image, path, says", [
-    (ImageBlock(media_type="image/gif", data=GIF_B64), "$.images[0].media_type", "'image/gif'"),  # type: ignore[arg-type]
+    (ImageBlock(media_type="image/gif", data=GIF_B64), "$.images[0].media_type", "'image/gif'"),
     (ImageBlock(media_type="image/png", data="not base64!"), "$.images[0].data", "not base64"),
-    (ImageBlock(media_type="image/png", data=JPEG_B64), "$.images[0].data", "a image/jpeg image, not image/png"),
+    (ImageBlock(media_type="image/png", data=JPEG_B64), "$.images[0].data", "data holds an image/jpeg file, not image/png"),
     (ImageBlock(media_type="image/png", data=PNG_B64 + "A" * MAX_IMAGE_DATA), "$.images[0].data", "scale it down"),
 ])
 async def test_a_bad_image_is_invalid_params_naming_its_path_and_nothing_is_stored(c1, image, path, says):
