@@ -12,9 +12,11 @@ from __future__ import annotations
 import base64
 from datetime import datetime, timezone
 
+from duologue.protocol import images
 from duologue.protocol import methods as m
 from duologue.protocol.entities import (
     CodeContextBlock,
+    ImageBlock,
     ContextSummary,
     Message,
     ModelInfo,
@@ -111,6 +113,8 @@ def message_block(msg: Message) -> str:
         elif isinstance(block, CodeContextBlock):
             where = block.path + (f":{block.range.start}-{block.range.end}" if block.range else "")
             parts.append(f"[context {where}]")
+        elif isinstance(block, ImageBlock):
+            parts.append(images.label(block))
         elif isinstance(block, ToolCallBlock):
             parts.append(f"[calls {block.name}]")
         elif isinstance(block, ToolResultBlock):

@@ -9,7 +9,8 @@ import json
 
 from rich.text import Text
 
-from duologue.protocol.entities import CodeContextBlock, Message, ToolCallBlock, ToolResultBlock
+from duologue.protocol import images
+from duologue.protocol.entities import CodeContextBlock, ImageBlock, Message, ToolCallBlock, ToolResultBlock
 
 from ..render import format_cost, one_line, refusal_line
 
@@ -39,7 +40,8 @@ def is_tool_round(msg: Message) -> bool:
 
 
 def head_lines(msg: Message, label: str, via: str | None, emulator: bool) -> Text:
-    """Who wrote it, how it ended, and under it the code context the prompt attached."""
+    """Who wrote it, how it ended, and under it the code context and images the prompt
+    attached (an image as one line naming it)."""
     head = Text(label, style="bold" + (" cyan" if msg.role == "user" else " green"))
     if emulator and msg.role == "assistant":
         head.append(" · EMULATOR", style="bold reverse red")
@@ -56,6 +58,8 @@ def head_lines(msg: Message, label: str, via: str | None, emulator: bool) -> Tex
         if isinstance(block, CodeContextBlock):
             where = block.path + (f":{block.range.start}-{block.range.end}" if block.range else "")
             head.append(f"\n[context {where}]", style="dim")
+        elif isinstance(block, ImageBlock):
+            head.append(f"\n{images.label(block)}", style="dim")
     return head
 
 

@@ -7,6 +7,8 @@ import asyncio
 
 from acp import text_block
 
+from duologue.protocol.methods import TaskInput
+
 
 def stored_ids(recorder, session_id):
     """Each update's identity as the client can tell it: the chunks of one message
@@ -118,12 +120,17 @@ async def test_identical_prompts_from_two_acp_processes_each_show_once_to_the_ot
     assert {shown_to_one[0], shown_to_two[0]} == {msg.id for msg in prompts}
 
 
-async def test_fork_copies_the_history_into_a_new_session_that_goes_on_alone(start_acp, project, daemon):
+async def test_fork_copies_the_history_and_tasks_into_a_new_session_that_goes_on_alone(start_acp, project,
+                                                                                        daemon):
     agent = await start_acp()
     assert (await agent.conn.initialize(protocol_version=1)).agent_capabilities.session_capabilities.fork is not None
     new = await agent.conn.new_session(cwd=str(project))
     await agent.conn.set_config_option(config_id="model", session_id=new.session_id, value="flash")
     await asyncio.wait_for(agent.conn.prompt(session_id=new.session_id, prompt=[text_block("before the fork")]), 60)
+    async with daemon.client("planner") as planner:
+        await planner.update_tasks(new.session_id, [
+            TaskInput(content="read lib.py", status="completed"),
+            TaskInput(content="rename add", status="in_progress", active_form="Renaming add")])
 
     forked = await agent.conn.fork_session(session_id=new.session_id, cwd=str(project))
     assert forked.session_id != new.session_id
@@ -140,3 +147,5 @@ async def test_fork_copies_the_history_into_a_new_session_that_goes_on_alone(sta
     assert [t for role, t in texts if role == "user"] == ["before the fork", "only in the fork"]
     assert fork.session.metadata["forked_from"] == new.session_id
     assert fork.session.project_id == source.session.project_id
+    assert [(t.content, t.status, t.active_form) for t in fork.tasks.tasks] == [
+        ("read lib.py", "completed", None), ("rename add", "in_progress", "Renaming add")]
