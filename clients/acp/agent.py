@@ -135,7 +135,8 @@ class DuologueAgent:
                     embedded_context=True, image=any(info.images for info in self.models), audio=False),
                 session_capabilities=a.SessionCapabilities(
                     list=a.SessionListCapabilities(), resume=a.SessionResumeCapabilities(),
-                    close=a.SessionCloseCapabilities(), fork=a.SessionForkCapabilities())),
+                    close=a.SessionCloseCapabilities(), fork=a.SessionForkCapabilities(),
+                    delete=a.SessionDeleteCapabilities())),
             agent_info=a.Implementation(name="duologue", title="duologue", version=version("duologue")))
 
     @relayed
@@ -196,6 +197,19 @@ class DuologueAgent:
         self.views.pop(session_id, None)
         await self.bridge.call("session/detach", m.SessionRef(session_id=session_id))
         return a.CloseSessionResponse()
+
+    @relayed
+    async def delete_session(self, session_id: str, **kwargs: Any) -> a.DeleteSessionResponse:
+        """Delete the session from duologue, as ``duologue rm`` does: an ACP session is a
+        duologue session, so every client attached to it is told (the editor asked its
+        user first). This client's running turn stops first."""
+        await self._ready()
+        view = self.views.get(session_id)
+        if view is not None and view.prompt is not None:
+            await self.cancel(session_id)
+        await self.bridge.call("session/delete", m.SessionRef(session_id=session_id))
+        self.views.pop(session_id, None)
+        return a.DeleteSessionResponse()
 
     @relayed
     async def list_sessions(self, cwd: str | None = None, cursor: str | None = None,

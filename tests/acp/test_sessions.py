@@ -1,4 +1,4 @@
-"""Sessions across ACP processes: load replays, list, resume and close; two editors on
+"""Sessions across ACP processes: load replays, list, resume, close and delete; two editors on
 one session see each other's turns once; a daemon restart loses and repeats nothing."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ import asyncio
 
 from acp import text_block
 
-from duologue.protocol.methods import TaskInput
+from duologue.protocol.methods import SessionDeleted, TaskInput
 
 
 def stored_ids(recorder, session_id):
@@ -149,3 +149,26 @@ async def test_fork_copies_the_history_and_tasks_into_a_new_session_that_goes_on
     assert fork.session.project_id == source.session.project_id
     assert [(t.content, t.status, t.active_form) for t in fork.tasks.tasks] == [
         ("read lib.py", "completed", None), ("rename add", "in_progress", "Renaming add")]
+
+
+async def test_delete_removes_the_session_from_duologue_and_tells_the_other_clients(start_acp, project, daemon):
+    agent = await start_acp()
+    kept = await agent.conn.new_session(cwd=str(project))
+    gone = await agent.conn.new_session(cwd=str(project))
+    await asyncio.wait_for(agent.conn.prompt(session_id=gone.session_id, prompt=[text_block("soon gone")]), 60)
+    caps = (await agent.conn.initialize(protocol_version=1)).agent_capabilities.session_capabilities
+    assert caps.delete is not None
+    async with daemon.client("watcher") as watcher:
+        await watcher.attach(gone.session_id)
+        # the SDK's client side has no typed call for it either: its request, raw
+        await agent.conn._conn.send_request("session/delete", {"sessionId": gone.session_id})
+        event = await watcher.next_event(30)
+        assert isinstance(event, SessionDeleted) and event.session_id == gone.session_id
+    listed = await agent.conn.list_sessions(cwd=str(project))
+    assert [s.session_id for s in listed.sessions] == [kept.session_id]
+    try:
+        await agent.conn._conn.send_request("session/delete", {"sessionId": gone.session_id})
+    except Exception as exc:
+        assert gone.session_id in str(exc) or "no session" in str(exc).lower()
+    else:
+        raise AssertionError("deleting a session that is gone is an error")
