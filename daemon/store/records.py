@@ -40,6 +40,7 @@ The schema version is upgraded by the steps in ``migrations`` when the store ope
 
 from __future__ import annotations
 
+import itertools
 import logging
 import os
 from collections.abc import Iterator
@@ -63,7 +64,7 @@ from .errors import (
 from .imports import ImportMarks, ImportRecords
 from .keys import U64, decode_cursor, ms, project_hash, seq_key, u64
 from .migrations import MIGRATIONS, Migration, MigrationContext, upgrade
-from .streams import expand, streamed
+from .streams import Frames, streamed
 from .sync_log import SyncLog
 
 log = logging.getLogger(__name__)
@@ -497,9 +498,10 @@ class Store:
     def event_page(self, sid: str, since_seq: int, limit: int | None) -> list[tuple[int, bytes]]:
         """At most ``limit`` frames after ``since_seq`` (all: None), with their seqs,
         as they were published."""
-        prefix = sid.encode() + b"\0"
+        start = seq_key(sid, since_seq + 1)
+        end = sid.encode() + b"\1"  # just past the session's keys
         out: list[tuple[int, bytes]] = []
-        with self._env.begin(db=self._db["events"], buffers=True) as txn:
+        with self._env.begin(db=self._db["events"]) as txn:
             records: dict[int, Message | None] = {}  # a page's deltas mostly share one reply
 
             def record(seq: int) -> Message | None:
@@ -509,14 +511,14 @@ class Store:
                 return records[seq]
 
             cur = txn.cursor()
-            if not cur.set_range(seq_key(sid, since_seq + 1)):
+            if not cur.set_range(start):
                 return out
-            for key, value in cur:
-                key = bytes(key)
-                if not key.startswith(prefix) or (limit is not None and len(out) >= limit):
+            frame, at = Frames(sid, record).frame, len(end)
+            for key, value in itertools.islice(cur.iternext(), limit):
+                if key >= end:
                     break
-                seq = U64.unpack(key[len(prefix):])[0]
-                out.append((seq, expand(sid, seq, bytes(value), record)))
+                seq = U64.unpack_from(key, at)[0]
+                out.append((seq, frame(seq, value)))
         return out
 
     def message(self, message_id: str) -> Message | None:

@@ -27,9 +27,17 @@ chunk of a few words), so the store keeps only its text, behind a mark saying te
 or thinking and how many seqs back its reply's record is; a read rebuilds the frame
 from them and the record's id.
 
-Either way a read (:func:`expand`) returns the frame that was published, byte for
+Either way a read (:class:`Frames`) returns the frame that was published, byte for
 byte (``encode_event`` is deterministic), and a reply's text is on disk twice: in
 its deltas and in its final record.
+
+Deltas are most of a long session's events, so a replay's cost is mostly theirs. A
+delta's frame is therefore templated rather than built as a ``MessageDelta`` and
+encoded: the bytes before its text depend only on its reply (encoded once per reply
+and read transaction), the bytes after it only on the session and the seq, and the
+text is encoded as the JSON string msgspec would write inside the Struct. The
+template follows the field order ``encode_event`` writes (``message_id``, ``text``,
+``thinking`` when not empty, ``session_id``, ``seq``); tests/store compares the two.
 """
 
 from __future__ import annotations
@@ -59,6 +67,8 @@ class _Frame(msgspec.Struct):
 
 
 _frame = msgspec.json.Decoder(_Frame)
+_json = msgspec.json.Encoder()
+_DELTA_HEAD = b'{"jsonrpc":"2.0","method":"message/delta","params":{"message_id":'
 _delta = msgspec.json.Decoder(MessageDelta)
 _completed = msgspec.json.Decoder(MessageCompleted)
 
@@ -79,28 +89,43 @@ def _delta_of(seq: int, stored: bytes) -> tuple[int, bool, str]:
     return seq - _BACK.unpack_from(stored, 1)[0], stored[:1] == THINKING, stored[5:].decode()
 
 
-def expand(sid: str, seq: int, stored: bytes, record: Callable[[int], Message | None]) -> bytes:
-    """The frame a stored event was published as; ``record(seq)`` reads the message
-    record at that seq."""
-    mark = stored[:1]
-    if mark in (TEXT, THINKING):
-        reply_seq, thinking, text = _delta_of(seq, stored)
-        reply = record(reply_seq)
-        return encode_event(MessageDelta(session_id=sid, seq=seq, message_id=reply.id if reply else "",
-                                         text="" if thinking else text, thinking=text if thinking else ""))
-    if mark == COMPLETED:
-        reply = record(seq - _BACK.unpack_from(stored, 1)[0])
-        if reply is None:
-            return stored
-        pinned = stored[5:6] == _PINNED
-        message = reply if reply.pinned == pinned else msgspec.structs.replace(reply, pinned=pinned)
-        return encode_event(MessageCompleted(session_id=sid, seq=seq, message=message))
-    if mark == COMPLETION:
-        event = _completed.decode(_frame.decode(stored[1:]).params)
-        reply = record(event.message.seq)
-        return encode_event(msgspec.structs.replace(event, message=msgspec.structs.replace(
-            event.message, content=reply.content if reply else [])))
-    return stored
+class Frames:
+    """The frames of one session's stored events, as published, for one read
+    transaction: ``record(seq)`` reads the message record at that seq in it."""
+
+    def __init__(self, sid: str, record: Callable[[int], Message | None]):
+        self._sid = sid
+        self._record = record
+        self._tail = b',"session_id":' + _json.encode(sid) + b',"seq":'
+        self._heads: dict[int, tuple[bytes, bytes]] = {}
+        """Per reply seq: what precedes a text delta's text, and a thinking delta's."""
+
+    def frame(self, seq: int, stored: bytes) -> bytes:
+        mark = stored[:1]
+        if mark == TEXT or mark == THINKING:
+            reply_seq = seq - _BACK.unpack_from(stored, 1)[0]
+            heads = self._heads.get(reply_seq) or self._delta_heads(reply_seq)
+            return b"".join((heads[mark == THINKING], _json.encode(stored[5:].decode()), self._tail,
+                             b"%d}}" % seq))
+        if mark == COMPLETED:
+            reply = self._record(seq - _BACK.unpack_from(stored, 1)[0])
+            if reply is None:
+                return stored
+            pinned = stored[5:6] == _PINNED
+            message = reply if reply.pinned == pinned else msgspec.structs.replace(reply, pinned=pinned)
+            return encode_event(MessageCompleted(session_id=self._sid, seq=seq, message=message))
+        if mark == COMPLETION:
+            event = _completed.decode(_frame.decode(stored[1:]).params)
+            reply = self._record(event.message.seq)
+            return encode_event(msgspec.structs.replace(event, message=msgspec.structs.replace(
+                event.message, content=reply.content if reply else [])))
+        return stored
+
+    def _delta_heads(self, reply_seq: int) -> tuple[bytes, bytes]:
+        reply = self._record(reply_seq)
+        head = _DELTA_HEAD + _json.encode(reply.id if reply else "") + b',"text":'
+        heads = self._heads[reply_seq] = (head, head + b'"","thinking":')
+        return heads
 
 
 def streamed(message: Message, events: Iterable[tuple[int, bytes]]) -> Message:
