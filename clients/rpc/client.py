@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+from collections import deque
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -58,7 +59,13 @@ class AsyncClient(ClientSettings, Calls):
         self._loop: asyncio.AbstractEventLoop | None = None
         self._ids = itertools.count(1)
         self._pending: dict[int, tuple[str, asyncio.Future[Any]]] = {}
-        self._events: asyncio.Queue[Any] = asyncio.Queue()
+        self.inbox: deque[Any] = deque()
+        """What arrived and nobody took yet, oldest first: the notifications (typed, or
+        raw when unreadable) and the connection markers. Readers pop from it while it
+        holds something and wait (:meth:`wait_event`) only when it is empty, so a
+        replay of thousands of events costs a wait per burst, not per event."""
+        self._arrived: asyncio.Future[None] | None = None
+        """Set when something is put in an empty inbox; the readers waiting share it."""
         self._tasks: list[asyncio.Task[None]] = []
 
     # --- connection ---------------------------------------------------------------------
@@ -115,10 +122,10 @@ class AsyncClient(ClientSettings, Calls):
                 if event["event"] == zmq.EVENT_DISCONNECTED:
                     down = True
                     self._fail_pending(ConnectionLost("the connection to the daemon was lost"))
-                    self._events.put_nowait(Disconnected())
+                    self._put(Disconnected())
                 elif event["event"] == zmq.EVENT_CONNECTED and down:
                     down = False
-                    self._events.put_nowait(Reconnected())
+                    self._put(Reconnected())
         finally:
             monitor.close(linger=0)
 
@@ -167,7 +174,7 @@ class AsyncClient(ClientSettings, Calls):
     def _dispatch(self, frame: bytes) -> None:
         for item in parse_replies(frame):
             if isinstance(item, Incoming):
-                self._events.put_nowait(read_notification(item))
+                self._put(read_notification(item))
             else:
                 self._resolve(item)
 
@@ -208,13 +215,34 @@ class AsyncClient(ClientSettings, Calls):
         """Send bytes as they are (tests and tools that probe the daemon)."""
         await self._send(frame)
 
+    def _put(self, item: Any) -> None:
+        self.inbox.append(item)
+        arrived = self._arrived
+        if arrived is not None and not arrived.done():
+            arrived.set_result(None)
+
+    async def wait_event(self, timeout: float | None = None) -> None:
+        """Return once the inbox holds something; TimeoutError after ``timeout`` s.
+        Readers waiting together share one future, so each put wakes them all."""
+        while not self.inbox:
+            arrived = self._arrived
+            if arrived is None or arrived.done():
+                arrived = self._arrived = asyncio.get_running_loop().create_future()
+            done, _ = await asyncio.wait((arrived,), timeout=timeout)
+            if not done:
+                raise asyncio.TimeoutError(f"no event within {timeout:g} s")
+
     async def events(self) -> AsyncIterator[Any]:
         """Notifications of attached sessions, in the order the daemon sent them."""
+        inbox = self.inbox
         while True:
-            yield await self._events.get()
+            if not inbox:
+                await self.wait_event()
+            yield inbox.popleft()
 
     async def next_event(self, timeout: float | None = None) -> Any:
-        return await asyncio.wait_for(self._events.get(), timeout)
+        await self.wait_event(timeout)
+        return self.inbox.popleft()
 
     # --- hello (the other typed methods are Calls') ------------------------------------
 
