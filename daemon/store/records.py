@@ -498,28 +498,36 @@ class Store:
     def event_page(self, sid: str, since_seq: int, limit: int | None) -> list[tuple[int, bytes]]:
         """At most ``limit`` frames after ``since_seq`` (all: None), with their seqs,
         as they were published."""
-        start = seq_key(sid, since_seq + 1)
         end = sid.encode() + b"\1"  # just past the session's keys
         out: list[tuple[int, bytes]] = []
         with self._env.begin(db=self._db["events"]) as txn:
-            records: dict[int, Message | None] = {}  # a page's deltas mostly share one reply
-
-            def record(seq: int) -> Message | None:
-                if seq not in records:
-                    raw = txn.get(seq_key(sid, seq), db=self._db["messages"])
-                    records[seq] = None if raw is None else self._message_dec.decode(raw)
-                return records[seq]
-
             cur = txn.cursor()
-            if not cur.set_range(start):
+            if not cur.set_range(seq_key(sid, since_seq + 1)):
                 return out
-            frame, at = Frames(sid, record).frame, len(end)
+            frame = Frames(sid, self._record_reader(txn, sid)).frame
             for key, value in itertools.islice(cur.iternext(), limit):
                 if key >= end:
                     break
-                seq = U64.unpack_from(key, at)[0]
+                seq = U64.unpack_from(key, len(end))[0]
                 out.append((seq, frame(seq, value)))
         return out
+
+    def frame_page(self, sid: str, since_seq: int, upto: int, limit: int) -> tuple[list[bytes], int]:
+        """At most ``limit`` frames after ``since_seq`` and up to ``upto``, as they
+        were published, and the seq of the last (``since_seq`` when there are none):
+        a replay's page, with nothing built per event beyond its frame."""
+        with self._env.begin(db=self._db["events"]) as txn:
+            cur = txn.cursor()
+            if not cur.set_range(seq_key(sid, since_seq + 1)):
+                return [], since_seq
+            frames, last = Frames(sid, self._record_reader(txn, sid)).page(
+                itertools.islice(cur.iternext(), limit), seq_key(sid, upto + 1), len(sid.encode()) + 1)
+        return frames, last if frames else since_seq
+
+    def _record_reader(self, txn: lmdb.Transaction, sid: str) -> Callable[[int], bytes | None]:
+        """The msgpack bytes of ``sid``'s message record at a seq, read in ``txn``."""
+        messages = self._db["messages"]
+        return lambda seq: txn.get(seq_key(sid, seq), db=messages)
 
     def message(self, message_id: str) -> Message | None:
         with self._env.begin() as txn:

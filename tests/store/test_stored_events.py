@@ -112,9 +112,12 @@ def test_deltas_rebuilt_from_their_template_are_the_frames_published(tmp_path: P
         draft.emit_delta(first, "a \\ backslash, a tab\t, a bell\x07 and \x1f")
         draft.emit_delta(second, "caf\u00e9 \u2028 \U0001f980 \x7f")
         draft.emit_delta(first, "")
-        sessions.commit(draft)
+        last = sessions.commit(draft).last_seq
         assert store.events(session.id, since_seq=session.last_seq) == follower.got
         assert len(follower.got) == 7
+        assert store.frame_page(session.id, session.last_seq, last, 256) == (follower.got, last)
+        assert store.frame_page(session.id, session.last_seq, last - 2, 3) == (follower.got[:3], last - 4)
+        assert store.frame_page(session.id, session.last_seq, last - 2, 256) == (follower.got[:5], last - 2)
     finally:
         store.close()
 
