@@ -33,9 +33,9 @@ connection that never dropped (a relay or a tunnel kept it up), so every subscri
 is gone although no reconnect was seen."""
 
 BURST = 256
-"""Events taken from the client's inbox in a row before the loop's other tasks get a
-turn (a screen redrawing, a request's answer): the inbox is read without waiting
-while it holds something, so a long replay would otherwise hold the loop."""
+"""Events taken from the client in a row before the loop's other tasks get a turn (a
+screen redrawing, a request's answer): what the client holds is taken without
+waiting, so a long replay would otherwise hold the loop."""
 
 
 @dataclass(frozen=True)
@@ -117,10 +117,11 @@ class SessionEvents:
         await self.client.detach(session_id)
 
     async def events(self) -> AsyncIterator[Any]:
-        inbox = self.client.inbox
+        take = self.client.take_event
         burst = 0
         while True:
-            if not inbox:
+            item = take()
+            if item is None:
                 burst = 0
                 try:
                     await self.client.wait_event(None if self._down else self.quiet_check_s)
@@ -130,11 +131,9 @@ class SessionEvents:
                             yield out
                 continue
             burst += 1
-            if burst >= BURST:  # a long replay still lets the loop's other tasks run
+            if burst == BURST:  # a long replay still lets the loop's other tasks run
                 burst = 0
                 await asyncio.sleep(0)
-                continue
-            item = inbox.popleft()
             if isinstance(item, (Disconnected, Reconnected)):
                 decision = None
             else:

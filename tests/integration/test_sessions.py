@@ -55,8 +55,9 @@ async def no_event_within(client: AsyncClient, barrier: AsyncClient, session_id:
     """
     await barrier.status()
     await client.status()
-    got = list(client.inbox)
-    client.inbox.clear()
+    got = []
+    while (event := client.take_event()) is not None:
+        got.append(event)
     return got
 
 
