@@ -1,11 +1,11 @@
 """The floor for a round trip: a raw pyzmq ROUTER that answers every frame with the
 same canned frame, in its own process (as the daemon is).
 
-``python -m bench.zmq_floor ENDPOINT REPLY_FILE [--asyncio | --fanout | --replay STORE SID PAGE]``
-serves until terminated; the reply is the file's bytes (the daemon's own answer, captured by the
-benchmark, so a client can decode it as it decodes the daemon's). ``--asyncio``
-serves from a ``zmq.asyncio`` socket in an event loop instead of a blocking one: the
-cost of asyncio alone, with no protocol work.
+``python -m bench.zmq_floor ENDPOINT REPLY_FILE [--asyncio | --fanout | --replay STORE
+SID PAGE]`` serves until terminated; the reply is the file's bytes (the daemon's own
+answer, captured by the benchmark, so a client can decode it as it decodes the
+daemon's). ``--asyncio`` serves from a ``zmq.asyncio`` socket in an event loop
+instead of a blocking one: the cost of asyncio alone, with no protocol work.
 
 ``--fanout`` is the floor of the fan-out figure: every peer that sends a frame is
 answered with the reply and becomes a watcher, except that a frame starting with
@@ -13,14 +13,14 @@ answered with the reply and becomes a watcher, except that a frame starting with
 NOBLOCK, to every watcher: what handing one frame to N clients costs, with no
 daemon around it.
 
-``--replay STORE SID PAGE`` is the floor of the attach figure: REPLY_FILE holds the frames
-a replay of session SID came as (each behind its length, 4 bytes big-endian). A
-frame naming ``session/attach`` is answered with a result, then with those frames,
+``--replay STORE SID PAGE`` is the floor of the attach figure: REPLY_FILE holds the
+frames a replay of session SID came as (each behind its length, 4 bytes big-endian).
+A frame naming ``session/attach`` is answered with a result, then with those frames,
 each sent once the next page of SID's records (PAGE of them, as many as the daemon
-reads at a time) has been read from the events database of the LMDB store in STORE with a
-cursor, in a read transaction of its own: what any daemon replaying that session
-from that store pays, reading the same records and sending the same bytes, with
-nothing rebuilt. Any other frame is answered with a result.
+reads at a time) has been read from the events database of the LMDB store in STORE
+with a cursor, in a read transaction of its own: what any daemon replaying that
+session from that store pays, reading the same records and sending the same bytes,
+with nothing rebuilt. Any other frame is answered with a result.
 """
 
 from __future__ import annotations
