@@ -219,6 +219,6 @@ def test_autostart_starts_a_daemon_when_none_runs(home: Path, monkeypatch: pytes
 
 def test_every_typed_method_of_the_async_client_is_offered_blocking():
     typed = {name for name, fn in inspect.getmembers(AsyncClient, inspect.iscoroutinefunction)
-             if not name.startswith("_") and name not in {"connect", "close", "send_raw", "next_event"}}
+             if not name.startswith("_") and name not in {"connect", "close", "send_raw", "next_event", "wait_event"}}
     missing = sorted(name for name in typed if not callable(getattr(Client, name, None)))
     assert typed and not missing, f"sync_client.Client lacks {missing}"
