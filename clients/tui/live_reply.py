@@ -92,12 +92,14 @@ class LiveReply(Vertical):
             # parse the text again and show it twice
             self._timer = self.set_timer(FLUSH_S, self.draw)
             return
+        body = next(iter(self.query(Markdown)), None)
+        thinking = next(iter(self.query(".thinking").results(Static)), None)
+        if body is None or thinking is None:
+            return  # its children are gone: the finished reply is taking its place
         if self.text != self._shown:
-            body = self.query_one(Markdown)
             fresh = self.text.startswith(self._shown)
             self._drawing = body.append(self.text[len(self._shown):]) if fresh else body.update(self.text)
             self._shown = self.text
-        thinking = self.query_one(".thinking", Static)
         thinking.display = bool(self.thinking)
         if self.thinking:
             thinking.update(Text(f"▸ {thinking_title(self.thinking)} …"))
