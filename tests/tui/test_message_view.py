@@ -19,7 +19,7 @@ from duologue.clients.tui.static_markdown import split
 from duologue.clients.tui.transcript import Transcript
 from duologue.protocol.entities import Message, TextBlock
 
-from tui_support import rows
+from tui_support import rows, until
 
 T0 = datetime(2026, 12, 2, tzinfo=timezone.utc)
 REPLY = "Use this:\n\n```python\nx = 1\n```\n\n- then\n- this\n\n```sh\nmake\n```\n"
@@ -117,7 +117,11 @@ async def test_find_scrolls_to_the_matched_line_and_opens_a_folded_message_holdi
         await pilot.app.mount(bar)
         assert view.folded
         bar.open("walrus")
-        await pilot.pause()
+
+        def match_in_view() -> bool:
+            row = next((y for y, r in enumerate(rows(view)) if "walrus" in r), None)
+            return row is not None and (
+                t.scroll_y <= view.virtual_region.y + row < t.scroll_y + t.scrollable_content_region.height)
+
+        await until(pilot, match_in_view, what="the matched line scrolled into view")
         assert not view.folded and "1/1" in str(bar.query_one("#find-count").content)
-        row = next(y for y, r in enumerate(rows(view)) if "walrus" in r)
-        assert t.scroll_y <= view.virtual_region.y + row < t.scroll_y + t.scrollable_content_region.height
