@@ -75,12 +75,12 @@ class _PlainClient:
 
 
 @contextlib.contextmanager
-def echo(tmp: Path, reply_file: Path, *, mode: str = "") -> Iterator[str]:
-    """A floor echo process (``bench.zmq_floor``; ``mode`` "asyncio" or "fanout")
-    serving ``reply_file``'s bytes; yields its endpoint."""
+def echo(tmp: Path, reply_file: Path, *, mode: str = "", args: tuple[str, ...] = ()) -> Iterator[str]:
+    """A floor echo process (``bench.zmq_floor``; ``mode`` "asyncio", "fanout" or
+    "replay", followed by ``args``) serving ``reply_file``'s bytes; yields its endpoint."""
     endpoint = f"ipc://{tmp}/floor{'-' + mode if mode else ''}.sock"
     proc = subprocess.Popen([sys.executable, "-m", "bench.zmq_floor", endpoint, str(reply_file),
-                             *([f"--{mode}"] if mode else [])],
+                             *([f"--{mode}"] if mode else []), *args],
                             stdout=subprocess.PIPE, cwd=Path(__file__).resolve().parent.parent)
     try:
         assert proc.stdout is not None and proc.stdout.readline().strip() == b"ready"

@@ -16,25 +16,35 @@ import sys
 import msgspec
 
 from duologue.protocol import methods as m
+from duologue.protocol.entities import Message
 from duologue.protocol.errors import RpcError
 
 from . import render
+from .chat_commands import commands, help_lines, usage
+from .exchanges import context_of, cost_by_model, cost_text, last_prompt, last_reply
 from .rpc.client import AsyncClient, DaemonUnavailable, Disconnected
 from .code_context import parse_context_arg
 from .follow import _Printer
 from .rpc.session_events import Resumed, SessionEvents, Unfollowed
 
-HELP = """commands:
-  /switch MODEL     switch the session's model (id, short name or auto)
-  /models           the model catalog
-  /tasks            the session's task list
-  /cancel           stop the running reply (its text is kept)
-  /context FILE[:A-B] TEXT   send TEXT with a file (or lines A-B) attached
-  /new [TITLE]      start a new session in this project
-  /sessions         this project's sessions
-  /open ID          open another session
-  /show             the whole transcript
-  /quit             leave (the daemon and the session stay)"""
+HELP = "commands:\n" + "\n".join(f"  {line}" for line in help_lines("line"))
+
+
+def find_text(messages: list[Message], query: str) -> str:
+    """The messages holding ``query`` (case ignored), one line each around the first match."""
+    needle = query.casefold()
+    lines = []
+    for msg in messages:
+        at = msg.text.casefold().find(needle)
+        if at < 0:
+            continue
+        start, end = max(at - 30, 0), at + len(query) + 50
+        snippet = render.one_line(msg.text[start:end])
+        who = "you" if msg.role == "user" else (msg.model or "assistant")
+        lines.append(f"#{msg.seq} {who}: {'…' if start else ''}{snippet}{'…' if end < len(msg.text) else ''}")
+    if not lines:
+        return f"/find: {query!r} is in none of the {len(messages)} messages"
+    return "\n".join([*lines, f"{len(lines)} of {len(messages)} messages hold {query!r}"])
 
 
 def emulator_banner(providers: list[m.ProviderStatus]) -> str:
@@ -87,6 +97,8 @@ class Chat:
         c = self.client
         if not line.startswith("/"):
             await self._send(line)
+        elif not rest and usage(word, "line"):
+            _say(f"{usage(word, 'line')}; /help lists every command")
         elif word in ("/quit", "/exit", "/q"):
             return False
         elif word == "/help":
@@ -113,9 +125,41 @@ class Chat:
             await self.open(rest)
         elif word == "/show":
             _say(render.transcript(await c.whole_session(self.session_id)))
+        elif word in ("/cost", "/retry", "/copy", "/find"):
+            await self._about_exchanges(word, rest)
+        elif word in commands("app"):
+            _say(f"{word} works in the full-screen chat only; /help lists this one's")
         else:
             _say(f"unknown command {line!r}; /help lists them")
         return True
+
+    async def _about_exchanges(self, word: str, rest: str) -> None:
+        """The commands that read the session's messages (all of them: the line chat
+        keeps none), as the full-screen chat's do."""
+        c = self.client
+        messages = (await c.whole_session(self.session_id)).messages
+        if word == "/cost":
+            catalog = {info.id: info.short_name for info in (await c.list_models()).models}
+            emulator = (await c.status()).emulator
+            _say(cost_text(cost_by_model(messages), lambda model: catalog.get(model or "", model or "-"), emulator))
+        elif word == "/retry":
+            prompt = last_prompt(messages)
+            if prompt is None:
+                _say("/retry: no prompt to send again in this session yet")
+            else:
+                await self._send(prompt.text, **({"context": context_of(prompt)} if context_of(prompt) else {}))
+        elif word == "/copy":
+            reply = last_reply(messages)
+            if reply is None:
+                _say("/copy: no reply to copy yet")
+            elif not sys.stdout.isatty():
+                _say("/copy: the clipboard is the terminal's (OSC 52), and this output is not a terminal")
+            else:
+                sys.stdout.write(render.osc52(reply.text))
+                _say(f"copied the last reply ({len(reply.text):,} characters) to the clipboard through the "
+                     "terminal (OSC 52; some terminals need it allowed)")
+        else:
+            _say(find_text(messages, rest))
 
     async def print_events(self) -> None:
         async for event in self.events.events():

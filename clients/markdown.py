@@ -11,7 +11,9 @@ import json
 from datetime import datetime, timezone
 
 from duologue.protocol import methods as m
-from duologue.protocol.entities import CodeContextBlock, Message, ModelSwitch, TextBlock, ToolCallBlock, ToolResultBlock
+from duologue.protocol import images
+from duologue.protocol.entities import (CodeContextBlock, ImageBlock, Message, ModelSwitch, TextBlock, ToolCallBlock,
+                                       ToolResultBlock)
 
 _MARK = {"pending": "[ ]", "in_progress": "[ ]", "completed": "[x]"}
 
@@ -69,6 +71,8 @@ def _message(msg: Message) -> str:
         elif isinstance(b, CodeContextBlock):
             where = b.path + (f":{b.range.start}-{b.range.end}" if b.range else "")
             parts += [f"**Context** `{where}`", "", _fence(b.text, b.language or "")]
+        elif isinstance(b, ImageBlock):
+            parts.append(f"**Image** `{images.label(b)}`")
         elif isinstance(b, ToolCallBlock):
             parts += [f"**Tool call** `{b.name}` (`{b.id}`)", "",
                       _fence(json.dumps(b.input, indent=2, ensure_ascii=False, sort_keys=True), "json")]

@@ -9,11 +9,14 @@ through it. ``--json`` output is not escaped: JSON escapes control characters it
 
 from __future__ import annotations
 
+import base64
 from datetime import datetime, timezone
 
+from duologue.protocol import images
 from duologue.protocol import methods as m
 from duologue.protocol.entities import (
     CodeContextBlock,
+    ImageBlock,
     ContextSummary,
     Message,
     ModelInfo,
@@ -110,6 +113,8 @@ def message_block(msg: Message) -> str:
         elif isinstance(block, CodeContextBlock):
             where = block.path + (f":{block.range.start}-{block.range.end}" if block.range else "")
             parts.append(f"[context {where}]")
+        elif isinstance(block, ImageBlock):
+            parts.append(images.label(block))
         elif isinstance(block, ToolCallBlock):
             parts.append(f"[calls {block.name}]")
         elif isinstance(block, ToolResultBlock):
@@ -206,3 +211,18 @@ def refusal_line(msg: Message) -> str:
 def format_cost(usd: float) -> str:
     """Dollars with enough digits to tell one cheap reply from another."""
     return f"${usd:.4f}" if usd < 1 else f"${usd:.2f}"
+
+
+def compact_tokens(tokens: int) -> str:
+    """``950``, ``12.3k``, ``1M``: short enough for a status line."""
+    if tokens < 1000:
+        return str(tokens)
+    if tokens < 1_000_000:
+        return f"{tokens / 1000:.1f}k".replace(".0k", "k")
+    return f"{tokens / 1_000_000:.2f}".rstrip("0").rstrip(".") + "M"
+
+
+def osc52(text: str) -> str:
+    """The escape that puts ``text`` on the terminal's clipboard (OSC 52; some
+    terminals ask first, or need it allowed)."""
+    return f"\x1b]52;c;{base64.b64encode(text.encode()).decode()}\a"

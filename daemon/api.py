@@ -95,6 +95,7 @@ def build_handlers(services: Services) -> dict[str, Handler]:
 
     def send(p: m.SendParams, caller: Caller) -> m.SendResult:
         check_blocks(p.context, "$.context")
+        check_blocks(p.images, "$.images")
         return turns.submit(p)
 
     send_handler: Handler = send

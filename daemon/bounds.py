@@ -5,7 +5,9 @@ What it cannot say for types shared with stored records is checked here, with th
 same answer: INVALID_PARAMS whose ``data.path`` names the field. A line range must
 name lines (1 <= start <= end <= MAX_LINE); a timestamp from another tool must not
 be before 1970 (keys hold milliseconds since then as unsigned integers); an import
-names each message once.
+names each message once; an image is base64 of the format it names, within the
+size limits of ``protocol/images.py`` (a provider would refuse it on every later
+turn of the session).
 """
 
 from __future__ import annotations
@@ -14,7 +16,8 @@ from collections.abc import Sequence
 from datetime import datetime, timezone
 
 from duologue.protocol import methods as m
-from duologue.protocol.entities import CodeContextBlock
+from duologue.protocol import images
+from duologue.protocol.entities import CodeContextBlock, ImageBlock
 from duologue.protocol.errors import ErrorCode, RpcError
 
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
@@ -25,8 +28,20 @@ def _invalid(message: str, path: str) -> RpcError:
 
 
 def check_blocks(blocks: Sequence[object], path: str) -> None:
-    """Every code context's line range names lines the store can hold."""
+    """Every code context's line range names lines the store can hold; every image
+    is one a provider reads, and the images of ``blocks`` (one message) are within
+    the limit of a message."""
+    total = 0
     for i, block in enumerate(blocks):
+        if isinstance(block, ImageBlock):
+            wrong = images.problem(block)
+            if wrong is not None:
+                raise _invalid(wrong, f"{path}[{i}].data")
+            total += len(block.data)
+            if total > images.MAX_IMAGE_DATA_PER_MESSAGE:
+                raise _invalid(f"the images of one message may hold {images.MAX_IMAGE_DATA_PER_MESSAGE} "
+                               f"base64 characters in all; with this one they hold {total}: send fewer or "
+                               "smaller images", f"{path}[{i}].data")
         r = block.range if isinstance(block, CodeContextBlock) else None
         if r is None:
             continue

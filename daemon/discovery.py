@@ -18,6 +18,8 @@ active again):
   ``always``). An entry the catalog says cannot think, listed as thinking, takes its
   provider's usual control (``ProviderSpec.listed_thinking``). Whether a model thinks
   by default is not in any listing, so that part stays as the catalog says.
+- image input: Claude's ``capabilities.image_input`` sets ``images``; Gemini's listing
+  says nothing of it, so the catalog's word stands.
 
 Nothing here ever blocks the daemon: :meth:`Discovery.startup` applies the kept
 listings at once and fetches stale ones with a timeout; a failure is logged (the
@@ -92,6 +94,7 @@ def reconcile(entry: ModelInfo, listed: ListedModel | None, *, configured: bool 
         max_output_tokens=listed.max_output_tokens or entry.max_output_tokens,
         thinking=thinking,
         thinking_control=control,
+        images=entry.images if listed.images is None else listed.images,
         lifecycle=listed.lifecycle,
         available=entry.available and listed.lifecycle != "retired",
     )

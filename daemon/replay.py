@@ -11,7 +11,7 @@ Why paced: the transport asks for the next batch (:meth:`Replay.next_frame`) onl
 when ZeroMQ took the previous one with ``NOBLOCK``; until then the events stay in
 the store. So what a replay holds in the daemon is one store page plus what ZeroMQ's
 pipe holds (at most ``SEND_HWM`` batches), whatever the session's length. Each page
-is read in its own short read transaction (``Store.event_page``), closed before a
+is read in its own short read transaction (``Store.frame_page``), closed before a
 frame is handed out, so no transaction is ever held across an ``await``.
 
 Why bytes bound a batch: what ZeroMQ's pipe holds counts towards the client's
@@ -39,8 +39,9 @@ def batch_bytes(queue_limit: int, pipe_frames: int) -> int:
 
 
 class EventSource(Protocol):
-    def event_page(self, sid: str, since_seq: int, limit: int | None) -> list[tuple[int, bytes]]:
-        """At most ``limit`` stored frames after ``since_seq``, with their seqs."""
+    def frame_page(self, sid: str, since_seq: int, upto: int, limit: int) -> tuple[list[bytes], int]:
+        """At most ``limit`` stored frames after ``since_seq`` and up to ``upto``, and
+        the last one's seq."""
 
 
 class Lazy(Protocol):
@@ -75,11 +76,8 @@ class Replay:
     def _read_page(self) -> bool:
         if self._read_to >= self._upto:
             return False
-        for seq, frame in self._store.event_page(self._sid, self._read_to, PAGE_EVENTS):
-            if seq > self._upto:
-                break
-            self._page.append(frame)
-            self._read_to = seq
-        if not self._page:  # the store ends before ``upto``: nothing more to read
-            self._read_to = self._upto
-        return bool(self._page)
+        frames, last = self._store.frame_page(self._sid, self._read_to, self._upto, PAGE_EVENTS)
+        self._page.extend(frames)
+        # the store ends before ``upto`` when it has nothing more: nothing more to read
+        self._read_to = last if frames else self._upto
+        return bool(frames)

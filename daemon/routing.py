@@ -24,7 +24,7 @@ from typing import Any, Callable
 
 import msgspec
 
-from duologue.protocol.entities import CodeContextBlock, Message, ModelInfo, Tier
+from duologue.protocol.entities import CodeContextBlock, ImageBlock, Message, ModelInfo, Tier
 from duologue.protocol.errors import ErrorCode, RpcError
 from duologue.protocol.methods import ProviderStatus
 
@@ -47,10 +47,18 @@ def estimate_tokens(text: str) -> int:
     return len(text) // 4 + 1
 
 
+IMAGE_TOKENS = 1_600
+"""What one image costs a prompt, at most: Claude scales a larger one down to about
+1,600 tokens; Gemini bills 258 to 1,120 a picture. Its base64 is not read as text."""
+
+
 def message_tokens(msg: Message) -> int:
     total = 0
     for block in msg.content:
-        total += estimate_tokens(msgspec.json.encode(block).decode())
+        if isinstance(block, ImageBlock):
+            total += IMAGE_TOKENS
+        else:
+            total += estimate_tokens(msgspec.json.encode(block).decode())
     return total
 
 

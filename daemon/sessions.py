@@ -244,9 +244,11 @@ class Sessions:
         draft.emit(m.SessionRenamed, title=title)
         self.commit(draft, title=title)
 
-    def delete(self, session_id: str) -> None:
+    def delete(self, session_id: str, followed: int | None = None) -> None:
+        """Delete the session and tell its clients; ``followed``: the deletion came
+        from another device, at that stream sequence (daemon/sync)."""
         session = self.require(session_id)
-        self.store.delete_session(session)
+        self.store.delete_session(session, followed)
         frame = encode_event(m.SessionDeleted(session_id=session.id, seq=session.last_seq))
         self.hub.publish(session.id, [frame])
         self.hub.forget_session(session.id)

@@ -16,6 +16,7 @@ from collections.abc import Iterable
 from duologue.protocol import methods as m
 from duologue.protocol.entities import (
     CodeContextBlock,
+    ImageBlock,
     ContextSummary,
     Message,
     ModelInfo,
@@ -54,6 +55,8 @@ def _transcript(messages: Iterable[Message]) -> str:
                 parts.append(block.text)
             elif isinstance(block, CodeContextBlock):
                 parts.append(f"[attached {block.path}; kept verbatim elsewhere]")
+            elif isinstance(block, ImageBlock):
+                parts.append(f"[showed an image ({block.media_type}); the summary cannot see it]")
             elif isinstance(block, ToolCallBlock):
                 parts.append(f"[called tool {block.name}]")
             elif isinstance(block, ToolResultBlock):

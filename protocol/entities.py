@@ -99,7 +99,27 @@ class ThinkingBlock(Record, tag="thinking", tag_field="type", frozen=True):
     redacted: str | None = None
 
 
-ContentBlock = TextBlock | CodeContextBlock | ToolCallBlock | ToolResultBlock | ThinkingBlock
+ImageMediaType = Literal["image/jpeg", "image/png", "image/webp"]
+"""The image formats every model that takes images reads: Claude takes JPEG, PNG, GIF
+and WebP, Gemini PNG, JPEG, WebP, HEIC and HEIF. Only what both take is accepted, so
+an image stays readable across a switch to the other provider."""
+
+
+class ImageBlock(Record, tag="image", tag_field="type", frozen=True):
+    """An image the user attached: the file's bytes as standard, padded base64.
+
+    Sent verbatim to a model that takes images (Claude's ``image`` block, Gemini's
+    ``inlineData`` part); a model that does not gets a text note in its place
+    (docs/protocol.md, "Images"). ``name`` is how clients label it (a file name or
+    URI), never sent to a model.
+    """
+
+    media_type: ImageMediaType
+    data: str
+    name: str | None = None
+
+
+ContentBlock = TextBlock | CodeContextBlock | ImageBlock | ToolCallBlock | ToolResultBlock | ThinkingBlock
 
 
 class Usage(Record, frozen=True):
@@ -308,6 +328,8 @@ class ModelInfo(Record, frozen=True):
     thinking_control: ThinkingControl = "none"
     forbids_prefill: bool = False
     """The API refuses a request that ends with an assistant message (Claude 4.6+)."""
+    images: bool = True
+    """The model reads images (its API takes image blocks or parts)."""
     lifecycle: Literal["active", "deprecated", "retired", "unlisted"] = "active"
     """From the provider's models endpoint when the daemon could list it; ``unlisted``
     means the provider's list did not name this id."""

@@ -77,6 +77,7 @@ _envelope_decoder = msgspec.json.Decoder(_Envelope)
 _batch_decoder = msgspec.json.Decoder(list[msgspec.Raw])
 _any_decoder = msgspec.json.Decoder()
 _reply_decoder = msgspec.json.Decoder(_Reply)
+_replies_decoder = msgspec.json.Decoder(list[_Reply])
 
 
 class _Decoders:
@@ -250,12 +251,16 @@ class Incoming(msgspec.Struct, frozen=True):
 
 
 def parse_replies(data: bytes) -> list[Response | Incoming]:
-    """Decode what a daemon sent: responses (single or batch) and notifications."""
+    """Decode what a daemon sent: responses (single or batch) and notifications.
+
+    A batch is decoded in one call into its members' envelopes, whose params stay raw
+    slices of the frame until :func:`decode_notification` types them: a replay's
+    frames hold hundreds of notifications each, so a call per member would be most
+    of what a client spends on a replay."""
     stripped = data.lstrip()
-    raws = _batch_decoder.decode(stripped) if stripped[:1] == b"[" else [stripped]
+    replies = _replies_decoder.decode(stripped) if stripped[:1] == b"[" else [_reply_decoder.decode(stripped)]
     out: list[Response | Incoming] = []
-    for raw in raws:
-        reply = _reply_decoder.decode(raw)
+    for reply in replies:
         if reply.method is not msgspec.UNSET:
             params = reply.params if reply.params is not msgspec.UNSET else msgspec.Raw(b"{}")
             out.append(Incoming(reply.method, params))
@@ -278,4 +283,4 @@ def decode_result(method: str, raw: msgspec.Raw) -> Any:
 def decode_notification(note: Incoming) -> Any:
     """The notification's typed params, or None for a method this client does not know."""
     decoder = _notification_decoders.get(note.method)
-    return None if decoder is None else decoder.decode(bytes(note.params))
+    return None if decoder is None else decoder.decode(note.params)

@@ -18,6 +18,7 @@ from .entities import (
     CodeContextBlock,
     ContentBlock,
     ContextSummary,
+    ImageBlock,
     Message,
     MessageStatus,
     ThinkingDepth,
@@ -291,6 +292,11 @@ class SendParams(Params):
     session_id: SessionId
     text: Annotated[str, msgspec.Meta(max_length=2_000_000)]
     context: list[CodeContextBlock] = []
+    images: list[ImageBlock] = []
+    """Images for the model to read, before the text in the message. Each is checked
+    (base64, its bytes are the ``media_type`` it says, the size limits of
+    ``protocol/images.py``) and refused, with the path, before anything is written;
+    so is any image for a chosen model that does not take images."""
     model: str | None = None
     """For this turn only: a model id, short name or ``auto``."""
     pin: bool = False

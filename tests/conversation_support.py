@@ -19,6 +19,22 @@ from duologue.clients.rpc.client import AsyncClient
 from duologue.daemon.emulator import Emulator
 from duologue.protocol import methods as m
 
+def model_entry(model_id: str, short_name: str, display_name: str, *, context_window: int,
+                max_output_tokens: int, **more: object) -> str:
+    """A config file's ``[[models]]`` entry for a test model of Anthropic's, billed at
+    $1 per million tokens; ``more`` adds fields (``images=False``)."""
+    extra = "".join(f"{key} = {str(value).lower() if isinstance(value, bool) else repr(value)}\n"
+                    for key, value in more.items())
+    return (f'\n[[models]]\nid = "{model_id}"\nprovider = "anthropic"\ndisplay_name = "{display_name}"\n'
+            f'short_name = "{short_name}"\ncontext_window = {context_window}\nmax_output_tokens = {max_output_tokens}\n'
+            f'pricing = {{ input_per_mtok = 1.0, output_per_mtok = 1.0 }}\ntier = "fast"\n{extra}')
+
+
+BLIND = model_entry("claude-blind", "blind", "Text only (test)", context_window=200_000, max_output_tokens=8_000,
+                    images=False)
+"""A Claude model the catalog says reads no images (alias ``claude-blind`` on the emulator)."""
+
+
 def provider_daemon(home: Path, emulator: Emulator, *, anthropic_key: str | None = None,
                     gemini_key: str | None = None, config: str = "", top: str = "",
                     timeout_s: float = 3.0) -> DaemonProcess:

@@ -25,7 +25,7 @@ from rich.console import Console
 from textual.app import App
 from textual.pilot import Pilot
 
-from duologue.clients.tui.transcript import MessageView
+from duologue.clients.tui.live_reply import LiveReply
 
 SNAPSHOTS = Path(__file__).parent / "tui" / "snapshots"
 UPDATE = os.environ.get("DUOLOGUE_UPDATE_SNAPSHOTS") == "1"
@@ -37,8 +37,13 @@ _ULID = re.compile(r"\b[0-9A-HJKMNP-TV-Z]{26}\b")
 
 
 def replies(app: App) -> list:
-    """The assistant replies shown, oldest first (``MessageView`` widgets)."""
+    """The assistant replies shown, oldest first (``MessageView``, or ``LiveReply`` while streaming)."""
     return [v for v in app.transcript.views.values() if v.message.role == "assistant"]
+
+
+def rows(widget) -> list[str]:
+    """The rows a widget draws (with its border and padding), as text."""
+    return ["".join(seg.text for seg in strip) for strip in widget.render_lines(widget.content_region.reset_offset)]
 
 
 def turn_done(app: App, n: int = 1) -> Callable[[], bool]:
@@ -47,9 +52,11 @@ def turn_done(app: App, n: int = 1) -> Callable[[], bool]:
                     and not app.running)
 
 
-async def until(pilot: Pilot, predicate: Callable[[], object], timeout: float = 20.0,
+async def until(pilot: Pilot, predicate: Callable[[], object], timeout: float = 90.0,
                 what: str = "condition") -> None:
-    """Let the app run until ``predicate()`` holds; fail with ``what`` after ``timeout``."""
+    """Let the app run until ``predicate()`` holds; fail with ``what`` after ``timeout``
+    (a bound on a hang: a first turn imports a provider SDK, which takes tens of
+    seconds on a loaded machine)."""
     deadline = time.monotonic() + timeout
     while not predicate():
         if time.monotonic() > deadline:
@@ -70,7 +77,7 @@ async def open_app(make_app: Callable[..., App], client: object, *, size: tuple[
 async def settle(pilot: Pilot) -> None:
     """Let the stream's draw timers fire, then pending layout and refreshes run."""
     def drawn() -> bool:  # on every screen: a picker's snapshot shows the chat below it
-        return not any(view.draw_pending for screen in pilot.app.screen_stack for view in screen.query(MessageView))
+        return not any(view.draw_pending for screen in pilot.app.screen_stack for view in screen.query(LiveReply))
 
     await until(pilot, drawn, what="streamed text to be drawn")
     await pilot.pause()

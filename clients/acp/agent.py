@@ -131,10 +131,12 @@ class DuologueAgent:
             protocol_version=ACP_PROTOCOL_VERSION,
             agent_capabilities=a.AgentCapabilities(
                 load_session=True,
-                prompt_capabilities=a.PromptCapabilities(embedded_context=True, image=False, audio=False),
+                prompt_capabilities=a.PromptCapabilities(
+                    embedded_context=True, image=any(info.images for info in self.models), audio=False),
                 session_capabilities=a.SessionCapabilities(
                     list=a.SessionListCapabilities(), resume=a.SessionResumeCapabilities(),
-                    close=a.SessionCloseCapabilities(), fork=a.SessionForkCapabilities())),
+                    close=a.SessionCloseCapabilities(), fork=a.SessionForkCapabilities(),
+                    delete=a.SessionDeleteCapabilities())),
             agent_info=a.Implementation(name="duologue", title="duologue", version=version("duologue")))
 
     @relayed
@@ -168,14 +170,17 @@ class DuologueAgent:
     async def fork_session(self, session_id: str, cwd: str, additional_directories: Any = None,
                            mcp_servers: Any = None, **kwargs: Any) -> a.ForkSessionResponse:
         """A new duologue session holding a copy of this one's history (imported, so the
-        copy is one batch that lands whole), answering with the source's model."""
+        copy is one batch that lands whole) and of its task list, answering with the
+        source's model."""
         await self._ready()
-        doc = await self.bridge.call("session/export", m.SessionRef(session_id=session_id))
+        doc = await self.bridge.export_session(session_id)
         fork_id = f"acp-fork:{session_id}:{uuid.uuid4().hex}"
         imported = await self.bridge.call("import/run", m.ImportParams(
             sessions=[u.fork(doc, fork_id, project_of(cwd), datetime.now(timezone.utc))]))
         (made,) = imported.sessions
         assert made.session_id is not None  # not a dry run
+        if doc.tasks.tasks:
+            await self.bridge.update_tasks(made.session_id, u.task_inputs(doc.tasks))
         switched = await self.bridge.call("session/switch_model", m.SwitchParams(
             session_id=made.session_id, model=doc.session.model, reason=f"forked from {session_id}"))
         view = await self._open(switched.session, cwd, since_seq=None)
@@ -192,6 +197,19 @@ class DuologueAgent:
         self.views.pop(session_id, None)
         await self.bridge.call("session/detach", m.SessionRef(session_id=session_id))
         return a.CloseSessionResponse()
+
+    @relayed
+    async def delete_session(self, session_id: str, **kwargs: Any) -> a.DeleteSessionResponse:
+        """Delete the session from duologue, as ``duologue rm`` does: an ACP session is a
+        duologue session, so every client attached to it is told (the editor asked its
+        user first). This client's running turn stops first."""
+        await self._ready()
+        view = self.views.get(session_id)
+        if view is not None and view.prompt is not None:
+            await self.cancel(session_id)
+        await self.bridge.call("session/delete", m.SessionRef(session_id=session_id))
+        self.views.pop(session_id, None)
+        return a.DeleteSessionResponse()
 
     @relayed
     async def list_sessions(self, cwd: str | None = None, cursor: str | None = None,
@@ -227,7 +245,7 @@ class DuologueAgent:
         if view.prompt is not None:
             raise RequestError(ErrorCode.INVALID_REQUEST, "a prompt of this session is still running; "
                                "cancel it or wait for its answer", {"path": "$.sessionId"})
-        text, context = u.prompt_to_send(prompt, view.cwd)
+        asked = u.prompt_to_send(prompt, view.cwd)
         loop = asyncio.get_running_loop()
         pending = Pending(loop.create_future())
         view.prompt = pending
@@ -236,7 +254,8 @@ class DuologueAgent:
             thinking = None if view.thinking == u.THINKING_DEFAULT else view.thinking
             try:
                 sent = await self.bridge.call("session/send", m.SendParams(
-                    session_id=session_id, text=text, context=context, thinking=thinking))  # type: ignore[arg-type]
+                    session_id=session_id, text=asked.text, context=asked.context, images=asked.images,
+                    thinking=thinking))  # type: ignore[arg-type]
                 view.own_messages.add(sent.message.id)
             finally:
                 sending.set_result(None)

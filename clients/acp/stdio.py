@@ -18,13 +18,13 @@ import logging
 from typing import Any
 
 from acp import stdio_streams
-from acp.agent.connection import AgentSideConnection
 
 from duologue.protocol.paths import Paths, locate
 
 from ..rpc.relay_log import log_to_state_file
 from ..rpc.launcher import EmulatorMode
 from .agent import DuologueAgent
+from .connection import DuologueConnection
 
 log = logging.getLogger("duologue.acp")
 
@@ -104,7 +104,7 @@ class LineTransport:
 async def serve(paths: Paths, emulator: EmulatorMode) -> None:
     reader, writer = await stdio_streams(limit=LINE_LIMIT)
     agent = DuologueAgent(paths, emulator=emulator)
-    conn = AgentSideConnection(agent, LineTransport(reader, writer), listening=False, use_unstable_protocol=True)
+    conn = DuologueConnection(agent, LineTransport(reader, writer))
     try:
         await conn.listen()
     finally:

@@ -11,15 +11,18 @@ import os
 from collections.abc import Iterable
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple, get_args
 from urllib.parse import unquote, urlparse
 
 from acp import schema as a
 
+from duologue.protocol import images as img
 from duologue.protocol import methods as m
 from duologue.protocol.entities import (
     AUTO,
     CodeContextBlock,
+    ImageBlock,
+    ImageMediaType,
     Message,
     ModelInfo,
     Session,
@@ -40,24 +43,40 @@ MAX_LINKED_FILE_BYTES = 1_000_000
 TOOL_TITLES = {"update_tasks": "Update the task list"}
 
 
+IMAGE_TYPES: tuple[str, ...] = get_args(ImageMediaType)
+_IMAGE_ALIASES = {"image/jpg": "image/jpeg"}
+
+
 class PromptRefused(ValueError):
-    """A prompt block this agent cannot take (an image, a binary resource...)."""
+    """A prompt block this agent cannot take (audio, a binary resource, a bad image...)."""
 
 
 # --- prompts ------------------------------------------------------------------------------
 
 
-def prompt_to_send(blocks: Iterable[Any], cwd: str | None) -> tuple[str, list[CodeContextBlock]]:
-    """The text and the code context of a ``session/prompt``.
+class Prompt(NamedTuple):
+    """A ``session/prompt`` as ``session/send`` takes it."""
+
+    text: str
+    context: list[CodeContextBlock]
+    images: list[ImageBlock]
+
+
+def prompt_to_send(blocks: Iterable[Any], cwd: str | None) -> Prompt:
+    """The text, code context and images of a ``session/prompt``.
 
     Text blocks are joined; an embedded text resource is attached verbatim as code
     context; a link to a local file is read and attached; a link elsewhere is named in
-    the text (the model cannot fetch it)."""
+    the text (the model cannot fetch it); an image is checked as the daemon checks it,
+    so the editor hears which block is wrong."""
     texts: list[str] = []
     context: list[CodeContextBlock] = []
-    for block in blocks:
+    pictures: list[ImageBlock] = []
+    for index, block in enumerate(blocks):
         if isinstance(block, a.TextContentBlock):
             texts.append(block.text)
+        elif isinstance(block, a.ImageContentBlock):
+            pictures.append(_image(block, index))
         elif isinstance(block, a.EmbeddedResourceContentBlock):
             resource = block.resource
             if not isinstance(resource, a.TextResourceContents):
@@ -81,11 +100,29 @@ def prompt_to_send(blocks: Iterable[Any], cwd: str | None) -> tuple[str, list[Co
             context.append(_context(block.uri, text, block.mime_type, cwd))
         else:
             kind = getattr(block, "type", type(block).__name__)
-            raise PromptRefused(f"{kind} content is not supported: the agent takes text and resources")
+            raise PromptRefused(f"{kind} content is not supported: the agent takes text, images and resources")
     text = "\n\n".join(t for t in texts if t)
-    if not text and not context:
+    if not text and not context and not pictures:
         raise PromptRefused("the prompt holds no text")
-    return text, context
+    return Prompt(text, context, pictures)
+
+
+def _image(block: a.ImageContentBlock, index: int) -> ImageBlock:
+    media_type = _IMAGE_ALIASES.get(block.mime_type, block.mime_type)
+    if media_type not in IMAGE_TYPES:
+        raise PromptRefused(f"prompt block {index}: {block.mime_type} images cannot be sent; duologue takes "
+                            f"{', '.join(IMAGE_TYPES)} (what both Claude and Gemini read)")
+    name = Path(urlparse(block.uri).path).name or None if block.uri else None
+    image = ImageBlock(media_type=media_type, data=block.data, name=name)  # type: ignore[arg-type]
+    wrong = img.problem(image)
+    if wrong is not None:
+        raise PromptRefused(f"prompt block {index}: {wrong}")
+    return image
+
+
+def image_content(block: ImageBlock) -> a.ImageContentBlock:
+    """A stored image as an ACP image block (a user message shown back)."""
+    return a.ImageContentBlock(type="image", mime_type=block.media_type, data=block.data)
 
 
 def _local_path(uri: str) -> Path | None:
@@ -138,7 +175,7 @@ def text(value: str) -> a.TextContentBlock:
 
 
 def user_message(message: Message, cwd: str | None) -> list[Any]:
-    """A user's prompt: its text and its attached code."""
+    """A user's prompt: its text, its attached code and its images."""
     updates: list[Any] = []
     for block in message.content:
         if isinstance(block, TextBlock) and block.text:
@@ -147,6 +184,9 @@ def user_message(message: Message, cwd: str | None) -> list[Any]:
         elif isinstance(block, CodeContextBlock):
             updates.append(a.UserMessageChunk(session_update="user_message_chunk",
                                               content=context_resource(block, cwd), message_id=message.id))
+        elif isinstance(block, ImageBlock):
+            updates.append(a.UserMessageChunk(session_update="user_message_chunk",
+                                              content=image_content(block), message_id=message.id))
     return updates
 
 
@@ -214,12 +254,14 @@ def plan(tasks: TaskList) -> a.AgentPlanUpdate:
 
 
 def usage(message: Message, model: ModelInfo | None, session_cost: float) -> a.UsageUpdate | None:
-    """Context used by the reply's request and the model's window; the session's cost."""
+    """Context used by the reply's request and the model's window; the session's cost,
+    left out (it is optional) when the daemon gave the reply none: the emulator bills
+    nothing, and a 0 would read as a free reply."""
     if message.usage is None or model is None:
         return None
     used = message.usage.prompt_tokens + message.usage.output_tokens
-    return a.UsageUpdate(session_update="usage_update", used=used, size=model.context_window,
-                         cost=a.Cost(amount=round(session_cost, 6), currency="USD"))
+    cost = None if message.cost_usd is None else a.Cost(amount=round(session_cost, 6), currency="USD")
+    return a.UsageUpdate(session_update="usage_update", used=used, size=model.context_window, cost=cost)
 
 
 def stop_reason(message: Message | None, outcome: str) -> str:
@@ -275,6 +317,12 @@ def fork(doc: m.ExportDocument, fork_id: str, project_id: str | None, now: datet
         external_id=fork_id, sources=["duologue"], title=f"{doc.session.title or 'session'} (fork)",
         created_at=now, project_id=project_id, messages=messages,
         metadata={"client": "acp", "forked_from": doc.session.id})
+
+
+def task_inputs(tasks: TaskList) -> list[m.TaskInput]:
+    """A task list as ``tasks/update`` takes it (a fork's copy keeps ids and statuses)."""
+    return [m.TaskInput(id=t.id, content=t.content, status=t.status, active_form=t.active_form)
+            for t in tasks.tasks]
 
 
 def session_info(session: Session) -> a.SessionInfo:

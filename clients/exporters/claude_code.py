@@ -22,8 +22,8 @@ import uuid
 from typing import Any
 
 from duologue.protocol import methods as m
-from duologue.protocol.entities import (CodeContextBlock, Message, TextBlock, ThinkingBlock, ToolCallBlock,
-                                        ToolResultBlock, Usage)
+from duologue.protocol.entities import (CodeContextBlock, ImageBlock, Message, TextBlock, ThinkingBlock,
+                                        ToolCallBlock, ToolResultBlock, Usage)
 
 from . import NAMESPACE, iso_time
 
@@ -80,6 +80,8 @@ def _block(b: Any, model: str | None) -> dict[str, Any] | None:
         return {"type": "text", "text": b.text}
     if isinstance(b, CodeContextBlock):
         return {"type": "text", "text": f"{b.path}:\n```{b.language or ''}\n{b.text}\n```"}
+    if isinstance(b, ImageBlock):  # as Claude Code keeps a pasted image: the Messages API block
+        return {"type": "image", "source": {"type": "base64", "media_type": b.media_type, "data": b.data}}
     if isinstance(b, ToolCallBlock):
         return {"type": "tool_use", "id": b.id, "name": b.name, "input": b.input}
     if isinstance(b, ToolResultBlock):

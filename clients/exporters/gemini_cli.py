@@ -27,8 +27,8 @@ from pathlib import Path
 from typing import Any
 
 from duologue.protocol import methods as m
-from duologue.protocol.entities import (CodeContextBlock, Message, TextBlock, ThinkingBlock, ToolCallBlock,
-                                        ToolResultBlock, Usage)
+from duologue.protocol.entities import (CodeContextBlock, ImageBlock, Message, TextBlock, ThinkingBlock,
+                                        ToolCallBlock, ToolResultBlock, Usage)
 
 from . import NAMESPACE, iso_time
 
@@ -131,6 +131,8 @@ def _part(b: Any, own: bool) -> dict[str, Any]:
         return _response(b)
     if isinstance(b, CodeContextBlock):
         return {"text": f"{b.path}:\n```{b.language or ''}\n{b.text}\n```"}
+    if isinstance(b, ImageBlock):  # a Gemini API part, as Gemini CLI keeps an attached image
+        return {"inlineData": {"mimeType": b.media_type, "data": b.data}}
     raise TypeError(f"no Gemini part for {type(b).__name__}")
 
 

@@ -31,6 +31,7 @@ from duologue.protocol.errors import ErrorCode, RpcError
 from duologue.protocol.jsonrpc import Incoming
 from duologue.protocol.paths import Paths
 
+from .calls import Calls
 from .client import AsyncClient, ConnectionLost, Disconnected
 from .launcher import DaemonUnavailable, EmulatorMode, spawn_if_absent, start_daemon
 from .session_events import Resumed, SessionEvents, Unfollowed
@@ -64,13 +65,17 @@ def unavailable(detail: str) -> RpcError:
                     {"reason": "daemon_unavailable"})
 
 
-class Bridge:
+class Bridge(Calls):
+    """The protocol's typed calls (:class:`Calls`) over a connection that outlives
+    daemon restarts."""
+
     def __init__(self, paths: Paths, listener: Listener, *, emulator: EmulatorMode = False,
                  client_name: str = "lsp", call_timeout_s: float = 60.0, relay_unknown: bool = True,
                  offline_timeout_s: float = 30.0, respawn_after_s: float = 5.0):
         self.paths = paths
         self.listener = listener
         self.emulator = emulator
+        self.client_name = client_name
         self.client = AsyncClient(paths, client_name=client_name, timeout=call_timeout_s,
                                   autostart=False)
         self.relay_unknown = relay_unknown
@@ -141,7 +146,7 @@ class Bridge:
 
     # --- calls --------------------------------------------------------------------------
 
-    async def call(self, method: str, params: Any) -> Any:
+    async def call(self, method: str, params: Any = None) -> Any:
         """Forward one typed call; wait out a restart instead of failing."""
         for attempt in range(2):
             await self._wait_online()

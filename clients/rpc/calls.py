@@ -15,7 +15,8 @@ from typing import Any
 import msgspec
 
 from duologue.protocol import methods as m
-from duologue.protocol.entities import CodeContextBlock, ContextSummary, Message, Session, TaskList, ThinkingDepth
+from duologue.protocol.entities import (CodeContextBlock, ContextSummary, ImageBlock, Message, Session, TaskList,
+                                       ThinkingDepth)
 
 
 class Calls:
@@ -93,10 +94,11 @@ class Calls:
         await self.call("session/detach", m.SessionRef(session_id=session_id))
 
     async def send(self, session_id: str, text: str, *, context: list[CodeContextBlock] | None = None,
-                   model: str | None = None, pin: bool = False,
+                   images: list[ImageBlock] | None = None, model: str | None = None, pin: bool = False,
                    thinking: ThinkingDepth | None = None) -> m.SendResult:
         return await self.call("session/send", m.SendParams(
-            session_id=session_id, text=text, context=context or [], model=model, pin=pin, thinking=thinking))
+            session_id=session_id, text=text, context=context or [], images=images or [], model=model, pin=pin,
+            thinking=thinking))
 
     async def cancel(self, session_id: str) -> m.CancelResult:
         return await self.call("session/cancel", m.SessionRef(session_id=session_id))

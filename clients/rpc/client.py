@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+from collections import deque
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -58,7 +59,15 @@ class AsyncClient(ClientSettings, Calls):
         self._loop: asyncio.AbstractEventLoop | None = None
         self._ids = itertools.count(1)
         self._pending: dict[int, tuple[str, asyncio.Future[Any]]] = {}
-        self._events: asyncio.Queue[Any] = asyncio.Queue()
+        self._inbox: deque[Any] = deque()
+        """What arrived and nobody took yet, oldest first: notifications still raw
+        (:class:`Incoming`, typed as they are taken: a replay's thousands of messages
+        decoded at once would be live objects for the collector to go over again and
+        again) and the connection markers. Readers take from it while it holds
+        something and wait (:meth:`wait_event`) only when it is empty, so a replay of
+        thousands of events costs a wait per burst, not per event."""
+        self._arrived: asyncio.Future[None] | None = None
+        """Set when something is put in an empty inbox; the readers waiting share it."""
         self._tasks: list[asyncio.Task[None]] = []
 
     # --- connection ---------------------------------------------------------------------
@@ -115,10 +124,10 @@ class AsyncClient(ClientSettings, Calls):
                 if event["event"] == zmq.EVENT_DISCONNECTED:
                     down = True
                     self._fail_pending(ConnectionLost("the connection to the daemon was lost"))
-                    self._events.put_nowait(Disconnected())
+                    self._put(Disconnected())
                 elif event["event"] == zmq.EVENT_CONNECTED and down:
                     down = False
-                    self._events.put_nowait(Reconnected())
+                    self._put(Reconnected())
         finally:
             monitor.close(linger=0)
 
@@ -165,11 +174,13 @@ class AsyncClient(ClientSettings, Calls):
         self._loop.call_soon(self._drain)
 
     def _dispatch(self, frame: bytes) -> None:
+        inbox = self._inbox
         for item in parse_replies(frame):
             if isinstance(item, Incoming):
-                self._events.put_nowait(read_notification(item))
+                inbox.append(item)
             else:
                 self._resolve(item)
+        self._put_done()
 
     def _resolve(self, item: Response) -> None:
         entry = self._pending.pop(item.id, None) if isinstance(item.id, int) else None
@@ -208,13 +219,49 @@ class AsyncClient(ClientSettings, Calls):
         """Send bytes as they are (tests and tools that probe the daemon)."""
         await self._send(frame)
 
+    def _put(self, item: Any) -> None:
+        self._inbox.append(item)
+        self._put_done()
+
+    def _put_done(self) -> None:
+        """Wake the readers waiting, if something was put (once per frame, not per event)."""
+        arrived = self._arrived
+        if self._inbox and arrived is not None and not arrived.done():
+            arrived.set_result(None)
+
+    def take_event(self) -> Any:
+        """The oldest notification received and not taken yet (typed, or raw when
+        this client cannot read it) or connection marker; None when there is none.
+        Never waits: with :meth:`wait_event`, what a reader that takes events as
+        fast as they come uses."""
+        if not self._inbox:
+            return None
+        item = self._inbox.popleft()
+        return read_notification(item) if type(item) is Incoming else item
+
+    async def wait_event(self, timeout: float | None = None) -> None:
+        """Return once something is there to take; TimeoutError after ``timeout`` s.
+        Readers waiting together share one future, so each put wakes them all."""
+        while not self._inbox:
+            arrived = self._arrived
+            if arrived is None or arrived.done():
+                arrived = self._arrived = asyncio.get_running_loop().create_future()
+            done, _ = await asyncio.wait((arrived,), timeout=timeout)
+            if not done:
+                raise asyncio.TimeoutError(f"no event within {timeout:g} s")
+
     async def events(self) -> AsyncIterator[Any]:
         """Notifications of attached sessions, in the order the daemon sent them."""
         while True:
-            yield await self._events.get()
+            item = self.take_event()
+            if item is None:
+                await self.wait_event()
+                continue
+            yield item
 
     async def next_event(self, timeout: float | None = None) -> Any:
-        return await asyncio.wait_for(self._events.get(), timeout)
+        await self.wait_event(timeout)
+        return self.take_event()
 
     # --- hello (the other typed methods are Calls') ------------------------------------
 

@@ -32,6 +32,11 @@ that is up, ask the daemon who it is. A new ``instance_id`` means it restarted b
 connection that never dropped (a relay or a tunnel kept it up), so every subscription
 is gone although no reconnect was seen."""
 
+BURST = 256
+"""Events taken from the client in a row before the loop's other tasks get a turn (a
+screen redrawing, a request's answer): what the client holds is taken without
+waiting, so a long replay would otherwise hold the loop."""
+
 
 @dataclass(frozen=True)
 class Resumed:
@@ -112,18 +117,36 @@ class SessionEvents:
         await self.client.detach(session_id)
 
     async def events(self) -> AsyncIterator[Any]:
+        take = self.client.take_event
+        burst = 0
         while True:
-            try:
-                item = await self.client.next_event(None if self._down else self.quiet_check_s)
-            except asyncio.TimeoutError:
-                if self.rules.sessions:
-                    async for out in self._check_daemon():
-                        yield out
+            item = take()
+            if item is None:
+                burst = 0
+                try:
+                    await self.client.wait_event(None if self._down else self.quiet_check_s)
+                except asyncio.TimeoutError:
+                    if self.rules.sessions:
+                        async for out in self._check_daemon():
+                            yield out
                 continue
-            async for out in self._handle(item):
+            burst += 1
+            if burst == BURST:  # a long replay still lets the loop's other tasks run
+                burst = 0
+                await asyncio.sleep(0)
+            if isinstance(item, (Disconnected, Reconnected)):
+                decision = None
+            else:
+                decision = self.rules.receive(item)
+                if type(decision) is Deliver:  # nearly every event: no generator for it
+                    yield item
+                    continue
+            async for out in self._handle(item, decision):
                 yield out
 
-    async def _handle(self, item: Any) -> AsyncIterator[Any]:
+    async def _handle(self, item: Any, decision: Any) -> AsyncIterator[Any]:
+        """A connection marker (``decision`` None), or what the rules decided of a
+        notification other than delivering it."""
         if isinstance(item, Disconnected):
             self._down = True
             yield item
@@ -133,18 +156,16 @@ class SessionEvents:
             if hello is not None:
                 async for out in self._resumed(self.rules.reconnected(hello.instance_id)):
                     yield out
-        else:
-            decision = self.rules.receive(item)
-            if isinstance(decision, Deliver):
-                yield item
-            elif isinstance(decision, Reattach):
-                lost = await self._reattach(decision)
-                for out in lost or ():
-                    yield out
-                if lost is not None and isinstance(item, (m.ClientDropped, m.SessionForked)):
-                    yield item  # once reattached, so what the reader does next sees the replay
-            elif decision == Skip("unknown") and self.relay_unknown and isinstance(item, Incoming):
-                yield item
+        elif isinstance(decision, Deliver):
+            yield item
+        elif isinstance(decision, Reattach):
+            lost = await self._reattach(decision)
+            for out in lost or ():
+                yield out
+            if lost is not None and isinstance(item, (m.ClientDropped, m.SessionForked)):
+                yield item  # once reattached, so what the reader does next sees the replay
+        elif decision == Skip("unknown") and self.relay_unknown and isinstance(item, Incoming):
+            yield item
 
     async def _check_daemon(self) -> AsyncIterator[Any]:
         """After a quiet spell: is it still the daemon the subscriptions were made on?"""

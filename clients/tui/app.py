@@ -5,54 +5,54 @@ the session title and the compact model selector; the transcript (replies labell
 with their model, a marker at every switch) beside the collapsible task panel; the
 progress line; the prompt; the keys. Everything shown comes from session events, so
 what another attached client sends or switches appears here as it happens.
+
+The app is this module (layout, sessions, the user's actions) and two parts of it by
+idea: :mod:`.daemon_events` (what the session's events draw) and :mod:`.sending`
+(prompts sent, pending and kept in drafts); the keys that move around the
+transcript are :mod:`.navigation`'s.
 """
 
 from __future__ import annotations
 
-import asyncio
-import os
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timezone
 from pathlib import PurePath
 from typing import Any
 
-import msgspec
 from rich.text import Text
-from textual.app import ComposeResult, ScreenStackError
+from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
-from textual.css.query import NoMatches
 from textual.widgets import Footer, Static
 
-from duologue.protocol import methods as m
 from duologue.protocol.entities import AUTO, ModelInfo, Session, TaskList
 from duologue.protocol.errors import ErrorCode, RpcError
 
 from .. import render
 from ..rpc.client import AsyncClient, DaemonUnavailable
-from ..drafts import Draft, Drafts
 from ..code_context import ContextArgError
+from ..drafts import Drafts
 from .commands import COMMANDS, run_command
+from .daemon_events import DaemonEvents
 from .completion import complete
 from .feed import SessionFeed
 from .history import PromptHistory
-from .mentions import attach_mentions
-from .message_view import is_tool_round
 from .model_selector import ModelSelector
 from .navigation import TranscriptKeys
 from .picker import NEW, SessionPicker
 from .progress import ProgressLine, TaskPanel, TurnState
 from .session_commands import run_session_command
-from .status_line import StatusLine
+from .status_line import SYNC_POLL_S, StatusLine, sync_text
 from .prompt import PromptArea
 from .search import FindBar
+from .sending import Sending
 from .transcript import Transcript
 
 EMULATOR_BANNER = "⚠ EMULATOR · replies are simulated offline, not by a real model · /help"
-HISTORY_SHOWN = 40
-"""Messages drawn when a session opens; `duologue show` prints them all. Each is a
-Markdown view of about fifteen widgets, and Textual mounts them at about 50 ms a
-message on this machine (bench/chat_open.py): 200 took 12.8 s to open."""
+HISTORY_SHOWN = 200
+"""Messages drawn when a session opens; `duologue show` prints them all. A finished
+message is one widget, so 200 open within 3x a bare Textual app of as many Statics
+(bench/chat_open.py); as Textual Markdown views (fifteen widgets each) they took 23x."""
 
 Clock = Callable[[], datetime]
 
@@ -61,7 +61,7 @@ def _utcnow() -> datetime:
     return datetime.now(timezone.utc)
 
 
-class ChatApp(TranscriptKeys):
+class ChatApp(DaemonEvents, Sending, TranscriptKeys):
     TITLE = "duologue"
     ENABLE_COMMAND_PALETTE = False
     CSS = """
@@ -80,8 +80,6 @@ class ChatApp(TranscriptKeys):
     #prompt { border: tall $primary 40%; }
     #hint { height: auto; max-height: 3; padding: 0 1; color: $text-muted; display: none; }
     #hint.on { display: block; }
-    .match { background: $warning 15%; }
-    .match-current { background: $warning 35%; }
     """
     BINDINGS = [
         Binding("ctrl+n", "new_session", "New", show=False),
@@ -170,6 +168,23 @@ class ChatApp(TranscriptKeys):
         self.models = {info.id: info for info in catalog.models}
         self.selector.set_models(catalog.models)
         await self.open_session(self.initial_session)
+        self._sync_poll = self.set_interval(SYNC_POLL_S, self._poll_sync)
+        self._poll_sync()
+
+    def _poll_sync(self) -> None:
+        self.run_worker(self._show_sync(), group="sync", exclusive=True)
+
+    async def _show_sync(self) -> None:
+        """Whether this session is in sync, on the status line; polling stops when
+        the daemon does not replicate. A daemon away is told elsewhere."""
+        try:
+            status = await self.client.sync_status()
+        except (RpcError, DaemonUnavailable, TimeoutError):
+            return
+        if not status.configured:
+            self._sync_poll.stop()
+        for line in self.query(StatusLine):  # none while the app closes
+            line.sync_state(sync_text(status, self.session.id if self.session else None))
 
     def background(self, work: Awaitable[Any], what: str) -> None:
         """Run a request of a command in the background, as the app's own are."""
@@ -214,39 +229,6 @@ class ChatApp(TranscriptKeys):
         await c.attach(session_id, since_seq=got.session.last_seq)
         self._restore_draft(got)
         self.ready = True
-
-    def _restore_draft(self, got: m.GetResult) -> None:
-        """Give back what an earlier chat on this session was given and not acknowledged."""
-        draft = self.drafts.load(got.session.id)
-        if draft.empty:
-            return
-        arrived = [(msg.seq, msg.text) for msg in got.messages if msg.role == "user"]
-        unsent = [p["text"] for p in draft.pending
-                  if not any(seq > p.get("after_seq", 0) and text == p["text"] for seq, text in arrived)]
-        kept = " ".join([*unsent, draft.input]).strip()
-        if kept:
-            self.prompt.value = kept
-            if unsent:
-                self.transcript.notice(
-                    f"⧗ {len(unsent)} prompt{'s' if len(unsent) > 1 else ''} typed earlier never reached the "
-                    "daemon; it is back in the input: enter sends it", style="bold yellow")
-        self.drafts.save(got.session.id, Draft(input=kept))
-
-    def _save_draft(self) -> None:
-        if self.session is None:
-            return
-        try:
-            text = self.prompt.value
-        except Exception:  # the screen is gone (quitting): keep what was saved last
-            text = self.drafts.load(self.session.id).input
-        pending = [{"text": p["text"], "after_seq": p["after_seq"]} for p in self.pending]
-        self.drafts.save(self.session.id, Draft(pending=pending, input=text))
-
-    def on_text_area_changed(self, event: PromptArea.Changed) -> None:
-        if event.text_area.id == "prompt":
-            self.show_hint("")  # typing on makes a listing stale
-            if self.ready:
-                self._save_draft()
 
     def on_prompt_area_hint(self, event: PromptArea.Hint) -> None:
         self.show_hint(event.text)
@@ -296,170 +278,7 @@ class ChatApp(TranscriptKeys):
             await self.open_session(choice)
         self.prompt.focus()
 
-    # --- events from the daemon ---------------------------------------------------------
-
-    def session_event(self, event: Any) -> None:
-        try:
-            self._apply(event)
-        except (NoMatches, ScreenStackError):
-            # The feed's events can come while the screen's widgets are being removed
-            # (quitting, or the test pilot tearing the app down, before Textual marks
-            # the app closing); the event is for a screen that is going.
-            return
-
-    def _apply(self, event: Any) -> None:
-        t = self.transcript
-        if isinstance(event, m.MessageCreated):
-            msg = event.message
-            if msg.role == "user":
-                mine = msg.text in self._inflight
-                if mine:
-                    self._inflight.remove(msg.text)
-                # a tool round's results are the daemon's, not another client's prompt
-                t.message_created(msg, via=None if mine or is_tool_round(msg) else "from another client")
-            else:
-                t.message_created(msg)
-                self.turn.model = msg.model or self.turn.model
-        elif isinstance(event, m.MessageDelta):
-            t.delta(event.message_id, event.text, event.thinking)
-        elif isinstance(event, m.MessageCompleted):
-            msg = event.message
-            t.message_completed(msg)
-            if msg.role == "assistant" and msg.turn_id and msg.status in ("interrupted", "failed", "cancelled"):
-                # the turn ended there, even when its progress end never came (the
-                # daemon stopped and marked it interrupted when it started again)
-                self.running.discard(msg.turn_id)
-            if msg.role == "assistant":
-                self.turn.outcome, self.turn.error = msg.status, msg.error
-                self.turn.model = msg.model or self.turn.model
-                if msg.usage:
-                    self.turn.output_tokens = msg.usage.output_tokens
-                self.query_one(StatusLine).reply_completed(msg)
-        elif isinstance(event, m.ModelSwitched):
-            t.switched(event.switch)
-            if self.session:
-                self.session = msgspec.structs.replace(self.session, current_model=event.switch.to_model)
-                self._show_session()
-                self._spawn(self._refresh_session(), "cannot refresh the session")
-        elif isinstance(event, m.TasksChanged):
-            self.tasks = event.tasks
-            self._show_tasks()
-        elif isinstance(event, m.SessionRenamed) and self.session:
-            self.session = msgspec.structs.replace(self.session, title=event.title)
-            self._show_session()
-        elif isinstance(event, m.SessionDeleted):
-            t.notice("This session was deleted; ctrl+o opens another, ctrl+n starts one.", style="bold red")
-        elif isinstance(event, m.Progress):
-            self._progress(event)
-        self._show_progress()
-
-    def _progress(self, p: m.Progress) -> None:
-        if p.kind == "end":
-            self.running.discard(p.turn_id)
-            if p.outcome and self.turn.outcome is None:
-                self.turn.outcome = p.outcome
-            return
-        if p.kind == "begin":
-            self.turn = TurnState(model=p.model)
-        self.running.add(p.turn_id)
-        self.turn.model, self.turn.output_tokens, self.turn.estimated_s = p.model, p.output_tokens, p.estimated_s
-
-    def connection_changed(self, up: bool) -> None:
-        # the reconnect callback runs in the client's task, outside the app's context:
-        # hand the drawing to the app's own message loop
-        self.call_later(self._show_connection, up)
-
-    def session_lost(self, reason: str) -> None:
-        self.call_later(self._show_lost, reason)
-
-    def _show_lost(self, reason: str) -> None:
-        self.transcript.notice(f"this session is no longer followed: {reason}. Open another with ctrl+o",
-                               style="bold red")
-
-    def _show_connection(self, up: bool) -> None:
-        self.transcript.notice("reconnected to the daemon" if up else
-                               "the daemon connection was lost; waiting for it to come back",
-                               style="green" if up else "bold red")
-        if up:
-            self._spawn(self._forget_ended_turns(), "cannot refresh the progress")
-
-    async def _forget_ended_turns(self) -> None:
-        """After a reconnect (the daemon may have restarted), a turn the daemon no
-        longer runs is not running here either."""
-        status = await self.client.status()
-        alive = {t.turn_id for t in status.running_turns}
-        if self.running - alive:
-            self.running &= alive
-            self._show_progress()
-
-    async def _refresh_session(self) -> None:
-        if self.session:
-            got = await self.client.get_session(self.session.id, since_seq=self.session.last_seq, limit=1)
-            self.session = got.session
-            self._show_session()
-
     # --- what the user does -------------------------------------------------------------
-
-    @property
-    def root(self) -> str | None:
-        """The project's directory, where ``@path`` mentions are read (None when the
-        project is not a directory here)."""
-        return self.project if self.project and os.path.isdir(self.project) else None
-
-    def on_prompt_area_submitted(self, event: PromptArea.Submitted) -> None:
-        text = event.text.strip()
-        if not text or self.session is None:
-            return
-        self.prompt.prompts.add(text)
-        if text.startswith("/"):
-            self.prompt.clear_prompt()
-            self.command(text)
-            return
-        try:
-            context = attach_mentions(text, self.root) if self.root else []
-        except ContextArgError as exc:
-            self.error_line(f"not sent: {exc}")  # the prompt stays, to be corrected
-            return
-        self.prompt.clear_prompt()
-        self.send(text, **({"context": context} if context else {}))
-
-    def send(self, text: str, **kwargs: Any) -> None:
-        """Send, showing the prompt as pending (and keeping it in the draft on disk)
-        until the daemon acknowledges it; if it cannot be sent it goes back into the
-        input, and a quit meanwhile leaves it in the draft for the next chat."""
-        sid = self.session.id if self.session else ""
-        self._inflight.append(text)
-        entry: dict[str, Any] = {"text": text, "after_seq": self.feed.last_seq,
-                                 "view": self.transcript.pending(text)}
-        self.pending.append(entry)
-        self._save_draft()
-        self.transcript.scroll_end(animate=False)
-
-        def settle(sent: bool) -> None:
-            if entry in self.pending:
-                self.pending.remove(entry)
-            entry["view"].remove()
-            if not sent:
-                if text in self._inflight:
-                    self._inflight.remove(text)
-                box = self.prompt
-                box.value = f"{text} {box.value}".strip()
-            self._save_draft()
-
-        async def send() -> None:
-            try:
-                await self.client.send(sid, text, **kwargs)
-            except asyncio.CancelledError:
-                self._save_draft()  # quitting: it stays pending in the draft
-                raise
-            except BaseException:
-                settle(False)
-                raise
-            settle(True)
-        self._spawn(send(), "not sent")
-
-    def on_unmount(self) -> None:
-        self._save_draft()
 
     def command(self, line: str) -> None:
         if not run_session_command(self, line):

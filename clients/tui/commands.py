@@ -1,5 +1,6 @@
 """The prompt's slash commands, for what a key does not cover (or a person prefers
-to type): ``/switch MODEL``, ``/new [TITLE]``, ``/context FILE[:A-B] TEXT`` …"""
+to type): ``/switch MODEL``, ``/new [TITLE]``, ``/context FILE[:A-B] TEXT`` … They
+are listed in :mod:`duologue.clients.chat_commands`, with the line chat's."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ from typing import Any, Protocol
 
 from duologue.protocol.entities import CodeContextBlock
 
+from ..chat_commands import commands, help_lines
+from ..chat_commands import usage as shared_usage
 from ..code_context import ContextArgError, parse_context_arg
 
 
@@ -29,27 +32,19 @@ class Chat(Protocol):
     def send(self, text: str, context: list[CodeContextBlock] | None = None) -> None: ...
     def find(self, text: str) -> None: ...
 
-COMMANDS = {
-    "/switch": "MODEL", "/new": "[TITLE]", "/context": "FILE[:A-B] [TEXT]", "/find": "TEXT",
-    "/sessions": "", "/open": "", "/tasks": "", "/cancel": "", "/cost": "", "/retry": "", "/edit": "",
-    "/copy": "", "/help": "", "/quit": "", "/exit": "",
-}
-"""Each command and its arguments as usage shows them (``[...]`` optional): what Tab
-completes, and what a command given too little says instead of guessing."""
+COMMANDS = commands("app")
+"""Each command and its arguments as usage shows them: what Tab completes."""
 
 HELP = ("keys: enter sends · ctrl+j (or shift+enter) newline · ↑↓ history · tab completes /commands "
         "and @files (@path:10-40 attaches lines) · ctrl+g expands a paste or a folded message · "
         "pgup/pgdn ctrl+home/end scroll (home/end too, in an empty prompt) · ctrl+f find · "
         "ctrl+↑↓ model switches · F4 copies the last code block (or click one) · "
         "ctrl+n new session · ctrl+o sessions · F2/ctrl+s model (then 1-9 or ←→ enter) · "
-        "esc/ctrl+c cancel the reply · ctrl+t tasks · ctrl+q quit.  commands: "
-        + " · ".join(f"{name} {usage}".rstrip() for name, usage in COMMANDS.items() if name != "/exit"))
+        "esc/ctrl+c cancel the reply · ctrl+t tasks · ctrl+q quit.\ncommands:\n" + "\n".join(help_lines("app")))
 
 
 def usage(word: str) -> str | None:
-    """The usage line of a command that needs arguments, None for one that needs none."""
-    args = COMMANDS.get(word, "")
-    return f"usage: {word} {args}" if args and not args.startswith("[") else None
+    return shared_usage(word, "app")
 
 
 def emulator_help(key_hint: str) -> str:

@@ -1,7 +1,9 @@
 """Finding text in the transcript (ctrl+f, or ``/find TEXT``).
 
-A bar over the prompt takes the words; every message, marker and notice holding them
-(ignoring case) is tinted, the current one more, and scrolled to the top of the view.
+A bar over the prompt takes the words; every place they are shown (ignoring case) is
+marked, the current one more, and the bar counts the places ("2/5"). The current
+one's line is scrolled into view (a folded message holding it opens). A reply still
+streaming is searched once it ends.
 Enter or down goes to the next match, up to the previous one, escape closes the bar
 and gives the focus back to the prompt. The prompt is left as it was: searching does
 not lose a draft.
@@ -15,13 +17,18 @@ from textual.containers import Horizontal
 from textual.widget import Widget
 from textual.widgets import Input, Static
 
+from .marks import Markable, count, mark_all, match_row
+from .message_view import MessageView
 from .transcript import Transcript
 
+Match = tuple[Widget, int]
+"""An item of the transcript and which of its matches (from 0)."""
 
-def find(transcript: Transcript, query: str) -> list[Widget]:
-    """The transcript's items holding ``query`` (case ignored), top to bottom."""
-    needle = query.casefold()
-    return [w for w, text in transcript.items() if needle and needle in text.casefold()]
+
+def find(transcript: Transcript, query: str) -> list[Match]:
+    """Every match of ``query`` (case ignored) in the transcript, top to bottom."""
+    return [(item, k) for item, parts in transcript.markables()
+            for k in range(sum(count(part.plain_text, query) for part in parts))]
 
 
 class FindBar(Horizontal):
@@ -35,7 +42,7 @@ class FindBar(Horizontal):
     def __init__(self, transcript: Transcript, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self.transcript = transcript
-        self.matches: list[Widget] = []
+        self.matches: list[Match] = []
         self.current = -1
 
     def compose(self):
@@ -65,12 +72,14 @@ class FindBar(Horizontal):
         if self.matches:
             self._mark(self.matches, (self.current + (1 if forward else -1)) % len(self.matches))
 
-    def _mark(self, found: list[Widget], current: int) -> None:
-        for w in self.matches:
-            w.remove_class("match", "match-current")
+    def _mark(self, found: list[Match], current: int) -> None:
+        needle = self.input.value if found else ""
+        items = {item: None for item, _ in [*self.matches, *found]}  # in order, once each
         self.matches, self.current = found, current
-        for i, w in enumerate(found):
-            w.add_class("match-current" if i == current else "match")
+        at = found[current] if found else None
+        for item, parts in self.transcript.markables():
+            if item in items:
+                mark_all(parts, needle, at[1] if at is not None and at[0] is item else None)
         count = self.query_one("#find-count", Static)
         if not self.input.value:
             count.update("enter/↓ next · ↑ previous · esc closes")
@@ -78,8 +87,21 @@ class FindBar(Horizontal):
             count.update(Text("no match", style="bold red"))
         else:
             count.update(f"{current + 1}/{len(found)} · ↓ next ↑ previous · esc")
-            self.transcript.release_anchor()
-            self.transcript.scroll_to_widget(found[current], animate=False, top=True)
+            self._show(*found[current], needle)
+
+    def _show(self, item: Widget, k: int, needle: str) -> None:
+        """Scroll the current match into view: its line, near the top (a folded message
+        whose match is folded away opens)."""
+        t = self.transcript
+        t.release_anchor()
+        row = match_row(item, needle, k) if isinstance(item, Markable) else None
+        if row is None and isinstance(item, MessageView) and item.folded:
+            item.unfold()
+            row = match_row(item, needle, k)
+        if row is None:
+            t.scroll_to_widget(item, animate=False, top=True)
+        else:
+            t.scroll_to(y=max(item.virtual_region.y + item.styles.gutter.top + row - 2, 0), animate=False)
 
     def on_input_changed(self, event: Input.Changed) -> None:
         event.stop()

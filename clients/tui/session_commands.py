@@ -9,16 +9,12 @@ asks the daemon for the whole session: the chat draws only its latest messages.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from collections.abc import Callable
 from typing import Any, Protocol
 
-from duologue.protocol.entities import CodeContextBlock, Message, ToolResultBlock
+from duologue.protocol.entities import CodeContextBlock, Message
 
-from ..render import format_cost
-from .status_line import compact
-
-HELP = "/cost · /retry · /edit · /copy"
+from ..exchanges import context_of, cost_by_model, cost_text, last_prompt, last_reply
 
 
 class Chat(Protocol):
@@ -53,29 +49,12 @@ def _shown(app: Chat) -> list[Message]:
     return sorted((view.message for view in app.transcript.views.values()), key=lambda msg: msg.seq)
 
 
-def last_prompt(messages: Iterable[Message]) -> Message | None:
-    """The last thing a person asked: a user message that is not a tool round's results."""
-    for msg in reversed(list(messages)):
-        if msg.role == "user" and not (msg.content and all(isinstance(b, ToolResultBlock) for b in msg.content)):
-            return msg
-    return None
-
-
-def last_reply(messages: Iterable[Message]) -> Message | None:
-    """The last reply with text (a reply that only called a tool has none to copy)."""
-    return next((msg for msg in reversed(list(messages)) if msg.role == "assistant" and msg.text), None)
-
-
-def _context(msg: Message) -> list[CodeContextBlock]:
-    return [b for b in msg.content if isinstance(b, CodeContextBlock)]
-
-
 def retry(app: Chat) -> None:
     prompt = last_prompt(_shown(app))
     if prompt is None:
         app.error_line("/retry: no prompt to send again in this session yet")
         return
-    app.send(prompt.text, context=_context(prompt) or None)
+    app.send(prompt.text, context=context_of(prompt) or None)
 
 
 def edit(app: Chat) -> None:
@@ -86,7 +65,7 @@ def edit(app: Chat) -> None:
     if prompt is None:
         app.error_line("/edit: no prompt to edit in this session yet")
         return
-    blocks = _context(prompt)
+    blocks = context_of(prompt)
     text = prompt.text
     if len(blocks) == 1:
         where = blocks[0].path + (f":{blocks[0].range.start}-{blocks[0].range.end}" if blocks[0].range else "")
@@ -105,44 +84,6 @@ def copy(app: Chat) -> None:
     app.copy_to_clipboard(reply.text)
     app.notify(f"copied the last reply ({len(reply.text):,} characters, {app.short(reply.model)}) to the "
                "clipboard through the terminal (OSC 52; some terminals need it allowed)")
-
-
-@dataclass
-class ModelCost:
-    """One model's share of a session."""
-
-    model: str
-    replies: int = 0
-    prompt_tokens: int = 0
-    output_tokens: int = 0
-    cost_usd: float = 0.0
-
-
-def cost_by_model(messages: Iterable[Message]) -> list[ModelCost]:
-    """Each model's replies, tokens and cost as billed, the costliest first."""
-    rows: dict[str, ModelCost] = {}
-    for msg in messages:
-        if msg.role != "assistant" or not msg.model:
-            continue
-        row = rows.setdefault(msg.model, ModelCost(msg.model))
-        row.replies += 1
-        if msg.usage is not None:
-            row.prompt_tokens += msg.usage.prompt_tokens
-            row.output_tokens += msg.usage.output_tokens
-        row.cost_usd += msg.cost_usd or 0.0
-    return sorted(rows.values(), key=lambda r: (-r.cost_usd, r.model))
-
-
-def cost_text(rows: list[ModelCost], short: Callable[[str | None], str], emulator: bool) -> str:
-    if not rows:
-        return "/cost: no replies in this session yet"
-    cost = (lambda usd: "emulator/$0") if emulator else format_cost
-    lines = [f"{short(r.model)} ({r.model}): {r.replies} repl{'y' if r.replies == 1 else 'ies'}, "
-             f"{compact(r.prompt_tokens)} in / {compact(r.output_tokens)} out, {cost(r.cost_usd)}" for r in rows]
-    total = sum(r.cost_usd for r in rows)
-    lines.append(f"session total: {cost(total)}"
-                 + (" (the emulator bills nothing)" if emulator else " as billed, cache reads and writes included"))
-    return "\n".join(lines)
 
 
 def cost(app: Chat) -> None:

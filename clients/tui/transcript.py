@@ -3,7 +3,8 @@ every model switch with its kind and reason, and replies that grow as they strea
 
 Markers and notices hold plain text (``rich.text.Text``, never markup), so whatever a
 model or a person writes is shown as written; a message is a
-:class:`~.message_view.MessageView` (replies as Markdown).
+:class:`~.message_view.MessageView` (one static widget, replies as Markdown), a
+reply while it streams a :class:`~.live_reply.LiveReply`, replaced when it ends.
 """
 
 from __future__ import annotations
@@ -13,11 +14,15 @@ from collections.abc import Callable, Iterable
 from rich.text import Text
 from textual.containers import VerticalScroll
 from textual.widget import Widget
-from textual.widgets import Static
 
 from duologue.protocol.entities import Message, ModelSwitch
 
+from .marks import Markable
+from .live_reply import LiveReply
 from .message_view import MessageView
+
+View = MessageView | LiveReply
+
 _SWITCH_STYLE = {"manual": "bold cyan", "auto": "bold magenta", "failover": "bold yellow"}
 
 Labeler = Callable[[str | None], str]
@@ -29,7 +34,7 @@ def switch_text(w: ModelSwitch, label: Labeler) -> Text:
     return Text(f"⇄ {origin} → {label(w.to_model)} · {w.kind}: {w.reason}", style=_SWITCH_STYLE[w.kind])
 
 
-class SwitchMarker(Static):
+class SwitchMarker(Markable):
     DEFAULT_CSS = "SwitchMarker { margin: 0 0 1 0; text-align: center; }"
 
     def __init__(self, switch: ModelSwitch, label: Labeler) -> None:
@@ -37,7 +42,7 @@ class SwitchMarker(Static):
         self.switch = switch
 
 
-class Notice(Static):
+class Notice(Markable):
     """A line from the app itself (connection lost, an error of a request)."""
 
     DEFAULT_CSS = "Notice { margin: 0 0 1 0; color: $text-muted; }"
@@ -54,7 +59,7 @@ class Transcript(VerticalScroll):
         """Labels replies (long form)."""
         self.short: Labeler = lambda model: model or "-"
         """Names models in switch markers."""
-        self.views: dict[str, MessageView] = {}
+        self.views: dict[str, View] = {}
         self.switches: list[ModelSwitch] = []
         self.emulator = False
         """The daemon answers from its emulator: every reply says so in its head."""
@@ -86,22 +91,38 @@ class Transcript(VerticalScroll):
             items.append(Notice("A new session: type below and press enter.", classes="hint"))
         self._add(*items)
 
-    def _view(self, msg: Message, via: str | None = None, fold: bool = True) -> MessageView:
-        view = MessageView(msg, "you" if msg.role == "user" else self.label(msg.model), via,
-                           emulator=self.emulator, fold=fold)
+    def _view(self, msg: Message, via: str | None = None, fold: bool = True) -> View:
+        label = "you" if msg.role == "user" else self.label(msg.model)
+        view: View
+        if msg.role == "assistant" and msg.status == "streaming":
+            view = LiveReply(msg, label, emulator=self.emulator)
+        else:
+            view = MessageView(msg, label, via, emulator=self.emulator, fold=fold)
         self.views[msg.id] = view
         return view
 
+    def _complete(self, view: View, msg: Message) -> None:
+        if isinstance(view, MessageView):
+            view.complete(msg)
+        elif msg.status == "streaming":
+            view.message = msg
+        else:
+            # the reply ended: one static widget takes the place of the live Markdown's
+            done = MessageView(msg, view.label, emulator=self.emulator, fold=False)
+            self.views[msg.id] = done
+            self.mount(done, before=view) if view.parent is self else self.mount(done)
+            view.remove()
+
     def message_created(self, msg: Message, via: str | None = None) -> None:
         if msg.id in self.views:
-            self.views[msg.id].complete(msg)
+            self._complete(self.views[msg.id], msg)
             return
         # a reply streaming live stays open: its reader is following it
         self._add(self._view(msg, via, fold=msg.role == "user"))
 
     def delta(self, message_id: str, text: str, thinking: str = "") -> None:
         view = self.views.get(message_id)
-        if view is not None:
+        if isinstance(view, LiveReply):
             view.append(text, thinking)
 
     def message_completed(self, msg: Message) -> None:
@@ -109,7 +130,7 @@ class Transcript(VerticalScroll):
         if view is None:
             self.message_created(msg)
         else:
-            view.complete(msg)
+            self._complete(view, msg)
 
     def switched(self, switch: ModelSwitch) -> None:
         self.switches.append(switch)
@@ -118,7 +139,7 @@ class Transcript(VerticalScroll):
     def notice(self, text: str, style: str = "") -> None:
         self._add(Notice(Text(text, style=style)))
 
-    def pending(self, text: str) -> Static:
+    def pending(self, text: str) -> Notice:
         """A prompt sent but not acknowledged yet, shown until it is (remove the widget)."""
         lines = text.splitlines() or [""]
         shown = lines[0][:200] + (f" … ({len(lines)} lines)" if len(lines) > 1 else "")
@@ -151,7 +172,7 @@ class Transcript(VerticalScroll):
         return view
 
     def last_code_block(self) -> str | None:
-        for view in reversed(list(self.query(MessageView))):
+        for view in reversed([w for w in self.children if isinstance(w, (MessageView, LiveReply))]):
             blocks = view.code_blocks()
             if blocks:
                 return blocks[-1]
@@ -159,14 +180,13 @@ class Transcript(VerticalScroll):
 
     def items(self) -> list[tuple[Widget, str]]:
         """Every message, marker and notice shown, with its text, top to bottom."""
-        out: list[tuple[Widget, str]] = []
-        for child in self.children:
-            if isinstance(child, MessageView):
-                out.append((child, child.rendered().plain))
-            elif isinstance(child, Static):
-                content = child.content
-                out.append((child, content.plain if isinstance(content, Text) else str(content)))
-        return out
+        return [(child, child.rendered().plain if isinstance(child, LiveReply) else child.plain_text)
+                for child in self.children if isinstance(child, (LiveReply, Markable))]
+
+    def markables(self) -> list[tuple[Widget, list[Markable]]]:
+        """Every item shown with the widgets find marks words in, top to bottom."""
+        return [(child, child.marked_parts() if isinstance(child, LiveReply) else [child])
+                for child in self.children if isinstance(child, (LiveReply, Markable))]
 
     def plain(self) -> str:
         """Everything shown, as text (for tests and copying)."""

@@ -19,7 +19,9 @@ reports show it:
   for this model and text ("Invalid `signature` in `thinking` block");
 - empty or whitespace-only text blocks, empty messages;
 - ``tool_use`` without its ``tool_result`` right after;
-- more than four ``cache_control`` breakpoints (Prompt caching).
+- more than four ``cache_control`` breakpoints (Prompt caching);
+- images Claude cannot read (a media type, size or data it refuses; a model
+  without image input): :mod:`images`.
 
 Wording marked "(ours)" below is not in the stored docs; the rest is quoted.
 Rendering the answer lives in :mod:`anthropic_stream`.
@@ -34,6 +36,7 @@ from typing import Any
 from .access import key_matches
 from .caching import Segment
 from .default_reply import Conversation, Turn
+from .images import ImageError, check_claude
 from .models import ClaudeModel, ModelTable
 from .signing import Signer
 
@@ -297,7 +300,12 @@ def _read_block(block: dict[str, Any], role: str, path: str, model: ClaudeModel,
     kind = block.get("type")
     if kind == "text":
         turn.text += _check_text(block, "messages", path)
-    elif kind in ("image", "document") and role == "user":
+    elif kind == "image" and role == "user":
+        try:
+            check_claude(block, path, model.images, model.id, turn)
+        except ImageError as e:
+            raise WireError(400, str(e)) from None
+    elif kind == "document" and role == "user":
         pass
     elif kind == "tool_use" and role == "assistant":
         turn.tool_calls.append(str(block.get("name", "")))

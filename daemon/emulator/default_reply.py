@@ -33,6 +33,7 @@ class Turn:
     tool_calls: list[str] = field(default_factory=list)
     tool_results: list[str] = field(default_factory=list)
     thinking: str = ""  # shown thinking text sent back (Claude thinking blocks, Gemini thought parts)
+    images: list[str] = field(default_factory=list)  # the media types of the images it carried
 
 
 @dataclass
@@ -115,6 +116,9 @@ def default_reply(conv: Conversation) -> Reply:
     if user_texts:
         parts.append(f"The first user message I saw was {_quote(user_texts[0].text)}.")
         parts.append(f"You just said: {_quote(latest)}.")
+    shown = user_texts[-1].images if user_texts else []
+    if shown:
+        parts.append(f"You showed me {len(shown)} image{'s' if len(shown) > 1 else ''} ({', '.join(shown)}).")
     if answering_tool:
         names = ", ".join(last_turn.tool_results) if last_turn else ""
         parts.append(f"Thanks, I received the result of {names}; carrying on with the plan.")

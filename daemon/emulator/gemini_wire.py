@@ -19,7 +19,9 @@ What is refused, and where the rule comes from:
 - a ``thoughtSignature`` nested inside ``functionCall`` (an unknown field there);
 - function responses that do not match the calls of the turn before;
 - ``thinkingBudget: 0`` on a model that only works in thinking mode, and thinking
-  levels the model does not offer.
+  levels the model does not offer;
+- inline images Gemini cannot read (a MIME type or data it refuses, a request over
+  its inline size): :mod:`images`.
 
 Wording marked "(ours)" is not in the stored docs. Rendering is :mod:`gemini_stream`.
 """
@@ -34,6 +36,7 @@ from typing import Any
 from .access import key_matches
 from .caching import Segment
 from .default_reply import Conversation, Turn
+from .images import ImageError, check_gemini, check_gemini_total
 from .models import GeminiModel, ModelTable
 from .signing import Signer
 
@@ -251,6 +254,7 @@ def parse_request(model_id: str, stream: bool, body: dict[str, Any], *, version:
     for tool in tools:
         segments.append(Segment.of({"tool": tool}))
     open_calls = 0
+    inline = 0
     for index, content in enumerate(contents):
         role = content.get("role", "user") if isinstance(content, dict) else None
         if role not in ("user", "model"):
@@ -270,12 +274,20 @@ def parse_request(model_id: str, stream: bool, body: dict[str, Any], *, version:
             if response is not None:
                 responses += 1
                 turn.tool_results.append(str(response.get("name", "")))
+            try:
+                inline += check_gemini(part, f"contents[{index}].parts[{number}]", turn)
+            except ImageError as e:
+                raise WireError(400, str(e)) from None
             segments.append(Segment.of({"role": role, "first": number == 0, "part": part}))
         if open_calls and responses != open_calls:
             raise WireError(400, "Please ensure that the number of function response parts is equal to the "
                                  "number of function call parts of the function call turn.")
         open_calls = len(turn.tool_calls)
         turns.append(turn)
+    try:
+        check_gemini_total(inline)
+    except ImageError as e:
+        raise WireError(400, str(e)) from None
     _check_signatures(model, contents, signer)
     thinks, include = _thinking(model, body)
 

@@ -54,6 +54,7 @@ class ClaudeModel:
     context_window: int = 1_000_000
     max_output: int = 128_000
     effort_levels: tuple[str, ...] = EFFORT_5X
+    images: bool = True  # reads image blocks (every listed Claude model does; tests add one that does not)
 
     @property
     def available(self) -> bool:
@@ -250,7 +251,7 @@ def claude_model_info(m: ClaudeModel) -> dict[str, Any]:
                                    "clear_tool_uses_20250919": _yes(thinking), "compact_20260112": _yes(thinking)},
             "effort": {"supported": bool(efforts), **{level: _yes(level in efforts)
                                                       for level in ("low", "medium", "high", "max", "xhigh")}},
-            "image_input": _yes(True),
+            "image_input": _yes(m.images),
             "pdf_input": _yes(True),
             "server_tools": {"supported": True, "code_execution": _yes(True), "web_search": _yes(True)},
             "structured_outputs": _yes(thinking),

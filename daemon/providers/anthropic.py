@@ -21,6 +21,7 @@ from typing import Any
 
 from duologue.protocol.entities import (
     CodeContextBlock,
+    ImageBlock,
     Refusal,
     TextBlock,
     ThinkingBlock,
@@ -44,7 +45,7 @@ from .base import (
     scrub,
     sdk_boundary,
 )
-from .preparation import Turn, encode_history, render_code_context
+from .preparation import Turn, encode_history, render_code_context, turn_encoder
 
 DEFAULT_BASE_URL = "https://api.anthropic.com"
 RETRYABLE_STATUSES = frozenset({408, 409, 429}) | frozenset(range(500, 600))
@@ -87,6 +88,8 @@ def _encode_block(block: Any) -> dict[str, Any] | None:
         return {"type": "text", "text": block.text} if block.text else None
     if isinstance(block, CodeContextBlock):
         return {"type": "text", "text": render_code_context(block)}
+    if isinstance(block, ImageBlock):
+        return {"type": "image", "source": {"type": "base64", "media_type": block.media_type, "data": block.data}}
     if isinstance(block, ThinkingBlock):
         if block.redacted:
             return {"type": "redacted_thinking", "data": block.redacted}
@@ -180,8 +183,8 @@ def build_params(req: TurnRequest) -> dict[str, Any]:
     params: dict[str, Any] = {
         "model": req.model,
         "max_tokens": req.max_tokens,
-        "messages": encode_history(req.messages, req.model, _encode_turn, prepared=req.prepared,
-                                   thinking_continuation=_thinks(req)),
+        "messages": encode_history(req.messages, req.model, turn_encoder(_encode_turn, req.info, req.model),
+                                   prepared=req.prepared, thinking_continuation=_thinks(req)),
     }
     if req.system:
         params["system"] = [{"type": "text", "text": req.system}]

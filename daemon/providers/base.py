@@ -136,6 +136,8 @@ class ListedModel(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True)
     ``disabled``, ``between_tools``). None for Gemini, whose listing has no such detail."""
     effort: bool | None = None
     """Claude: whether ``output_config.effort`` is accepted."""
+    images: bool | None = None
+    """Claude: whether the model reads images (``capabilities.image_input``)."""
     lifecycle: Literal["active", "deprecated", "retired"] = "active"
     retires_at: Timestamp | None = None
 

@@ -22,6 +22,7 @@ from typing import Any
 
 from duologue.protocol.entities import (
     CodeContextBlock,
+    ImageBlock,
     Refusal,
     TextBlock,
     ThinkingBlock,
@@ -46,7 +47,7 @@ from .base import (
     scrub,
     sdk_boundary,
 )
-from .preparation import Turn, encode_history, render_code_context
+from .preparation import Turn, encode_history, render_code_context, turn_encoder
 
 DEFAULT_BASE_URL = "https://generativelanguage.googleapis.com/"
 RETRIED_STATUSES = [408, 500, 502, 503, 504, 529]
@@ -91,6 +92,8 @@ def _encode_block(block: Any) -> dict[str, Any] | None:
         part = {"text": block.text}
     elif isinstance(block, CodeContextBlock):
         return {"text": render_code_context(block)}
+    elif isinstance(block, ImageBlock):  # bytes: the SDK writes them as base64 in inlineData.data
+        return {"inline_data": {"mime_type": block.media_type, "data": base64.b64decode(block.data)}}
     elif isinstance(block, ThinkingBlock):
         if not block.signature:
             return None  # Gemini reads nothing from unsigned thought text
@@ -124,7 +127,8 @@ def build_contents(req: TurnRequest) -> list[dict[str, Any]]:
     another model gets Google's placeholder (parallel calls after the first carry
     none, as Gemini returns them).
     """
-    return encode_history(req.messages, req.model, _encode_turn, prepared=req.prepared)
+    return encode_history(req.messages, req.model, turn_encoder(_encode_turn, req.info, req.model),
+                          prepared=req.prepared)
 
 
 def build_config(req: TurnRequest) -> dict[str, Any]:

@@ -2,7 +2,8 @@
 
 ``anthropic``: ``AsyncAnthropic.models.list`` (``GET /v1/models``), asked for active,
 deprecated and retired models alike (retired ones are listed only when asked), with
-``max_input_tokens``, ``max_tokens``, ``capabilities.thinking`` and ``.effort``,
+``max_input_tokens``, ``max_tokens``, ``capabilities.thinking``, ``.effort`` and
+``.image_input``,
 ``lifecycle`` and ``retires_at``. ``google-genai``: ``Client.aio.models.list``
 (``GET /v1beta/models``), base models, with ``input_token_limit``,
 ``output_token_limit`` and ``thinking``; names come as ``models/<id>``.
@@ -99,6 +100,7 @@ def _from_anthropic(info: Any) -> ListedModel:
         thinking=_supported(caps, "thinking") if caps is not None else None,
         thinking_types=types,
         effort=_supported(caps, "effort") if caps is not None else None,
+        images=_supported(caps, "image_input") if caps is not None else None,
         lifecycle=lifecycle if lifecycle in ("active", "deprecated", "retired") else "active",
         retires_at=getattr(info, "retires_at", None),
     )

@@ -17,6 +17,7 @@ refuses prefill; a failed attempt's partial text stays in the transcript only).
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections.abc import Callable
@@ -26,7 +27,9 @@ from typing import Protocol, TypeVar
 from duologue.protocol.entities import (
     CodeContextBlock,
     ContentBlock,
+    ImageBlock,
     Message,
+    ModelInfo,
     Role,
     TextBlock,
     ThinkingBlock,
@@ -61,6 +64,33 @@ def render_code_context(block: CodeContextBlock) -> str:
     fence = "`" * max(3, longest + 1)
     body = block.text if block.text.endswith("\n") else block.text + "\n"
     return f"<code_context {' '.join(attrs)}>\n{fence}{block.language or ''}\n{body}{fence}\n</code_context>"
+
+
+def images_as_notes(turn: Turn, model: str) -> Turn:
+    """The turn for a model that reads no images: each image becomes a note saying
+    so, so neither the model nor a reader of its request is left to guess why the
+    user's words mention a picture it never got."""
+    if not any(isinstance(b, ImageBlock) for b in turn.blocks):
+        return turn
+    note = TextBlock(text=f"[image omitted: {model} does not accept images]")
+    return Turn(turn.role, tuple(note if isinstance(b, ImageBlock) else b for b in turn.blocks))
+
+
+@functools.lru_cache(maxsize=256)
+def _text_only(encode: Callable[[Turn], _E], model: str) -> Callable[[Turn], _E]:
+    def encode_text_only(turn: Turn) -> _E:
+        return encode(images_as_notes(turn, model))
+    return encode_text_only
+
+
+def turn_encoder(encode: Callable[[Turn], _E], info: ModelInfo | None, model: str) -> Callable[[Turn], _E]:
+    """An adapter's ``encode`` as ``model`` needs it: itself when the model reads
+    images (or the catalog does not know it), else one that notes images first.
+    One model always gets the same function, so the history cache, which keeps
+    encodings per target and encoder, keeps them across rounds."""
+    if info is None or info.images:
+        return encode
+    return _text_only(encode, model)
 
 
 def _own(block: ContentBlock) -> ContentBlock | None:

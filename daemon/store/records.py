@@ -40,6 +40,7 @@ The schema version is upgraded by the steps in ``migrations`` when the store ope
 
 from __future__ import annotations
 
+import itertools
 import logging
 import os
 from collections.abc import Iterator
@@ -63,7 +64,7 @@ from .errors import (
 from .imports import ImportMarks, ImportRecords
 from .keys import U64, decode_cursor, ms, project_hash, seq_key, u64
 from .migrations import MIGRATIONS, Migration, MigrationContext, upgrade
-from .streams import expand, streamed
+from .streams import Frames, streamed
 from .sync_log import SyncLog
 
 log = logging.getLogger(__name__)
@@ -158,6 +159,8 @@ class Store:
         self.outbox: Callable[[Change], bytes] | None = None
         """Set when [sync] is configured: how a change is encoded for the outbox,
         queued in the change's own transaction (store/sync_log.py)."""
+        self.outbox_deleted: Callable[[Session], bytes] | None = None
+        """Likewise for a deletion: the tombstone that deletes the session elsewhere."""
         self._live: dict[str, Session] = {}
         """Session records as last written or read: a running turn reads its session
         at every checkpoint, and decoding it each time is work for nothing. Every
@@ -320,10 +323,13 @@ class Store:
         marks = change.import_marks
         return write
 
-    def delete_session(self, session: Session) -> None:
-        """Remove the session and everything keyed under it, in one transaction."""
+    def delete_session(self, session: Session, followed: int | None = None) -> None:
+        """Remove the session and everything keyed under it, in one transaction: a
+        local deletion queued for replication with it, or one another device made,
+        ``followed`` from the stream at that sequence (never queued back)."""
         sid = session.id.encode()
         prefix = sid + b"\0"
+        queued = None if followed is not None or self.outbox_deleted is None else self.outbox_deleted(session)
 
         def write(txn: lmdb.Transaction) -> None:
             txn.delete(sid, db=self._db["sessions"])
@@ -341,6 +347,10 @@ class Store:
                         txn.delete(msg.id.encode(), db=self._db["message_ids"])
                     if not cur.delete():
                         break
+            if queued is not None:
+                self.sync.queue(txn, queued)
+            if followed is not None:
+                self.sync.mark_followed(txn, followed)
 
         self._live.pop(session.id, None)
         self._write(write)
@@ -497,27 +507,36 @@ class Store:
     def event_page(self, sid: str, since_seq: int, limit: int | None) -> list[tuple[int, bytes]]:
         """At most ``limit`` frames after ``since_seq`` (all: None), with their seqs,
         as they were published."""
-        prefix = sid.encode() + b"\0"
+        end = sid.encode() + b"\1"  # just past the session's keys
         out: list[tuple[int, bytes]] = []
-        with self._env.begin(db=self._db["events"], buffers=True) as txn:
-            records: dict[int, Message | None] = {}  # a page's deltas mostly share one reply
-
-            def record(seq: int) -> Message | None:
-                if seq not in records:
-                    raw = txn.get(seq_key(sid, seq), db=self._db["messages"])
-                    records[seq] = None if raw is None else self._message_dec.decode(raw)
-                return records[seq]
-
+        with self._env.begin(db=self._db["events"]) as txn:
             cur = txn.cursor()
             if not cur.set_range(seq_key(sid, since_seq + 1)):
                 return out
-            for key, value in cur:
-                key = bytes(key)
-                if not key.startswith(prefix) or (limit is not None and len(out) >= limit):
+            frame = Frames(sid, self._record_reader(txn, sid)).frame
+            for key, value in itertools.islice(cur.iternext(), limit):
+                if key >= end:
                     break
-                seq = U64.unpack(key[len(prefix):])[0]
-                out.append((seq, expand(sid, seq, bytes(value), record)))
+                seq = U64.unpack_from(key, len(end))[0]
+                out.append((seq, frame(seq, value)))
         return out
+
+    def frame_page(self, sid: str, since_seq: int, upto: int, limit: int) -> tuple[list[bytes], int]:
+        """At most ``limit`` frames after ``since_seq`` and up to ``upto``, as they
+        were published, and the seq of the last (``since_seq`` when there are none):
+        a replay's page, with nothing built per event beyond its frame."""
+        with self._env.begin(db=self._db["events"]) as txn:
+            cur = txn.cursor()
+            if not cur.set_range(seq_key(sid, since_seq + 1)):
+                return [], since_seq
+            frames, last = Frames(sid, self._record_reader(txn, sid)).page(
+                itertools.islice(cur.iternext(), limit), seq_key(sid, upto + 1), len(sid.encode()) + 1)
+        return frames, last if frames else since_seq
+
+    def _record_reader(self, txn: lmdb.Transaction, sid: str) -> Callable[[int], bytes | None]:
+        """The msgpack bytes of ``sid``'s message record at a seq, read in ``txn``."""
+        messages = self._db["messages"]
+        return lambda seq: txn.get(seq_key(sid, seq), db=messages)
 
     def message(self, message_id: str) -> Message | None:
         with self._env.begin() as txn:

@@ -27,9 +27,17 @@ chunk of a few words), so the store keeps only its text, behind a mark saying te
 or thinking and how many seqs back its reply's record is; a read rebuilds the frame
 from them and the record's id.
 
-Either way a read (:func:`expand`) returns the frame that was published, byte for
+Either way a read (:class:`Frames`) returns the frame that was published, byte for
 byte (``encode_event`` is deterministic), and a reply's text is on disk twice: in
 its deltas and in its final record.
+
+Deltas are most of a long session's events, so a replay's cost is mostly theirs. A
+delta's frame is therefore templated rather than built as a ``MessageDelta`` and
+encoded: the bytes before its text depend only on its reply (encoded once per reply
+and read transaction), the bytes after it only on the session and the seq, and the
+text is encoded as the JSON string msgspec would write inside the Struct. The
+template follows the field order ``encode_event`` writes (``message_id``, ``text``,
+``thinking`` when not empty, ``session_id``, ``seq``); tests/store compares the two.
 """
 
 from __future__ import annotations
@@ -42,6 +50,8 @@ import msgspec
 from duologue.protocol.entities import ContentBlock, Message, TextBlock, ThinkingBlock
 from duologue.protocol.jsonrpc import encode_event
 from duologue.protocol.methods import MessageCompleted, MessageDelta
+
+from .keys import U64
 
 DELTA_METHOD = b'"method":"message/delta"'
 """How a delta frame written whole (by schema version 2) says what it is."""
@@ -58,7 +68,17 @@ class _Frame(msgspec.Struct):
     params: msgspec.Raw
 
 
+class _MessageId(msgspec.Struct):
+    """A message record read for its id alone."""
+
+    id: str
+
+
 _frame = msgspec.json.Decoder(_Frame)
+_json = msgspec.json.Encoder()
+_message = msgspec.msgpack.Decoder(Message)
+_message_id = msgspec.msgpack.Decoder(_MessageId)
+_DELTA_HEAD = b'{"jsonrpc":"2.0","method":"message/delta","params":{"message_id":'
 _delta = msgspec.json.Decoder(MessageDelta)
 _completed = msgspec.json.Decoder(MessageCompleted)
 
@@ -79,28 +99,73 @@ def _delta_of(seq: int, stored: bytes) -> tuple[int, bool, str]:
     return seq - _BACK.unpack_from(stored, 1)[0], stored[:1] == THINKING, stored[5:].decode()
 
 
-def expand(sid: str, seq: int, stored: bytes, record: Callable[[int], Message | None]) -> bytes:
-    """The frame a stored event was published as; ``record(seq)`` reads the message
-    record at that seq."""
-    mark = stored[:1]
-    if mark in (TEXT, THINKING):
-        reply_seq, thinking, text = _delta_of(seq, stored)
-        reply = record(reply_seq)
-        return encode_event(MessageDelta(session_id=sid, seq=seq, message_id=reply.id if reply else "",
-                                         text="" if thinking else text, thinking=text if thinking else ""))
-    if mark == COMPLETED:
-        reply = record(seq - _BACK.unpack_from(stored, 1)[0])
-        if reply is None:
-            return stored
-        pinned = stored[5:6] == _PINNED
-        message = reply if reply.pinned == pinned else msgspec.structs.replace(reply, pinned=pinned)
-        return encode_event(MessageCompleted(session_id=sid, seq=seq, message=message))
-    if mark == COMPLETION:
-        event = _completed.decode(_frame.decode(stored[1:]).params)
-        reply = record(event.message.seq)
-        return encode_event(msgspec.structs.replace(event, message=msgspec.structs.replace(
-            event.message, content=reply.content if reply else [])))
-    return stored
+class Frames:
+    """The frames of one session's stored events, as published, for one read
+    transaction: ``record(seq)`` reads the message record at that seq in it (its
+    msgpack bytes, None when absent)."""
+
+    def __init__(self, sid: str, record: Callable[[int], bytes | None]):
+        self._sid = sid
+        self._record = record
+        self._records: dict[int, Message | None] = {}  # a page's completions each read one
+        self._tail = b',"session_id":' + _json.encode(sid) + b',"seq":'
+        self._heads: dict[int, tuple[bytes, bytes]] = {}
+        """Per reply seq: what precedes a text delta's text, and a thinking delta's."""
+
+    def frame(self, seq: int, stored: bytes) -> bytes:
+        mark = stored[:1]
+        if mark == TEXT or mark == THINKING:
+            reply_seq = seq - _BACK.unpack_from(stored, 1)[0]
+            heads = self._heads.get(reply_seq) or self._delta_heads(reply_seq)
+            return b"".join((heads[mark == THINKING], _json.encode(stored[5:].decode()), self._tail,
+                             b"%d}}" % seq))
+        if mark == COMPLETED:
+            reply = self._message(seq - _BACK.unpack_from(stored, 1)[0])
+            if reply is None:
+                return stored
+            pinned = stored[5:6] == _PINNED
+            message = reply if reply.pinned == pinned else msgspec.structs.replace(reply, pinned=pinned)
+            return encode_event(MessageCompleted(session_id=self._sid, seq=seq, message=message))
+        if mark == COMPLETION:
+            event = _completed.decode(_frame.decode(stored[1:]).params)
+            reply = self._message(event.message.seq)
+            return encode_event(msgspec.structs.replace(event, message=msgspec.structs.replace(
+                event.message, content=reply.content if reply else [])))
+        return stored
+
+    def page(self, items: Iterable[tuple[bytes, bytes]], end: bytes, at: int) -> tuple[list[bytes], int]:
+        """The frames of ``items`` (the events database's keys and values from a
+        cursor, in order, each key's seq at offset ``at``) up to the first key at or
+        past ``end``, and the last seq read (0 when none). :meth:`frame`'s work, with
+        a delta's case inlined: a replay is mostly deltas, and a call per event was a
+        good part of its cost."""
+        frames: list[bytes] = []
+        append, join, encode, back, key_seq = frames.append, b"".join, _json.encode, _BACK.unpack_from, U64.unpack_from
+        heads_of, tail, seq = self._heads, self._tail, 0
+        for key, stored in items:
+            if key >= end:
+                break
+            seq = key_seq(key, at)[0]
+            mark = stored[0]
+            if mark == 1 or mark == 2:  # TEXT, THINKING
+                reply_seq = seq - back(stored, 1)[0]
+                heads = heads_of.get(reply_seq) or self._delta_heads(reply_seq)
+                append(join((heads[mark - 1], encode(stored[5:].decode()), tail, b"%d}}" % seq)))
+            else:
+                append(self.frame(seq, stored))
+        return frames, seq
+
+    def _message(self, seq: int) -> Message | None:
+        if seq not in self._records:
+            raw = self._record(seq)
+            self._records[seq] = None if raw is None else _message.decode(raw)
+        return self._records[seq]
+
+    def _delta_heads(self, reply_seq: int) -> tuple[bytes, bytes]:
+        raw = self._record(reply_seq)  # only its id: most of a reply's record is its content
+        head = _DELTA_HEAD + _json.encode("" if raw is None else _message_id.decode(raw).id) + b',"text":'
+        heads = self._heads[reply_seq] = (head, head + b'"","thinking":')
+        return heads
 
 
 def streamed(message: Message, events: Iterable[tuple[int, bytes]]) -> Message:

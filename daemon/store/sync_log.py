@@ -12,6 +12,10 @@ lists and drops them.
 Databases:
   sync_outbox  u64(n) -> an encoded change, in the order the store took them
   sync_state   b"followed" -> u64(the last stream sequence applied)
+               b"queued"   -> u64(the last outbox key given): keys are never
+                              reused, so a publisher that has read up to a key
+                              sees every later change, even once the outbox was
+                              empty in between
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from .keys import U64, u64
 
 DATABASES = ("sync_outbox", "sync_state")
 _FOLLOWED = b"followed"
+_QUEUED = b"queued"
 
 
 class SyncLog:
@@ -40,8 +45,11 @@ class SyncLog:
     def queue(self, txn: lmdb.Transaction, change: bytes) -> None:
         """Add ``change`` at the end of the outbox (inside the change's transaction)."""
         cur = txn.cursor(db=self._outbox)
-        n = U64.unpack(cur.key())[0] + 1 if cur.last() else 1
+        last = U64.unpack(cur.key())[0] if cur.last() else 0
+        given = txn.get(_QUEUED, db=self._state)
+        n = max(last, 0 if given is None else U64.unpack(given)[0]) + 1
         txn.put(u64(n), change, db=self._outbox)
+        txn.put(_QUEUED, u64(n), db=self._state)
 
     def pending(self, after: int = 0, limit: int = 256) -> list[tuple[int, bytes]]:
         """The oldest ``limit`` changes not yet acknowledged whose outbox key is past
@@ -56,6 +64,11 @@ class SyncLog:
                     break
                 out.append((U64.unpack(key)[0], bytes(value)))
         return out
+
+    def present(self, keys: list[int]) -> set[int]:
+        """Which of ``keys`` are still in the outbox (a fork drops a session's)."""
+        with self._env.begin(db=self._outbox) as txn:
+            return {key for key in keys if txn.get(u64(key)) is not None}
 
     def backlog(self) -> int:
         with self._env.begin() as txn:

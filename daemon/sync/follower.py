@@ -7,7 +7,9 @@ A change is applied when it follows what this store holds of its session (its
 one read again after a restart) is passed over; one that starts past the local
 history is a gap, logged and left; one that starts before the local end while the
 store wrote something else there is a divergence: the local side is moved to a
-fork (``fork``) and the stream's change applied after it.
+fork (``fork``) and the stream's change applied after it. A tombstone deletes the
+session here, as ``session/delete`` would (its running turn stopped first), after
+moving to a fork what this device wrote that the deleting one never saw.
 
 How far the stream was followed is kept in the store with each applied change, so
 a restart resumes right after it; passed-over messages move that mark now and then.
@@ -16,12 +18,13 @@ a restart resumes right after it; passed-over messages move that mark now and th
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 import msgspec
 
 from ..sessions import Sessions
 from . import wire
+from .fork import unpublished
 from .link import Link, Stored
 from .positions import Position, Positions
 
@@ -33,8 +36,10 @@ MARK_EVERY = 256
 
 class Follower:
     def __init__(self, sessions: Sessions, positions: Positions, device: str,
-                 diverged: Callable[[str, int], None]):
+                 diverged: Callable[[str, int], None], forget: Callable[[str], Awaitable[None]] | None = None):
         self.sessions = sessions
+        self.forget = forget
+        """Stops a session's turns before a tombstone deletes it (the daemon's queue)."""
         self.diverged = diverged
         self.positions = positions
         self.device = device
@@ -47,17 +52,29 @@ class Follower:
     async def run(self, link: Link) -> None:
         self._marked = self.sessions.store.sync.followed()
         async for stored in link.follow(self._marked):
-            self.take(stored)
+            try:
+                replica = wire.decode(stored.data)
+            except msgspec.DecodeError:
+                log.error("stream message %d on %s cannot be read; passed over", stored.stream_seq, stored.subject)
+                self.lag = stored.pending
+                self._pass(stored)
+                continue
+            if self.forget is not None and self._deletes_here(replica):
+                await self.forget(replica.session.id)  # a turn left running would write the session back
+            self.take(stored, replica)
 
-    def take(self, stored: Stored) -> None:
+    def _deletes_here(self, replica: wire.Replica) -> bool:
+        """Whether ``replica`` is another device's tombstone of a session held here."""
+        return (replica.deleted and replica.device != self.device
+                and self.sessions.store.get_session(replica.session.id) is not None)
+
+    def take(self, stored: Stored, replica: wire.Replica) -> None:
+        """Apply, pass over or fork for one stream message (``replica``, its decoding)."""
         self.lag = stored.pending
         store = self.sessions.store
-        try:
-            replica = wire.decode(stored.data)
-        except msgspec.DecodeError:
-            log.error("stream message %d on %s cannot be read; passed over", stored.stream_seq, stored.subject)
-            return self._pass(stored)
         sid = replica.session.id
+        if replica.deleted:
+            return self._delete(replica, stored)
         if sid in self.positions.held:
             return self._pass(stored)
         local = store.get_session(sid)
@@ -83,8 +100,29 @@ class Follower:
                     sid, replica.device, replica.after + 1, last, local_last)
         self.diverged(sid, replica.after)
         if sid not in self.positions.held:  # forked: the stream's change follows now
-            return self.take(stored)
+            return self.take(stored, replica)
         return self._pass(stored)
+
+    def _delete(self, replica: wire.Replica, stored: Stored) -> None:
+        """Apply another device's deletion: the session goes, with everything the
+        stream holds of it; this device's own writes after what the deleter saw
+        (unpublished, so nowhere else) move to a fork first."""
+        sid = replica.session.id
+        store = self.sessions.store
+        local = store.get_session(sid)
+        self.gaps.pop(sid, None)  # changes of it this store could not apply are moot now
+        if local is None or replica.device == self.device:
+            return self._pass(stored)
+        if local.last_seq > replica.after and unpublished(store, sid):
+            log.warning("session %s deleted by %s while this device wrote to it; those writes go to a fork",
+                        sid, replica.device)
+            self.diverged(sid, replica.after)
+        self.positions.held.pop(sid, None)
+        self.positions.known.pop(sid, None)
+        store.sync.published(unpublished(store, sid))
+        self.sessions.delete(sid, followed=stored.stream_seq)
+        self._marked = stored.stream_seq
+        log.info("session %s deleted by %s", sid, replica.device)
 
     def _holds(self, sid: str, replica: wire.Replica) -> bool:
         """Whether this store already holds ``replica`` (not something else at its seqs)."""

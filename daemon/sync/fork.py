@@ -27,7 +27,7 @@ from duologue.protocol.jsonrpc import encode_event
 
 from ..ids import new_id
 from ..sessions import Sessions
-from ..store import Change
+from ..store import Change, Store
 from . import wire
 
 log = logging.getLogger(__name__)
@@ -40,8 +40,8 @@ def fork_divergent(sessions: Sessions, sid: str, after: int) -> Session | None:
     when there is nothing of this device's after ``after``)."""
     store = sessions.store
     current = store.get_session(sid)
-    unpublished = _unpublished(sessions, sid)
-    if current is None or current.last_seq <= after or not unpublished:
+    pending = unpublished(store, sid)
+    if current is None or current.last_seq <= after or not pending:
         return None  # nothing of this device's to move (a divergence already forked)
     now = sessions.clock()
     fork_id = new_id(int(now.timestamp() * 1000))
@@ -81,7 +81,7 @@ def fork_divergent(sessions: Sessions, sid: str, after: int) -> Session | None:
     # the copy first: a kill before the cut leaves both, and the fork is made again
     store.apply(Change(session=fork, previous=None, events=[(1, created), *frames], messages=messages,
                        switches=switches, tasks=store.tasks(sid)))
-    store.sync.published(unpublished)
+    store.sync.published(pending)
     store.truncate_session(before, current)
     sessions.hub.publish(sid, [encode_event(m.SessionForked(session_id=sid, seq=after, fork_id=fork_id,
                                                             after_seq=after, title=title))])
@@ -90,13 +90,13 @@ def fork_divergent(sessions: Sessions, sid: str, after: int) -> Session | None:
     return fork
 
 
-def _unpublished(sessions: Sessions, sid: str) -> list[int]:
+def unpublished(store: Store, sid: str) -> list[int]:
     """The outbox keys of the session's changes JetStream does not hold: the
-    divergent ones, which the fork carries."""
+    divergent ones, which a fork carries."""
     keys, after = [], 0
-    while batch := sessions.store.sync.pending(after):
+    while batch := store.sync.pending(after):
         for key, data in batch:
             after = key
-            if wire.decode(data).session.id == sid:
+            if wire.session_of_entry(data) == sid:
                 keys.append(key)
     return keys

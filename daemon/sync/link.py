@@ -24,6 +24,12 @@ from . import wire
 
 log = logging.getLogger(__name__)
 
+LARGE = "DUOLOGUE_LARGE"
+"""The object store bucket of changes larger than the server's ``max_payload``."""
+OBJECT_HEADER = "Duologue-Object"
+"""On a session subject's message: the change is the object of this name in ``LARGE``."""
+HEADROOM = 1024
+"""Bytes of ``max_payload`` kept for a message's headers."""
 WRONG_LAST_SEQUENCE = 10071
 """JetStream's error code for a publish whose expected last subject sequence is stale."""
 REQUEST_TIMEOUT_S = 5.0
@@ -64,6 +70,7 @@ class Link:
     def __init__(self, nc: Any, lost: asyncio.Event):
         self._nc = nc
         self._js = nc.jetstream(timeout=REQUEST_TIMEOUT_S)
+        self._large: Any = None
         self.lost = lost
         """Set when the connection is gone (the server stopped, the network went)."""
 
@@ -130,6 +137,25 @@ class Link:
         except Exception as exc:
             raise _unusable(exc) from None
 
+    async def _bucket(self) -> Any:
+        """The object store of large changes, made the first time one is written or
+        read (an account that never has one needs no quota for it)."""
+        from nats.js import api
+        from nats.js import errors as js_errors
+
+        if self._large is None:
+            try:
+                try:
+                    self._large = await self._js.object_store(LARGE)
+                except js_errors.BucketNotFoundError:
+                    self._large = await self._js.create_object_store(
+                        LARGE, api.ObjectStoreConfig(storage=api.StorageType.FILE))
+            except Exception as exc:
+                raise LinkError(f"a change is larger than the server's max_payload and the object store "
+                                f"{LARGE} cannot be used ({_plain(exc)}); give this account a JetStream "
+                                "quota for it, or raise max_payload") from None
+        return self._large
+
     async def close(self) -> None:
         try:
             await self._nc.close()
@@ -151,6 +177,9 @@ class Link:
         from nats.js import errors as js_errors
 
         headers = {"Nats-Msg-Id": msg_id, "Nats-Expected-Last-Subject-Sequence": str(expected_last)}
+        if len(data) > self.max_payload - HEADROOM:
+            data = await self._put_large(msg_id, data)
+            headers[OBJECT_HEADER] = msg_id
         try:
             ack = await self._js.publish(subject, data, stream=wire.STREAM, headers=headers)
         except js_errors.APIError as exc:
@@ -158,6 +187,15 @@ class Link:
                 raise Refused(exc.description) from None
             raise LinkError(f"JetStream refused a change for {subject}: {exc.description}") from None
         return ack.seq
+
+    async def keep_only_last(self, subject: str) -> None:
+        """Purge every message of ``subject`` but its last (a deleted session's
+        tombstone): the server keeps nothing more of it. A purge refused is logged;
+        the deletion itself is already in the stream."""
+        try:
+            await self._js.purge_stream(wire.STREAM, subject=subject, keep=1)
+        except Exception as exc:
+            log.warning("sync: could not purge %s on the server (%s); its messages stay there", subject, _plain(exc))
 
     async def last(self, subject: str) -> Stored | None:
         """The subject's last message, or None when it has none."""
@@ -167,7 +205,25 @@ class Link:
             msg = await self._js.get_last_msg(wire.STREAM, subject, direct=True)
         except js_errors.NotFoundError:
             return None
-        return Stored(stream_seq=msg.seq, subject=subject, data=msg.data or b"")
+        return Stored(stream_seq=msg.seq, subject=subject, data=await self._whole(msg.headers, msg.data))
+
+    async def _put_large(self, name: str, data: bytes) -> bytes:
+        """Store a change too large for one message as an object (JetStream splits it
+        into chunks under ``max_payload``); the subject then gets a message naming it.
+        Put first: a kill between the two puts it again, under the same name."""
+        from nats.js import api
+
+        chunk = self.max_payload - HEADROOM
+        await (await self._bucket()).put(name, data, meta=api.ObjectMeta(
+            name=name, options=api.ObjectMetaOptions(max_chunk_size=chunk)))
+        return b""
+
+    async def _whole(self, headers: dict[str, str] | None, data: bytes | None) -> bytes:
+        """A message's change: its payload, or the object it names."""
+        name = (headers or {}).get(OBJECT_HEADER)
+        if name is None:
+            return data or b""
+        return bytes((await (await self._bucket()).get(name)).data)
 
     async def follow(self, after: int) -> AsyncIterator[Stored]:
         """Every message of the stream after stream sequence ``after``, in order, as
@@ -181,8 +237,8 @@ class Link:
         try:
             async for msg in sub.messages:
                 meta = msg.metadata
-                yield Stored(stream_seq=meta.sequence.stream, subject=msg.subject, data=msg.data,
-                             pending=meta.num_pending)
+                yield Stored(stream_seq=meta.sequence.stream, subject=msg.subject,
+                             data=await self._whole(msg.headers, msg.data), pending=meta.num_pending)
         finally:
             try:
                 await sub.unsubscribe()

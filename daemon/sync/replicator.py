@@ -52,7 +52,8 @@ class Replicator:
         self.turns = turns
         self.positions = Positions()
         self.publisher = Publisher(sessions.store, self.positions, settings.device_name, self._diverged)
-        self.follower = Follower(sessions, self.positions, settings.device_name, self.publisher.diverged)
+        self.follower = Follower(sessions, self.positions, settings.device_name, self.publisher.diverged,
+                                 turns.forget_session)
         self.leases = Leases(Holder(settings.device_name, instance_id), settings.lease_ttl_s, sessions,
                              busy=turns.busy, published=self._published, lost=turns.interrupt)
         self.handoff = Handoff(settings.device_name, turns.submit, self.leases.take, sessions.announce)
@@ -68,7 +69,12 @@ class Replicator:
             self.publisher.wake.set()  # the publisher runs after this commit returns
             return encode(change)
 
+        def queue_deleted(session: Any) -> bytes:
+            self.publisher.wake.set()
+            return wire.tombstone(settings.device_name, session)
+
         sessions.store.outbox = queue
+        sessions.store.outbox_deleted = queue_deleted
 
     async def run(self) -> None:
         """Connect, replicate, reconnect, until cancelled (the daemon's stop)."""
@@ -178,8 +184,20 @@ class Replicator:
     def _published(self, sid: str) -> bool:
         known = self.positions.known.get(sid)
         session = self.sessions.store.get_session(sid)
-        return (known is not None and session is not None and known.last_seq == session.last_seq
+        if session is None:  # deleted: published once its tombstone left the outbox
+            return sid not in self._unsent()
+        return (known is not None and known.last_seq == session.last_seq
                 and sid not in self.positions.held)
+
+    def _unsent(self) -> Counter[str]:
+        """Outbox entries per session: changes JetStream has not acknowledged yet."""
+        unsent: Counter[str] = Counter()
+        after = 0
+        while batch := self.sessions.store.sync.pending(after):
+            for key, data in batch:
+                unsent[wire.session_of_entry(data)] += 1
+                after = key
+        return unsent
 
     async def close(self) -> None:
         """At a clean stop, after the turns stopped: give the publisher a moment to
@@ -213,12 +231,7 @@ class Replicator:
 
     def status(self) -> m.SyncStatusResult:
         """What ``sync/status`` reports: only the sessions not in sync are listed."""
-        unsent: Counter[str] = Counter()
-        after = 0
-        while batch := self.sessions.store.sync.pending(after):
-            for key, data in batch:
-                unsent[wire.decode(data).session.id] += 1
-                after = key
+        unsent = self._unsent()
         held, gaps, lost = self.positions.held, self.follower.gaps, self.leases.lost
         rows = [m.SyncSessionStatus(session_id=sid, unpublished=unsent.get(sid, 0),
                                     diverged_after_seq=held.get(sid), missing_after_seq=gaps.get(sid),

@@ -11,6 +11,7 @@ that diverged.
 Subjects and ids (JetStream's own mechanisms, docs/sync.md):
   subject      duologue.s.<session id>              one per session, in stream DUOLOGUE
   Nats-Msg-Id  <session id>:<last seq>               a republish is deduplicated
+               <session id>:deleted                  a tombstone (the session was deleted)
   Nats-Expected-Last-Subject-Sequence  the stream sequence of the subject's last
                message as this writer saw it: a stale writer is refused.
 """
@@ -33,7 +34,8 @@ _TOKEN = re.compile(r"[A-Za-z0-9_-]+")
 
 class Replica(msgspec.Struct, kw_only=True, frozen=True):
     """One store change as it travels. ``after`` is the session's last seq before it
-    (0: the change created the session)."""
+    (0: the change created the session). ``deleted``: a tombstone, the session was
+    deleted by ``device`` (``session`` as it was then, no events)."""
 
     device: str
     after: int
@@ -43,6 +45,7 @@ class Replica(msgspec.Struct, kw_only=True, frozen=True):
     switches: list[ModelSwitch] = []
     tasks: TaskList | None = None
     summaries: list[ContextSummary] = []
+    deleted: bool = False
 
     def change(self, previous: Session | None) -> Change:
         """The store change that writes this over ``previous`` (the local record)."""
@@ -51,8 +54,17 @@ class Replica(msgspec.Struct, kw_only=True, frozen=True):
                       summaries=list(self.summaries))
 
 
+class _Named(msgspec.Struct):
+    id: str
+
+
+class _Head(msgspec.Struct):
+    session: _Named
+
+
 _encoder = msgspec.msgpack.Encoder()
 _decoder = msgspec.msgpack.Decoder(Replica)
+_head = msgspec.msgpack.Decoder(_Head)
 
 
 def encoder(device: str):
@@ -67,8 +79,39 @@ def encoder(device: str):
     return encode
 
 
+def tombstone(device: str, session: Session) -> bytes:
+    """The outbox entry of a deletion (``Store.outbox_deleted``)."""
+    return _encoder.encode(Replica(device=device, after=session.last_seq, session=session, deleted=True))
+
+
 def decode(data: bytes) -> Replica:
     return _decoder.decode(data)
+
+
+def session_of_entry(data: bytes) -> str:
+    """The session an encoded change is of, without decoding the rest (a status
+    asked every few seconds reads the whole outbox)."""
+    return _head.decode(data).session.id
+
+
+def encode(replica: Replica) -> bytes:
+    return _encoder.encode(replica)
+
+
+def merged(replicas: list[Replica]) -> Replica:
+    """Consecutive changes of one session (each ``after`` the last seq of the one
+    before) as one: what a follower writing them in order would hold, in one
+    message. A message record written twice (a reply streamed, then completed)
+    is carried once, as last written."""
+    if len(replicas) == 1:
+        return replicas[0]
+    messages = {msg.id: msg for r in replicas for msg in r.messages}
+    tasks = [r.tasks for r in replicas if r.tasks is not None]
+    return Replica(
+        device=replicas[0].device, after=replicas[0].after, session=replicas[-1].session,
+        events=[e for r in replicas for e in r.events], messages=sorted(messages.values(), key=lambda m: m.seq),
+        switches=[w for r in replicas for w in r.switches], tasks=tasks[-1] if tasks else None,
+        summaries=[x for r in replicas for x in r.summaries])
 
 
 def replicable(session_id: str) -> bool:
@@ -88,4 +131,6 @@ def msg_id(replica: Replica, outbox_key: int) -> str:
     """``<session>:<last seq>``; a change without events (none is made today) gets
     its outbox key too, so it cannot be taken for the change before it."""
     last = replica.session.last_seq
+    if replica.deleted:
+        return f"{replica.session.id}:deleted"
     return f"{replica.session.id}:{last}" if replica.events else f"{replica.session.id}:{last}.{outbox_key}"

@@ -47,6 +47,7 @@ from ..providers.base import Finished, ProviderError, ToolCallEvent, TurnRequest
 from ..routing import Routing
 from ..sessions import Sessions
 from ..store import StoreWriteError
+from . import admission
 from .outcome import Attempts, Outcome, after_attempt, finished_outcome, output_budget
 from .history import Histories
 from .writer import Opening, ReplyWriter
@@ -121,18 +122,21 @@ class Turns:
         session = self.sessions.require(p.session_id)
         if p.model is not None:
             self.sessions.catalog.resolve_choice(p.model)  # an unknown model fails before anything is written
+        choice = p.model or session.model
         if p.thinking is not None:
-            self._check_thinking(p.thinking, p.model or session.model)
+            admission.check_thinking(self.sessions.catalog, p.thinking, choice)
+        if p.images:
+            admission.check_images(self.sessions.catalog, choice)
         queue = self._queues.setdefault(session.id, _Queue())
         if len(queue.pending) >= self._queue_limit:
             raise RpcError(ErrorCode.QUEUE_FULL,
                            f"{len(queue.pending)} turns are already queued in this session; wait for one to finish")
-        if not p.text.strip() and not p.context:
-            raise RpcError(ErrorCode.INVALID_PARAMS, "the message is empty: give text or context",
+        if not p.text.strip() and not p.context and not p.images:
+            raise RpcError(ErrorCode.INVALID_PARAMS, "the message is empty: give text, context or images",
                            {"path": "$.text"})
         self._write_unwritten()  # a reply that ended while the disk was full comes first
         draft = self.sessions.draft(session)
-        content = ([TextBlock(text=p.text)] if p.text else []) + list(p.context)
+        content = [*p.images, *([TextBlock(text=p.text)] if p.text else []), *p.context]
         turn_id = new_id()
         prompt = draft.add_message(lambda seq: Message(
             id=new_id(), session_id=session.id, seq=seq, role="user", content=content,
@@ -144,20 +148,6 @@ class Turns:
         if queue.worker is None:
             queue.worker = self._spawn(self._work(session.id, queue))
         return m.SendResult(message=prompt, turn_id=turn.id, queued=ahead)
-
-    def _check_thinking(self, depth: ThinkingDepth, choice: str) -> None:
-        """Refuse a thinking depth the chosen model cannot honour (``auto`` picks a
-        model later, so any depth goes and is applied where the model allows)."""
-        if choice == AUTO:
-            return
-        model = self.sessions.catalog.resolve(choice)
-        if model.thinking == "none":
-            problem = f"{model.id} does not think; leave out thinking"
-        elif depth == "off" and model.thinking == "always":
-            problem = f"{model.id} always thinks; ask for low instead of off"
-        else:
-            return
-        raise RpcError(ErrorCode.INVALID_PARAMS, problem, {"path": "$.thinking"})
 
     def cancel(self, session_id: str) -> m.CancelResult:
         """Signal the running turn to stop; its reply's ``message/completed``

@@ -69,28 +69,35 @@ def project(tmp_path: Path) -> Path:
     return p
 
 
-async def _agents(env: dict[str, str], project: Path) -> AsyncIterator[StartAcp]:
-    async with contextlib.AsyncExitStack() as stack:
-        async def start(*, initialize: bool = True) -> Agent:
-            recorder = Recorder()
-            conn, proc = await stack.enter_async_context(spawn_agent_process(
-                recorder, *ACP_ARGV, env=env, cwd=project, use_unstable_protocol=True,
-                transport_kwargs={"limit": 50 * 1024 * 1024}))
-            if initialize:
-                await asyncio.wait_for(conn.initialize(protocol_version=1), 30)
-            return Agent(conn, proc, recorder)
-        yield start
+def _starter(stack: contextlib.AsyncExitStack, env: dict[str, str], project: Path) -> StartAcp:
+    async def start(*, initialize: bool = True) -> Agent:
+        recorder = Recorder()
+        conn, proc = await stack.enter_async_context(spawn_agent_process(
+            recorder, *ACP_ARGV, env=env, cwd=project, use_unstable_protocol=True,
+            transport_kwargs={"limit": 50 * 1024 * 1024}))
+        if initialize:
+            await asyncio.wait_for(conn.initialize(protocol_version=1), 30)
+        return Agent(conn, proc, recorder)
+    return start
 
 
 @pytest.fixture
 async def start_acp(daemon: DaemonProcess, project: Path) -> AsyncIterator[StartAcp]:
     """Start ``duologue acp`` processes on the ``daemon`` fixture's home."""
-    async for start in _agents(daemon.env, project):
-        yield start
+    async with contextlib.AsyncExitStack() as stack:
+        yield _starter(stack, daemon.env, project)
 
 
 @pytest.fixture
 async def start_live_acp(live: DaemonProcess, project: Path) -> AsyncIterator[StartAcp]:
     """Start ``duologue acp`` processes on a daemon whose providers are ``emulator``."""
-    async for start in _agents(live.env, project):
-        yield start
+    async with contextlib.AsyncExitStack() as stack:
+        yield _starter(stack, live.env, project)
+
+
+@pytest.fixture
+async def start_acp_on(project: Path) -> AsyncIterator[Callable[[DaemonProcess], StartAcp]]:
+    """``start_acp_on(d)`` starts ``duologue acp`` processes on a daemon the test made
+    (they end at teardown, after the test has stopped its daemon)."""
+    async with contextlib.AsyncExitStack() as stack:
+        yield lambda d: _starter(stack, d.env, project)

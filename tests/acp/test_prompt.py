@@ -9,12 +9,12 @@ from acp import text_block
 from duologue.daemon.emulator.script import Reply
 
 
-async def test_initialize_advertises_load_list_resume_and_embedded_context(start_acp):
+async def test_initialize_advertises_load_list_resume_embedded_context_and_images(start_acp):
     agent = await start_acp(initialize=False)
     init = await asyncio.wait_for(agent.conn.initialize(protocol_version=1), 30)
     caps = init.agent_capabilities
     assert init.protocol_version == 1 and caps.load_session is True
-    assert caps.prompt_capabilities.embedded_context is True and caps.prompt_capabilities.image is False
+    assert caps.prompt_capabilities.embedded_context is True and caps.prompt_capabilities.image is True
     assert caps.session_capabilities.list is not None and caps.session_capabilities.resume is not None
     assert init.agent_info.name == "duologue"
 
@@ -32,6 +32,8 @@ async def test_prompt_streams_agent_message_chunks_and_ends_end_turn(start_acp, 
         got = await other.get_session(new.session_id)
     assert got.session.project_id == str(project.resolve())
     assert got.messages[-1].text == text
+    usage = agent.recorder.of(new.session_id, "usage_update")[-1]
+    assert got.messages[-1].cost_usd is None and usage.cost is None, "the emulator bills nothing: no cost, not 0"
 
 
 async def test_the_model_selector_lists_the_catalog_and_a_change_switches_the_model(start_acp, project, daemon):

@@ -1,4 +1,4 @@
-"""Sessions across ACP processes: load replays, list, resume and close; two editors on
+"""Sessions across ACP processes: load replays, list, resume, close and delete; two editors on
 one session see each other's turns once; a daemon restart loses and repeats nothing."""
 
 from __future__ import annotations
@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 
 from acp import text_block
+
+from duologue.protocol.methods import SessionDeleted, TaskInput
 
 
 def stored_ids(recorder, session_id):
@@ -118,12 +120,17 @@ async def test_identical_prompts_from_two_acp_processes_each_show_once_to_the_ot
     assert {shown_to_one[0], shown_to_two[0]} == {msg.id for msg in prompts}
 
 
-async def test_fork_copies_the_history_into_a_new_session_that_goes_on_alone(start_acp, project, daemon):
+async def test_fork_copies_the_history_and_tasks_into_a_new_session_that_goes_on_alone(start_acp, project,
+                                                                                        daemon):
     agent = await start_acp()
     assert (await agent.conn.initialize(protocol_version=1)).agent_capabilities.session_capabilities.fork is not None
     new = await agent.conn.new_session(cwd=str(project))
     await agent.conn.set_config_option(config_id="model", session_id=new.session_id, value="flash")
     await asyncio.wait_for(agent.conn.prompt(session_id=new.session_id, prompt=[text_block("before the fork")]), 60)
+    async with daemon.client("planner") as planner:
+        await planner.update_tasks(new.session_id, [
+            TaskInput(content="read lib.py", status="completed"),
+            TaskInput(content="rename add", status="in_progress", active_form="Renaming add")])
 
     forked = await agent.conn.fork_session(session_id=new.session_id, cwd=str(project))
     assert forked.session_id != new.session_id
@@ -140,3 +147,28 @@ async def test_fork_copies_the_history_into_a_new_session_that_goes_on_alone(sta
     assert [t for role, t in texts if role == "user"] == ["before the fork", "only in the fork"]
     assert fork.session.metadata["forked_from"] == new.session_id
     assert fork.session.project_id == source.session.project_id
+    assert [(t.content, t.status, t.active_form) for t in fork.tasks.tasks] == [
+        ("read lib.py", "completed", None), ("rename add", "in_progress", "Renaming add")]
+
+
+async def test_delete_removes_the_session_from_duologue_and_tells_the_other_clients(start_acp, project, daemon):
+    agent = await start_acp()
+    kept = await agent.conn.new_session(cwd=str(project))
+    gone = await agent.conn.new_session(cwd=str(project))
+    await asyncio.wait_for(agent.conn.prompt(session_id=gone.session_id, prompt=[text_block("soon gone")]), 60)
+    caps = (await agent.conn.initialize(protocol_version=1)).agent_capabilities.session_capabilities
+    assert caps.delete is not None
+    async with daemon.client("watcher") as watcher:
+        await watcher.attach(gone.session_id)
+        # the SDK's client side has no typed call for it either: its request, raw
+        await agent.conn._conn.send_request("session/delete", {"sessionId": gone.session_id})
+        event = await watcher.next_event(30)
+        assert isinstance(event, SessionDeleted) and event.session_id == gone.session_id
+    listed = await agent.conn.list_sessions(cwd=str(project))
+    assert [s.session_id for s in listed.sessions] == [kept.session_id]
+    try:
+        await agent.conn._conn.send_request("session/delete", {"sessionId": gone.session_id})
+    except Exception as exc:
+        assert gone.session_id in str(exc) or "no session" in str(exc).lower()
+    else:
+        raise AssertionError("deleting a session that is gone is an error")

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -37,6 +38,7 @@ async def test_the_emulator_lists_every_catalog_id_and_agrees_with_the_catalog(e
         assert amended.lifecycle in ("active", "deprecated"), mi.id
         assert (amended.context_window, amended.max_output_tokens) == (mi.context_window, mi.max_output_tokens)
         assert (amended.thinking, amended.thinking_control) == (mi.thinking, mi.thinking_control), mi.id
+        assert amended.images == mi.images, mi.id
 
 
 @pytest.mark.parametrize("provider", ["anthropic", "gemini"])
@@ -45,6 +47,13 @@ async def test_a_key_the_emulator_refuses_is_a_listing_error_without_the_key(emu
     with pytest.raises(ListingError) as caught:
         await list_models(provider, bad, emulator.url, 10.0)
     assert provider in str(caught.value) and bad not in str(caught.value)
+
+
+async def test_a_claude_model_listed_without_image_input_reads_no_images(emulator: Emulator):
+    emulator.models.add(replace(emulator.models.claude["claude-sonnet-5-5"], images=False))
+    listed = {x.id: x for x in await list_models("anthropic", emulator.api_keys["anthropic"], emulator.url, 10.0)}
+    entry = Catalog().resolve("claude-sonnet-5-5")
+    assert entry.images and reconcile(entry, listed[entry.id]).images is False
 
 
 async def test_retired_models_are_listed_as_retired(emulator: Emulator):

@@ -3,21 +3,11 @@ older turns, the recent turns verbatim, and pinned context verbatim."""
 
 from __future__ import annotations
 
-from conversation_support import provider_daemon, send_and_wait
+from conversation_support import model_entry, provider_daemon, send_and_wait
 
 from duologue.protocol.entities import CodeContextBlock
 
-TINY = """
-[[models]]
-id = "claude-tiny"
-provider = "anthropic"
-display_name = "Tiny window (test)"
-short_name = "tiny"
-context_window = 4000
-max_output_tokens = 500
-pricing = { input_per_mtok = 1.0, output_per_mtok = 1.0 }
-tier = "fast"
-"""
+TINY = model_entry("claude-tiny", "tiny", "Tiny window (test)", context_window=4000, max_output_tokens=500)
 
 
 def _filler(tag: str, n: int = 300) -> str:

@@ -56,8 +56,8 @@ async def no_event_within(client: AsyncClient, barrier: AsyncClient, session_id:
     await barrier.status()
     await client.status()
     got = []
-    while not client._events.empty():
-        got.append(client._events.get_nowait())
+    while (event := client.take_event()) is not None:
+        got.append(event)
     return got
 
 

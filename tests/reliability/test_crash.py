@@ -121,8 +121,8 @@ async def _round(d: DaemonProcess, emulator: Emulator, ledger: Ledger, rng: rand
         t.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
     for c in clients:
-        while not c._events.empty():  # received before the kill, not yet consumed
-            _record(ledger, c._events.get_nowait())
+        while (event := c.take_event()) is not None:  # received before the kill, not yet consumed
+            _record(ledger, event)
         await c.close()
     return mid_stream
 

@@ -6,8 +6,11 @@ its frames published through a real ``Hub`` to a recording channel): opened, two
 deltas, completed, then pinned and unpinned. The store keeps the deltas as their
 text and the completion as a reference to its message record (a few bytes), yet
 ``Store.events`` returns every frame byte for byte as it went out, the completion
-still saying ``pinned: false`` after the pin. A completion kept by schema version 3
-(its frame without the content) still replays whole.
+still saying ``pinned: false`` after the pin. A delta's frame is rebuilt from a
+template rather than encoded again, so deltas of two replies interleaved in one
+page, thinking deltas, and text that JSON must escape (quotes, backslashes, control
+characters) or may leave raw (non-ASCII) replay byte for byte too. A completion kept
+by schema version 3 (its frame without the content) still replays whole.
 """
 
 from __future__ import annotations
@@ -89,6 +92,34 @@ def test_a_replay_gives_back_every_published_frame_though_the_completion_is_kept
     finally:
         store.close()
     assert len(_stored(tmp_path / "db", sid, completion_seq)) < 8  # its record says the rest
+
+
+def test_deltas_rebuilt_from_their_template_are_the_frames_published(tmp_path: Path):
+    store, hub, follower = Store(tmp_path / "db"), Hub(), Follower()
+    sessions = Sessions(store, Catalog(), hub)
+    try:
+        session = sessions.create(m.CreateParams(title="templated", model="sonnet"))
+        hub.attach(session.id, follower)
+        draft = sessions.draft(session)
+
+        def opened(seq: int) -> Message:
+            return Message(id=f"r\"{seq}", session_id=session.id, seq=seq, role="assistant", content=[],
+                           created_at=draft.now, model="claude-sonnet-5-5", status="streaming", turn_id="t1")
+
+        first, second = draft.add_message(opened), draft.add_message(opened)
+        draft.emit_delta(first, "", thinking="Weighing \"both\" options\n")
+        draft.emit_delta(second, "plain words; ")
+        draft.emit_delta(first, "a \\ backslash, a tab\t, a bell\x07 and \x1f")
+        draft.emit_delta(second, "caf\u00e9 \u2028 \U0001f980 \x7f")
+        draft.emit_delta(first, "")
+        last = sessions.commit(draft).last_seq
+        assert store.events(session.id, since_seq=session.last_seq) == follower.got
+        assert len(follower.got) == 7
+        assert store.frame_page(session.id, session.last_seq, last, 256) == (follower.got, last)
+        assert store.frame_page(session.id, session.last_seq, last - 2, 3) == (follower.got[:3], last - 4)
+        assert store.frame_page(session.id, session.last_seq, last - 2, 256) == (follower.got[:5], last - 2)
+    finally:
+        store.close()
 
 
 def test_a_completion_kept_by_schema_version_3_still_replays_whole(tmp_path: Path):

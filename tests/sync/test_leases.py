@@ -208,3 +208,24 @@ async def test_sync_status_lists_a_held_lease_until_the_idle_session_releases_it
     assert "released the lease of session" in laptop.log()
     assert "took a send" not in laptop.log() + desktop.log()  # each wrote its own turn
     assert quiet(laptop) and quiet(desktop)
+
+
+async def test_the_lease_of_a_session_deleted_by_its_holder_is_released_once_the_tombstone_is_published(
+        pair: list[DaemonProcess], emulator: Emulator):
+    laptop, desktop = pair
+    emulator.script("anthropic", Reply(text="a turn before the delete"))
+    async with laptop.client("laptop") as a, desktop.client("desktop") as b:
+        sid = await _shared(a, b)
+        await a.send(sid, "the laptop writes")
+        await wait_for(lambda: _holds(a, sid), what="the laptop holds the lease")
+        await wait_for(lambda: _ended(b, sid, 1), timeout=90, what="the laptop's reply on the desktop")
+        await a.delete_session(sid)
+
+        async def released() -> bool:
+            return not await _holds(a, sid)
+        await wait_for(released, what="the laptop released the deleted session's lease")
+
+        async def gone() -> bool:
+            return await history(b, sid) is None
+        await wait_for(gone, what="the deletion reaches the desktop")
+    assert quiet(laptop) and quiet(desktop)

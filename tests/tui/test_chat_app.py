@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from image_support import PNG_B64
 from tui_support import PROJECT, open_app, replies, screen_text, settle, until
 from tui_support import turn_done as done
 
 from duologue.clients.tui.transcript import SwitchMarker
 from duologue.daemon.emulator import Failure, Reply
 from duologue.protocol import methods as m
+from duologue.protocol.entities import ImageBlock
+from duologue.protocol.images import label
 
 
 async def test_send_streams_the_reply_labelled_with_its_model(live, emulator, make_app):
@@ -288,3 +291,14 @@ async def test_slash_commands_switch_attach_context_and_report_mistakes(daemon, 
                         what="the error line")
             await pilot.press(*"/bogus", "enter")
             await until(pilot, lambda: "unknown command '/bogus'" in app.transcript.plain(), what="the hint")
+
+
+async def test_an_image_another_client_sends_is_one_label_line_above_the_text(daemon, make_app):
+    shot = ImageBlock(media_type="image/png", data=PNG_B64, name="shot.png")
+    async with daemon.client("tui") as c, daemon.client("editor") as editor:
+        async with open_app(make_app, c, size=(80, 24)) as (app, pilot):
+            await editor.send(app.session.id, "what is in it?", images=[shot])
+            await until(pilot, done(app), what="the reply to the image")
+            user = next(v for v in app.transcript.views.values() if v.message.role == "user")
+            shown = user.rendered().plain
+            assert label(shot) in shown and user.text == "what is in it?" and PNG_B64 not in shown

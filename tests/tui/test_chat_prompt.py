@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from support import DaemonProcess
 from textual import events
-from tui_support import open_app, settle, until
+from tui_support import open_app, rows, settle, until
 from tui_support import turn_done as done
 
 from duologue.clients.tui.history import history_path
@@ -60,9 +60,13 @@ async def test_a_400_line_paste_is_one_chip_and_is_sent_whole(daemon, make_app, 
             assert sent.text.count("\n") == 400 and prompt.text == ""
             # a prompt that long is shown folded; ctrl+g opens it
             view = app.transcript.views[sent.id]
-            assert view.folded and "401 lines, folded" in str(view.query_one(".fold").content)
+            await settle(pilot)
+            assert view.folded and view.size.height == 1 + 16 + 1  # head, 16 rows, the fold line
+            assert any("401 lines, folded" in row for row in rows(view))
             await pilot.press("ctrl+g")
             await until(pilot, lambda: not view.folded, what="the message to unfold")
+            await settle(pilot)
+            assert view.size.height > 400
 
 
 async def test_a_short_paste_is_inserted_with_its_newlines_and_a_chip_expands(daemon, make_app, project):

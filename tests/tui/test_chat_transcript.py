@@ -1,5 +1,5 @@
 """The chat's transcript against a real daemon whose providers are the scripted
-emulator: Markdown replies, thinking and tool rounds, scrolling from the prompt,
+emulator: Markdown replies (static once ended), thinking and tool rounds, scrolling from the prompt,
 search and the switch markers. One daemon and one emulator serve the module."""
 
 from __future__ import annotations
@@ -9,11 +9,12 @@ from collections.abc import Iterator
 import pytest
 from conversation_support import provider_daemon
 from support import DaemonProcess
-from textual.widgets import Collapsible, Markdown
-from textual.widgets._markdown import MarkdownFence
-from tui_support import open_app, replies, settle, until
+from textual.widgets import Markdown
+from tui_support import open_app, replies, rows, settle, until
 from tui_support import turn_done as done
 
+from duologue.clients.tui.marks import CURRENT, MATCH
+from duologue.clients.tui.message_view import MessageView
 from duologue.clients.tui.transcript import SwitchMarker
 from duologue.daemon.emulator import Emulator, Reply, ToolCall
 
@@ -44,7 +45,15 @@ def project(tmp_path) -> str:
     return str(tmp_path)
 
 
-async def test_a_streamed_fence_becomes_a_highlighted_code_block_that_copies(live, emulator, make_app, project):
+def marked(widget, style) -> list[str]:
+    """The drawn stretches of ``widget`` on ``style``'s background (find's marks)."""
+    def on(seg) -> bool:
+        return bool(seg.style and seg.style.bgcolor and seg.style.bgcolor.triplet == style.bgcolor.triplet)
+    return [text for strip in widget.render_lines(widget.content_region.reset_offset)
+            for text in "".join(seg.text if on(seg) else "\0" for seg in strip).split("\0") if text]
+
+
+async def test_a_streamed_fence_ends_as_one_static_widget_whose_code_block_copies(live, emulator, make_app, project):
     emulator.script("anthropic", Reply(chunks=FENCED, chunk_delay=0.02, thinking="Adding is easy."))
     async with live.client("tui") as c:
         async with open_app(make_app, c, project=project, size=(100, 40)) as (app, pilot):
@@ -52,17 +61,25 @@ async def test_a_streamed_fence_becomes_a_highlighted_code_block_that_copies(liv
             await until(pilot, done(app), timeout=REPLY_S, what="the reply")
             await settle(pilot)
             view = replies(app)[0]
-            await until(pilot, lambda: view.code_blocks(), what="the code block")
+            assert isinstance(view, MessageView) and not app.transcript.query(Markdown)  # the live one is gone
             assert view.code_blocks() == ["def add(a, b):\n    return a + b"]
-            assert view.query_one(Markdown).source == "".join(FENCED)  # each delta once
-            assert "```" not in "".join(str(f.render()) for f in view.query("MarkdownParagraph"))
-            thinking = view.query_one(Collapsible)
-            assert thinking.display and thinking.collapsed and thinking.title == "thinking · 3 words"
+            drawn = rows(view)
+            assert "```" not in "".join(drawn) and "**" not in "".join(drawn)
+            assert any("• a" in row for row in drawn)
+            # thinking is one closed line; a click on it opens it
+            thinking = next(y for y, row in enumerate(drawn) if "thinking · 3 words" in row)
+            assert "▸" in drawn[thinking] and not any("Adding is easy." in row for row in drawn)
+            await pilot.click(view, offset=(4, thinking))
+            assert view.thinking_open and any("Adding is easy." in row for row in rows(view))
             await pilot.press("f4")
             assert app.clipboard == "def add(a, b):\n    return a + b"
-            fence = view.query_one(MarkdownFence)
             app.copy_to_clipboard("")
-            await pilot.click(fence)
+            drawn = rows(view)
+            prose = next(y for y, row in enumerate(drawn) if "Here is the fix" in row)
+            await pilot.click(view, offset=(4, prose))  # the prose around the code copies nothing
+            assert app.clipboard == ""
+            code = next(y for y, row in enumerate(drawn) if "return a + b" in row)
+            await pilot.click(view, offset=(4, code))
             assert app.clipboard == "def add(a, b):\n    return a + b"
 
 
@@ -79,7 +96,7 @@ async def test_a_tool_round_is_one_line_each_not_a_bubble_from_another_client(li
             assert "from another client" not in text
             assert "⚙ update_tasks {" in text and "↳ update_tasks:" in text
             tool_views = [v for v in app.transcript.views.values() if v.tool]
-            assert len(tool_views) == 1 and not tool_views[0].query_one(".head").display
+            assert len(tool_views) == 1 and rows(tool_views[0])[0].lstrip().startswith("↳ update_tasks: ")  # no head
 
 
 async def test_page_keys_scroll_the_transcript_while_the_prompt_keeps_focus(live, emulator, make_app, project):
@@ -110,29 +127,40 @@ async def test_page_keys_scroll_the_transcript_while_the_prompt_keeps_focus(live
             assert t.scroll_y == 0
 
 
-async def test_find_highlights_matches_and_jumps_between_them(live, emulator, make_app, project):
+async def test_find_marks_the_matched_words_counts_them_and_steps_between_them(live, emulator, make_app, project):
     emulator.script("anthropic", Reply(text="the walrus is here"), Reply(text="nothing"),
-                    Reply(text="a second walrus"))
+                    Reply(text="a second walrus, and a Walrus"))
     async with live.client("tui") as c:
         async with open_app(make_app, c, project=project) as (app, pilot):
             for n, prompt in enumerate(["one", "two", "three"], 1):
                 await pilot.press(*prompt, "enter")
                 await until(pilot, done(app, n), what=f"reply {n}")
+            await settle(pilot)
             await pilot.press(*"kept draft", "ctrl+f", *"WALRUS")
             bar = app.query_one("#find")
-            walruses = [v for v in replies(app) if "walrus" in v.text]
-            assert bar.matches == walruses
-            assert walruses[1].has_class("match-current") and walruses[0].has_class("match")
-            assert "2/2" in str(bar.query_one("#find-count").content)
-            await pilot.press("enter")
-            assert walruses[0].has_class("match-current") and not walruses[1].has_class("match-current")
+            first, third = replies(app)[0], replies(app)[2]
+            assert [item for item, _ in bar.matches] == [replies(app)[0], replies(app)[2], replies(app)[2]]
+            assert "3/3" in str(bar.query_one("#find-count").content)  # the newest match first
+            await pilot.pause()
+            # the words are marked, not the messages: the newest as the current match
+            assert marked(third, CURRENT) == ["Walrus"] and marked(third, MATCH) == ["walrus"]
+            assert marked(first, MATCH) == ["walrus"] and not marked(first, CURRENT)
+            assert not marked(replies(app)[1], MATCH)
+            await pilot.press("enter")  # wraps around to the first
+            await pilot.pause()
+            assert "1/3" in str(bar.query_one("#find-count").content)
+            assert marked(first, CURRENT) == ["walrus"] and not marked(third, CURRENT)
+            await pilot.press("up")
+            await pilot.pause()
+            assert "3/3" in str(bar.query_one("#find-count").content) and marked(third, CURRENT) == ["Walrus"]
             await pilot.press("escape")
+            await pilot.pause()
             assert not bar.display and app.prompt.has_focus and app.prompt.text == "kept draft"
-            assert not any(v.has_class("match") or v.has_class("match-current") for v in walruses)
+            assert not marked(first, MATCH) and not marked(third, MATCH) and not marked(third, CURRENT)
             app.prompt.value = "/find nothing"
             await pilot.press("enter")
             await until(pilot, lambda: bar.display, what="the find bar")
-            assert bar.matches == [replies(app)[1]]
+            assert [item for item, _ in bar.matches] == [replies(app)[1]]
 
 
 async def test_ctrl_up_and_down_jump_between_switch_markers(live, emulator, make_app, project):

@@ -1,9 +1,11 @@
-"""`duologue chat` picks the Textual app on a terminal and the line chat otherwise."""
+"""`duologue chat` picks the Textual app on a terminal and the line chat otherwise; the
+line chat has the full-screen one's commands where a line chat can do them."""
 
 from __future__ import annotations
 
 import fcntl
 import os
+import re
 import select
 import struct
 import subprocess
@@ -71,3 +73,20 @@ def test_piped_input_keeps_the_line_chat(daemon):
                        text=True, env=daemon.env, cwd=daemon.home, timeout=60)
     assert r.returncode == 0, r.stderr
     assert "EMULATOR" in r.stdout and "You just said: “hello from a pipe”" in r.stdout
+
+
+def test_the_line_chat_has_the_session_commands_of_the_full_screen_one(daemon):
+    lines = ["hello from a pipe", "/cost", "/find FROM A", "/retry", "/find nowhere-to-be-seen", "/copy", "/edit",
+             "/switch", "/help"]
+    r = subprocess.run([str(DUOLOGUE), "chat"], input="\n".join(lines) + "\n", capture_output=True, text=True,
+                       env=daemon.env, cwd=daemon.home, timeout=90)
+    assert r.returncode == 0, r.stderr
+    out = r.stdout
+    assert "sonnet (claude-sonnet-5-5): 1 reply" in out and "session total: emulator/$0" in out
+    assert re.search(r"^#\d+ you: hello from a pipe$", out, re.M) and "2 of 2 messages hold 'FROM A'" in out
+    assert out.count("\nclaude-sonnet-5-5:\n") == 2  # /retry sent it again: a second reply
+    assert "'nowhere-to-be-seen' is in none of the 4 messages" in out
+    assert "/copy: the clipboard is the terminal's (OSC 52), and this output is not a terminal" in out
+    assert "/edit works in the full-screen chat only" in out
+    assert "usage: /switch MODEL; /help lists every command" in out
+    assert "/retry" in out.split("commands:")[-1] and "/edit" not in out.split("commands:")[-1]

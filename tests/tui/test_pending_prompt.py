@@ -70,8 +70,8 @@ async def test_after_a_restart_an_interrupted_reply_is_not_shown_running(live, e
             live.kill9()
             live.start()
             await until(pilot, lambda: "reconnected" in app.transcript.plain(), timeout=30, what="the reconnection")
-            await until(pilot, lambda: not app.running, timeout=20, what="the progress line to stop running")
+            await until(pilot, lambda: not app.running, timeout=90, what="the progress line to stop running")
             # the replay after the reconnection brings the reply's end: it may come after
             # the progress line learned that nothing runs
-            await until(pilot, lambda: replies(app)[-1].message.status == "interrupted", timeout=20,
+            await until(pilot, lambda: replies(app)[-1].message.status == "interrupted", timeout=90,
                         what="the reply marked interrupted")

@@ -52,6 +52,18 @@ local function text_of(message)
   return table.concat(parts)
 end
 
+-- One line for an image, as every duologue client shows it (protocol/images.py label).
+local function image_label(block)
+  local data = block.data or ''
+  local n = math.floor(#data * 3 / 4) - select(2, data:sub(-2):gsub('=', ''))
+  local size
+  if n < 1024 then size = n .. ' B'
+  elseif n < 1024 * 1024 then size = string.format('%.0f KB', n / 1024)
+  else size = string.format('%.1f MB', n / (1024 * 1024)) end
+  local named = block.name and (block.name .. ', ') or ''
+  return '[image ' .. named .. (block.media_type or '?') .. ', ' .. size .. ']'
+end
+
 local function buffer_for(session_id)
   local s = sessions[session_id]
   if s and vim.api.nvim_buf_is_valid(s.buf) then return s end
@@ -132,6 +144,8 @@ render['message/created'] = function(s, p)
         local where = block.path
         if block.range then where = where .. ':' .. block.range.start .. '-' .. block.range['end'] end
         table.insert(lines, '  [context ' .. where .. ']')
+      elseif block.type == 'image' then
+        table.insert(lines, '  ' .. image_label(block))
       end
     end
     table.insert(lines, '')
