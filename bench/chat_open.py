@@ -94,9 +94,9 @@ class _Bare(App[None]):
 async def _measure(d: Daemon, sid: str, n: int) -> dict[str, list[float]]:
     out: dict[str, list[float]] = {"open": [], "top": [], "bare_open": [], "bare_top": []}
     async with d.client("bench-chat", timeout=120) as c:
-        got = await c.get_session(sid)
-        texts = [f"{msg.role}\n{msg.text}" for msg in got.messages[-HISTORY_SHOWN:]]
-        texts.insert(0, f"{len(got.messages) - HISTORY_SHOWN} earlier messages are not shown")
+        got = await c.latest(sid, limit=HISTORY_SHOWN)
+        texts = [f"{msg.role}\n{msg.text}" for msg in got.messages]
+        texts.insert(0, f"{got.session.message_count - len(got.messages)} earlier messages are not shown")
         for i in range(n + 1):  # the first round warms up (imports, caches) and is not kept
             chat = ChatApp(c, session=sid, project="/bench")
             opened, top = await _open_and_scroll(chat, lambda: chat.transcript, lambda: chat.ready)

@@ -218,7 +218,7 @@ async def _interleaved(d: Daemon, emu: Emulator, provider: str, length: int, sid
     async with d.client("bench-turns", timeout=120) as c, DIRECT[provider](emu) as direct:
         history: list[Message] = []
         if sid is not None:
-            history = (await c.get_session(sid)).messages
+            history = (await c.whole_session(sid)).messages
             await c.attach(sid)
         for i in range(n + WARMUP):
             if length == 0:
@@ -230,7 +230,7 @@ async def _interleaved(d: Daemon, emu: Emulator, provider: str, length: int, sid
             if length == 0:
                 await c.detach(sid)
             else:
-                history += (await c.get_session(sid, since_seq=history[-1].seq)).messages
+                history += (await c.whole_session(sid, since_seq=history[-1].seq)).messages
             if i >= WARMUP:
                 for side, (t0, first, end) in zip((floor, ours), timed):
                     assert first is not None
