@@ -36,7 +36,7 @@ MARK_EVERY = 256
 
 class Follower:
     def __init__(self, sessions: Sessions, positions: Positions, device: str,
-                 diverged: Callable[[str, int], None], forget: Callable[[str], Awaitable[None]] | None = None):
+                 diverged: Callable[[str, int], None], forget: Callable[[str], Awaitable[None]]):
         self.sessions = sessions
         self.forget = forget
         """Stops a session's turns before a tombstone deletes it (the daemon's queue)."""
@@ -59,7 +59,7 @@ class Follower:
                 self.lag = stored.pending
                 self._pass(stored)
                 continue
-            if self.forget is not None and self._deletes_here(replica):
+            if self._deletes_here(replica):
                 await self.forget(replica.session.id)  # a turn left running would write the session back
             self.take(stored, replica)
 
