@@ -28,6 +28,7 @@ from duologue.protocol.entities import CodeContextBlock, ImageBlock, Message, Mo
 from duologue.protocol.errors import ErrorCode, RpcError
 from duologue.protocol.methods import ProviderStatus
 
+from . import heap
 from .catalog import Catalog
 from .providers.offloop import OffLoop, ProviderLoop
 from .providers.registry import AutoRule
@@ -114,7 +115,9 @@ class Routing:
         return self._providers[name]
 
     def _build(self, name: str) -> Any:
-        return self.settings.registry[name].connect(self.settings.providers[name].connection())
+        spec = self.settings.registry[name]
+        heap.load_sdk(spec.sdk)
+        return spec.connect(self.settings.providers[name].connection())
 
     async def aclose(self) -> None:
         for provider in self._providers.values():

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from duologue.protocol import methods as m
 
+from . import heap
 from .api import build_handlers
 from .catalog import Catalog
 from .discovery import Discovery
@@ -99,6 +100,7 @@ class Daemon:
             log.info("marked %d interrupted repl%s", recovered, "y" if recovered == 1 else "ies")
         self._dispatcher = Dispatcher(build_handlers(services), str(paths.log_file), spawn)
         self._transports = self._bind(hub)
+        heap.settle("started")
         services.clients = lambda: sum(t.client_count for t in self._transports)
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):

@@ -18,9 +18,9 @@ provider's own error mapping, the one its turns use.
 from __future__ import annotations
 
 import asyncio
-import importlib
 from typing import Any
 
+from .. import heap
 from ..redact import scrub
 from .anthropic import DEFAULT_BASE_URL as ANTHROPIC_BASE_URL
 from .base import ListedModel, ProviderError
@@ -45,7 +45,7 @@ async def list_models(provider: str, api_key: str, base_url: str | None, timeout
     try:
         # loading an SDK takes a second or more: in a thread, so the daemon's loop
         # (every client's requests) never waits for it
-        await asyncio.to_thread(importlib.import_module, spec.sdk)
+        await asyncio.to_thread(heap.load_sdk, spec.sdk)
         return await lister(api_key, base_url, timeout_s)
     except ListingError:
         raise
