@@ -164,7 +164,10 @@ rounds, so no model answers them. Other tool results are answered by the turn's 
 round (and a daemon stopped between the two closes the turn when it starts again)."""
 
 
-class Message(Record, frozen=True):
+# gc=False: a frozen record of blocks cannot be part of a reference cycle, and a daemon
+# keeps tens of thousands of messages for its sessions' histories, which every full
+# collection would otherwise walk with every thread stopped.
+class Message(Record, frozen=True, gc=False):
     """One turn of one side. ``seq`` is the session event that created it."""
 
     id: str

@@ -1,16 +1,23 @@
 """What the daemon loads once stays out of the collector's full passes (daemon/heap.py):
 an SDK's objects are frozen as soon as it is imported, once, and a running daemon does
-it for start-up and for every SDK it loads."""
+it for start-up and for every SDK it loads. The messages it keeps for histories are
+not tracked by the collector at all."""
 
 from __future__ import annotations
 
+import gc
 import json
 import re
 import subprocess
 import sys
 
+from datetime import datetime, timezone
+
+import msgspec
 from conversation_support import send_and_wait
 from support import DaemonProcess
+
+from duologue.protocol.entities import Message, TextBlock
 
 PROBE = """
 import gc, json
@@ -48,3 +55,16 @@ async def test_a_running_daemon_freezes_its_start_up_and_each_sdk_it_loads(daemo
     assert {"started", "anthropic loaded", "google.genai loaded"} <= counts.keys()
     assert counts["anthropic loaded"] - counts["started"] > 50_000
     assert counts["google.genai loaded"] - counts["anthropic loaded"] > 50_000
+
+
+def test_messages_read_from_the_store_leave_only_their_block_lists_to_the_collector():
+    at = datetime(2026, 12, 1, tzinfo=timezone.utc)
+    raw = [msgspec.msgpack.encode(Message(id=f"m{i}", session_id="s", seq=i, role="user", created_at=at,
+                                          content=[TextBlock(text=f"message {i}")]))
+           for i in range(1000)]
+    decode = msgspec.msgpack.Decoder(Message).decode
+    before = len(gc.get_objects())
+    messages = [decode(r) for r in raw]
+    tracked = len(gc.get_objects()) - before
+    assert not gc.is_tracked(messages[0])
+    assert tracked <= len(messages) + 10  # each content list, the list holding them
