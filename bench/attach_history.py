@@ -23,6 +23,10 @@ completed, so 10,000 messages are 5,000 turns and 115,001 events.
   ``AsyncClient``: it completes, and the daemon's anonymous RSS sampled during it
   stays where it was (the replay is read as the pipe takes it). Floor: the store
   read, as for the bare row.
+- The daemon's memory once that session answers a turn (its whole history then kept
+  for the next rounds, ``turns/history.py``): the anonymous RSS it gained, against
+  the bytes of the session's message records in the store. Target: at most 4x them
+  (each message as Python objects, its token count and one model's encoding of it).
 - Attach with ``since_seq`` 20 events before the end. Floor: ``daemon/status``.
 - ``session/list`` over 10,001 sessions, first page (50) and everything (10,000).
   Floor: ``Store.list_sessions`` in one process.
@@ -35,6 +39,7 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
+import msgspec
 import zmq
 
 from duologue.daemon.catalog import Catalog
@@ -49,7 +54,18 @@ from duologue.protocol.jsonrpc import Incoming, decode_notification, encode_requ
 from duologue.protocol.paths import locate
 
 from .fixtures import Daemon, home_env, temp_home, unsynced_store
-from .harness import Row, latency_row, ms, now_ns, p50, p99, progress, time_async_pairs, time_interleaved
+from .harness import (
+    Row,
+    latency_row,
+    ms,
+    now_ns,
+    p50,
+    p99,
+    progress,
+    time_async_pairs,
+    time_interleaved,
+    value_row,
+)
 from .rpc_roundtrip import echo
 
 DELTAS = 20
@@ -310,7 +326,22 @@ def _attach_rows(quick: bool) -> list[Row]:
     ]
 
 
-def _long_replay_row(quick: bool) -> Row:
+HISTORY_TARGET = 4.0
+"""The most the daemon may gain in memory, in bytes of the session's message records,
+once a turn on the session keeps its history."""
+
+
+async def _answered(c, sid: str) -> None:  # noqa: ANN001 - AsyncClient
+    """Send one turn and wait until it ended."""
+    await c.attach(sid, since_seq=(await c.get_session(sid, limit=1)).session.last_seq)
+    sent = await c.send(sid, QUESTION)
+    while True:
+        event = await c.next_event(timeout=600)
+        if isinstance(event, m.Progress) and event.turn_id == sent.turn_id and event.kind == "end":
+            return
+
+
+def _long_session_rows(quick: bool) -> list[Row]:
     messages = 10_000 if quick else 100_000
     rounds = 1
     events = 1 + (2 + DELTAS + 1) * (messages // 2)
@@ -319,8 +350,9 @@ def _long_replay_row(quick: bool) -> Row:
         sid = generate(home, messages, 0)
         with Daemon(home, builtin_emulator=True) as d:
             store = Store(Path(locate(home_env(home)).store_dir))
+            records = sum(len(msgspec.msgpack.encode(msg)) for msg in store.messages(sid)) / 2**20
 
-            async def replay() -> tuple[list[float], list[float], list[int], float, float]:
+            async def replay() -> tuple[list[float], list[float], list[int], float, float, float, float]:
                 async with d.client("bench-long", timeout=600) as c:
                     await c.status()
                     before = _anon_mb(d.pid)
@@ -332,20 +364,32 @@ def _long_replay_row(quick: bool) -> Row:
                     with _PeakRss(d.pid) as rss:
                         ours, floor = await time_async_pairs(once, _read_from_store(store, sid),
                                                              rounds, label="100k attach | floor", every=1)
-                    return ours, floor, received, before, rss.peak
+                    unanswered = _anon_mb(d.pid)
+                    await _answered(c, sid)
+                    progress("the long session answered a turn")
+                    return ours, floor, received, before, rss.peak, unanswered, _anon_mb(d.pid)
 
             try:
-                ours, floor, received, before, peak = asyncio.run(replay())
+                ours, floor, received, before, peak, unanswered, answered = asyncio.run(replay())
             finally:
                 store.close()
     complete = all(r == events for r in received)
-    return latency_row(
-        f"attach since_seq=0, {messages:,} messages ({events:,} events), replayed completely through AsyncClient",
-        ours, "Store.frame_page in process, interleaved", floor, target="replays completely",
-        met=complete, with_p99=False,
-        note=f"{sum(received):,} of {events * len(received):,} events received over {len(received)} replays; "
-             f"daemon anonymous RSS {before:.0f} MiB before, peak {peak:.0f} MiB during")
+    gained = answered - unanswered
+    return [
+        latency_row(
+            f"attach since_seq=0, {messages:,} messages ({events:,} events), replayed completely through "
+            "AsyncClient", ours, "Store.frame_page in process, interleaved", floor, target="replays completely",
+            met=complete, with_p99=False,
+            note=f"{sum(received):,} of {events * len(received):,} events received over {len(received)} replays; "
+                 f"daemon anonymous RSS {before:.0f} MiB before, peak {peak:.0f} MiB during"),
+        value_row(
+            f"daemon memory gained keeping a {messages:,}-message session's history (after one turn on it)",
+            gained, "MiB", "the session's message records in the store", records,
+            target=f"<= {HISTORY_TARGET:g}x the records", met=gained <= HISTORY_TARGET * records,
+            note=f"anonymous RSS {unanswered:.0f} MiB after the replay, {answered:.0f} MiB once the turn "
+                 "ended (the SDKs load with it: part of the gain is theirs)"),
+    ]
 
 
 def run(quick: bool) -> list[Row]:
-    return [*_attach_rows(quick), _long_replay_row(quick)]
+    return [*_attach_rows(quick), *_long_session_rows(quick)]

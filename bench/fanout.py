@@ -39,6 +39,7 @@ from typing import Any, Iterator
 import msgspec
 import zmq
 
+from duologue.daemon import heap
 from duologue.daemon.emulator import Emulator, Reply
 from duologue.daemon.emulator import server as emulator_server
 from duologue.protocol.jsonrpc import encode_event, encode_request
@@ -249,6 +250,7 @@ async def _row(d: Daemon, emu: Emulator, log: list[tuple[int, bytes]], watchers_
                turns: int, fan_at: str) -> Row:
     import anthropic
 
+    heap.settle("the floor's SDK loaded")  # as the daemon does (daemon/heap.py)
     sdk = anthropic.AsyncAnthropic(api_key=emu.api_keys["anthropic"], base_url=emu.url, max_retries=0, timeout=10)
     latencies: list[float] = []
     spreads: list[float] = []

@@ -18,7 +18,9 @@ scripted reply: ``CHUNKS`` words, ``CHUNK_DELAY_S`` apart.
   ``google-genai``'s ``aio.models.generate_content_stream``, from the call to the
   first text and to the end of the stream. So the floor pays the SDK's own
   serialization of the long history and the HTTP; ours pays that plus what the
-  daemon adds.
+  daemon adds. Once its SDK is imported, the floor's process freezes what it has
+  loaded, as the daemon does (``daemon/heap.py``): otherwise every full collection
+  in it walks the SDKs' objects (about 175 ms each) and the floor looks slow.
 
 The two alternate call by call (a floor call, then our turn with the same history),
 so a load spike on a shared machine falls on both. Reported as p50/p99 for both
@@ -34,7 +36,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from duologue.daemon import task_tool
+from duologue.daemon import heap, task_tool
 from duologue.daemon.catalog import Catalog
 from duologue.daemon.emulator import Emulator, Reply
 from duologue.daemon.hub import Hub
@@ -131,6 +133,7 @@ Direct = Callable[[list[Message]], Awaitable[Timed]]
 async def _anthropic_direct(emu: Emulator) -> AsyncIterator[Direct]:
     import anthropic
 
+    heap.settle("the floor's SDK loaded")
     client = anthropic.AsyncAnthropic(api_key=emu.api_keys["anthropic"], base_url=emu.url, max_retries=0,
                                       timeout=TIMEOUT_S)
 
@@ -156,6 +159,7 @@ async def _gemini_direct(emu: Emulator) -> AsyncIterator[Direct]:
     from google import genai
     from google.genai import types
 
+    heap.settle("the floor's SDK loaded")
     client = genai.Client(api_key=emu.api_keys["gemini"], vertexai=False,
                           http_options=types.HttpOptions(base_url=emu.url, api_version="v1beta", timeout=int(TIMEOUT_S * 1000)))
 
