@@ -81,11 +81,6 @@ class Draft:
         event = self.emit(m.MessageDelta, message_id=reply.id, text=text, thinking=thinking)
         self.reply_of[event.seq] = reply.seq
 
-    def streams_only(self) -> bool:
-        """Whether this change only carries a reply's streamed text (deltas)."""
-        return (not self.messages and not self.switches and self.tasks is None and not self.summaries
-                and self.import_marks is None and all(type(e) is m.MessageDelta for e in self.events))
-
     def add_message(self, build: Callable[[int], Message]) -> Message:
         """Add a new message whose seq is its message/created event's seq."""
         msg = build(self.seq + 1)
@@ -110,15 +105,11 @@ class Sessions:
         return Draft(session, self.clock())
 
     def commit(self, draft: Draft, **updates: Any) -> Session:
-        """Write the draft, then publish its events. A change that only streams a
-        reply's text leaves ``updated_at`` as it was (the session moved when the
-        prompt was sent and moves again when the reply ends), so a checkpoint does not
-        rewrite the session's places in the recency indexes."""
         prev = draft.session
         session = msgspec.structs.replace(
             prev,
             last_seq=draft.seq,
-            updated_at=prev.updated_at if draft.streams_only() else draft.now,
+            updated_at=draft.now,
             message_count=prev.message_count + draft.added_messages,
             **updates,
         )

@@ -294,18 +294,15 @@ class Store:
         summaries = [(x, self._enc.encode(x)) for x in change.summaries]
         sid = s.id.encode()
 
-        moved = prev is None or (prev.updated_at, prev.project_id) != (s.updated_at, s.project_id)
-
         def write(txn: lmdb.Transaction) -> None:
-            if prev is not None and moved:
+            if prev is not None:
                 txn.delete(u64(ms(prev.updated_at)) + sid, db=self._db["recency"])
                 txn.delete(project_hash(prev.project_id) + u64(ms(prev.updated_at)) + sid,
                            db=self._db["by_project"])
             txn.put(sid, session_bytes, db=self._db["sessions"])
-            if moved:
-                txn.put(u64(ms(s.updated_at)) + sid, b"", db=self._db["recency"])
-                txn.put(project_hash(s.project_id) + u64(ms(s.updated_at)) + sid, b"",
-                        db=self._db["by_project"])
+            txn.put(u64(ms(s.updated_at)) + sid, b"", db=self._db["recency"])
+            txn.put(project_hash(s.project_id) + u64(ms(s.updated_at)) + sid, b"",
+                    db=self._db["by_project"])
             for seq, frame in change.events:
                 txn.put(seq_key(s.id, seq), frame, db=self._db["events"])
             for m, raw in messages:
