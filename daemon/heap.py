@@ -24,30 +24,24 @@ import gc
 import importlib
 import logging
 import sys
-import threading
 import time
 from types import ModuleType
 
 log = logging.getLogger(__name__)
 
-_lock = threading.Lock()
-
 
 def settle(why: str) -> None:
     """Collect, then freeze what survives: it is not walked by full passes again."""
-    with _lock:
-        started = time.perf_counter()
-        gc.collect()
-        gc.freeze()
-        log.info("%s: %d objects kept out of the collector's full passes (%.0f ms)",
-                 why, gc.get_freeze_count(), (time.perf_counter() - started) * 1000)
+    started = time.perf_counter()
+    gc.collect()
+    gc.freeze()
+    log.info("%s: %d objects kept out of the collector's full passes (%.0f ms)",
+             why, gc.get_freeze_count(), (time.perf_counter() - started) * 1000)
 
 
 def load_sdk(module: str) -> ModuleType:
     """Import an SDK's module, settling the heap when this import loaded it."""
-    loaded = sys.modules.get(module)
-    if loaded is not None:
-        return loaded
-    loaded = importlib.import_module(module)
-    settle(f"{module} loaded")
-    return loaded
+    if module not in sys.modules:
+        importlib.import_module(module)
+        settle(f"{module} loaded")
+    return sys.modules[module]
