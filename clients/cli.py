@@ -738,12 +738,13 @@ def exit_quickly(code: int) -> NoReturn:
     threading = sys.modules.get("threading")
     if threading is not None and threading.active_count() > 1:
         sys.exit(code)
-    try:
-        sys.stdout.flush()
-    except BrokenPipeError:  # the reader went away: what it did not read is not ours to keep
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        code = code or EXIT_ERROR
-    sys.stderr.flush()
+    for stream in (sys.stdout, sys.stderr):
+        if stream is None or stream.closed:  # the language server closes stdout itself
+            continue
+        try:
+            stream.flush()
+        except BrokenPipeError:  # the reader went away: what it did not read is not ours to keep
+            code = code or EXIT_ERROR
     atexit._run_exitfuncs()
     os._exit(code)
 

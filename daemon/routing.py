@@ -86,6 +86,7 @@ class Routing:
         self._building: dict[str, asyncio.Lock] = {}
         self._sdk_loop = ProviderLoop()
         self._health: dict[str, _Health] = {}
+        self._statuses: list[ProviderStatus] | None = None
 
     # --- providers ----------------------------------------------------------------------
 
@@ -143,21 +144,23 @@ class Routing:
         health.cooling_until = max(health.cooling_until, until)
 
     def statuses(self) -> list[ProviderStatus]:
-        out = []
-        for name, cfg in self.settings.providers.items():
-            spec = self.settings.registry[name]
-            until = self.cooling_until(name)
-            remaining = until - self._clock()
-            out.append(ProviderStatus(
+        """Each provider's status: what its settings say (built once, they do not
+        change while the daemon runs) and, while it cools down, until when."""
+        if self._statuses is None:
+            self._statuses = [ProviderStatus(
                 name=name,
-                display_name=spec.display_name,
-                key_env=list(spec.key_env),
+                display_name=self.settings.registry[name].display_name,
+                key_env=list(self.settings.registry[name].key_env),
                 configured=self.configured(name),
                 emulator=self.emulator_url is not None,
                 base_url=cfg.base_url,
-                cooling_down_until=(datetime.fromtimestamp(time.time() + remaining, timezone.utc)
-                                    if remaining > 0 else None),
-            ))
+            ) for name, cfg in self.settings.providers.items()]
+        now = self._clock()
+        out = []
+        for status in self._statuses:
+            remaining = self.cooling_until(status.name) - now
+            out.append(status if remaining <= 0 else msgspec.structs.replace(
+                status, cooling_down_until=datetime.fromtimestamp(time.time() + remaining, timezone.utc)))
         return out
 
     def catalog_with_availability(self) -> list[ModelInfo]:

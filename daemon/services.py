@@ -15,6 +15,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import msgspec
+
 from duologue.protocol import methods as m
 
 from .catalog import Catalog
@@ -53,20 +55,30 @@ class Services:
     started_at: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
     _t0: float = field(default_factory=time.monotonic)
 
-    def status(self) -> m.StatusResult:
+    def __post_init__(self) -> None:
+        # What daemon/status says that cannot change while the daemon runs, built
+        # once: deriving the paths again each time cost a third of a call.
         paths = self.settings.paths
-        return m.StatusResult(
+        self._fixed_status = m.StatusResult(
             protocol_version=m.PROTOCOL_VERSION,
             daemon_version=self.version,
             pid=os.getpid(),
             started_at=self.started_at,
-            uptime_s=round(time.monotonic() - self._t0, 3),
+            uptime_s=0.0,
             home=str(Path(paths.data_dir).parent),
             socket=paths.endpoint,
+            sessions=0,
+            clients=0,
+            emulator=self.emulator_url is not None,
+            instance_id=self.instance_id,
+        )
+
+    def status(self) -> m.StatusResult:
+        return msgspec.structs.replace(
+            self._fixed_status,
+            uptime_s=round(time.monotonic() - self._t0, 3),
             sessions=self.sessions.store.count_sessions(),
             clients=self.clients(),
-            emulator=self.emulator_url is not None,
             providers=self.routing.statuses(),
             running_turns=self.turns.running(),
-            instance_id=self.instance_id,
         )
