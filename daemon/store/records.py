@@ -165,6 +165,8 @@ class Store:
         """Session records as last written or read: a running turn reads its session
         at every checkpoint, and decoding it each time is work for nothing. Every
         write of a session record goes through this class and keeps it current."""
+        self._counted: int | None = None
+        """How many sessions the store holds, as of the last write (count_sessions)."""
         with self._env.begin() as txn:
             has_messages = txn.stat(self._db["messages"])["entries"] > 0
         self._index_stale = has_messages and self._index_mark() != self._env.info()["last_txnid"]
@@ -231,7 +233,8 @@ class Store:
                     result = fn(txn)
                     # this code keeps open_turns current: say so, as of this transaction
                     txn.put(_INDEX_MARK, str(txn.id()).encode(), db=self._db["meta"])
-                    return result
+                self._counted = None  # committed: it may have added or removed sessions
+                return result
             except lmdb.MapFullError:
                 new_size = self._env.info()["map_size"] * 2
                 log.info("store map full; growing to %d MiB", new_size // 2**20)
@@ -375,8 +378,12 @@ class Store:
         self._live[session.id] = session
 
     def count_sessions(self) -> int:
-        with self._env.begin() as txn:
-            return txn.stat(self._db["sessions"])["entries"]
+        """Read once after each write (this store is the only writer), so a status
+        call between writes opens no transaction."""
+        if self._counted is None:
+            with self._env.begin() as txn:
+                self._counted = txn.stat(self._db["sessions"])["entries"]
+        return self._counted
 
     def list_sessions(self, project_id: str | None = None, *, all_projects: bool = True,
                       limit: int = 50, before: str | None = None) -> list[Session]:
