@@ -223,6 +223,18 @@ async def test_delete_removes_the_session_and_tells_attached_clients(client: Asy
     assert (await client.status()).sessions == 1
 
 
+async def test_status_counts_the_sessions_as_each_create_and_delete_leaves_them(client: AsyncClient):
+    base = (await client.status()).sessions
+    made = []
+    for i in range(3):
+        made.append(await client.create_session(title=f"counted {i}"))
+        assert (await client.status()).sessions == base + i + 1
+        assert (await client.status()).sessions == base + i + 1  # asked again, between writes
+    for i, s in enumerate(made):
+        await client.delete_session(s.id)
+        assert (await client.status()).sessions == base + 2 - i
+
+
 # --- switch_model -----------------------------------------------------------------------
 
 
