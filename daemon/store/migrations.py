@@ -101,10 +101,22 @@ def _completions_by_reference(ctx: MigrationContext) -> None:
     """
 
 
+def _escaped_deltas(ctx: MigrationContext) -> None:
+    """v5: a stored delta keeps its text as JSON writes it in the frame (escaped),
+    under marks of its own (``streams``), instead of raw.
+
+    Version 4 deltas keep their marks and stay as they are (a read still encodes
+    them), so nothing is rewritten. The step exists so that a duologue of version 4,
+    which would replay a version 5 delta's bytes as if they were a frame, refuses the
+    store instead.
+    """
+
+
 MIGRATIONS: list[Migration] = [
     Migration(2, "provider side data: thinking blocks, signatures, refusals, cost", _provider_side_data),
     Migration(3, "append-only streams: a streaming reply's text is its deltas", _append_only_streams),
     Migration(4, "a stored completion refers to its message record", _completions_by_reference),
+    Migration(5, "a stored delta keeps its text escaped, as the frame carries it", _escaped_deltas),
 ]
 
 

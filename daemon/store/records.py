@@ -69,7 +69,7 @@ from .sync_log import SyncLog
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 """The version this code writes; ``migrations.MIGRATIONS`` upgrades older stores to it."""
 DISK_FULL_BELOW = 8 * 2**20
 """Free bytes under which a failed commit is reported as a full disk: LMDB reports a

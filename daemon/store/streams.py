@@ -25,7 +25,10 @@ leading NUL; a read puts the record's content back into it.)
 A ``message/delta`` frame is mostly envelope (about 100 bytes of JSON around a
 chunk of a few words), so the store keeps only its text, behind a mark saying text
 or thinking and how many seqs back its reply's record is; a read rebuilds the frame
-from them and the record's id.
+from them and the record's id. The text is kept as JSON writes it inside the frame's
+string (escaped, without the quotes), so a read copies it into the frame as it is:
+decoding and encoding it again was two thirds of a replay's cost per delta. (A store
+of schema version 4 kept the text raw; a read of such a delta encodes it.)
 
 Either way a read (:class:`Frames`) returns the frame that was published, byte for
 byte (``encode_event`` is deterministic), and a reply's text is on disk twice: in
@@ -35,7 +38,7 @@ Deltas are most of a long session's events, so a replay's cost is mostly theirs.
 delta's frame is therefore templated rather than built as a ``MessageDelta`` and
 encoded: the bytes before its text depend only on its reply (encoded once per reply
 and read transaction), the bytes after it only on the session and the seq, and the
-text is encoded as the JSON string msgspec would write inside the Struct. The
+text was stored as msgspec writes it inside the Struct's JSON string. The
 template follows the field order ``encode_event`` writes (``message_id``, ``text``,
 ``thinking`` when not empty, ``session_id``, ``seq``); tests/store compares the two.
 """
@@ -55,10 +58,13 @@ from .keys import U64
 
 DELTA_METHOD = b'"method":"message/delta"'
 """How a delta frame written whole (by schema version 2) says what it is."""
-TEXT, THINKING, COMPLETION, COMPLETED = b"\1", b"\2", b"\0", b"\3"
-"""Marks of the stored forms: a delta's text, a delta's thinking, a completion
-whose content is its record's (version 3), a completion that is its record. A
-frame written whole starts with ``{``."""
+COMPLETION, RAW_TEXT, RAW_THINKING, COMPLETED, TEXT, THINKING = b"\0", b"\1", b"\2", b"\3", b"\4", b"\5"
+"""Marks of the stored forms: a completion whose content is its record's (version
+3), a delta's text and thinking kept raw (version 4), a completion that is its
+record, a delta's text and thinking kept escaped. A frame written whole starts with
+``{``."""
+_DELTAS = frozenset(b"\1\2\4\5")
+"""The marks of a delta, as the ints a stored value's first byte reads as."""
 _BACK = struct.Struct(">I")
 _PINNED = b"\1"
 
@@ -76,6 +82,7 @@ class _MessageId(msgspec.Struct):
 
 _frame = msgspec.json.Decoder(_Frame)
 _json = msgspec.json.Encoder()
+_string = msgspec.json.Decoder(str)
 _message = msgspec.msgpack.Decoder(Message)
 _message_id = msgspec.msgpack.Decoder(_MessageId)
 _DELTA_HEAD = b'{"jsonrpc":"2.0","method":"message/delta","params":{"message_id":'
@@ -91,12 +98,14 @@ def stored_completion(event: MessageCompleted) -> bytes:
 def stored_delta(event: MessageDelta, reply_seq: int) -> bytes:
     """What the store keeps of a delta of the reply whose record is at ``reply_seq``."""
     mark, text = (THINKING, event.thinking) if event.thinking else (TEXT, event.text)
-    return mark + _BACK.pack(event.seq - reply_seq) + text.encode()
+    return mark + _BACK.pack(event.seq - reply_seq) + _json.encode(text)[1:-1]
 
 
 def _delta_of(seq: int, stored: bytes) -> tuple[int, bool, str]:
     """A stored delta's reply seq, whether it is thinking, and its text."""
-    return seq - _BACK.unpack_from(stored, 1)[0], stored[:1] == THINKING, stored[5:].decode()
+    mark = stored[:1]
+    text = _string.decode(b'"' + stored[5:] + b'"') if mark in (TEXT, THINKING) else stored[5:].decode()
+    return seq - _BACK.unpack_from(stored, 1)[0], mark in (THINKING, RAW_THINKING), text
 
 
 class Frames:
@@ -108,17 +117,18 @@ class Frames:
         self._sid = sid
         self._record = record
         self._records: dict[int, Message | None] = {}  # a page's completions each read one
-        self._tail = b',"session_id":' + _json.encode(sid) + b',"seq":'
-        self._heads: dict[int, tuple[bytes, bytes]] = {}
-        """Per reply seq: what precedes a text delta's text, and a thinking delta's."""
+        self._tail = b'","session_id":' + _json.encode(sid) + b',"seq":'
+        self._heads: dict[int, tuple[bytes, ...]] = {}
+        """Per reply seq: what precedes a delta's escaped text in its frame, indexed
+        by the delta's mark (text or thinking, either form)."""
 
     def frame(self, seq: int, stored: bytes) -> bytes:
+        mark = stored[0]
+        if mark in _DELTAS:
+            heads = self._delta_heads(seq - _BACK.unpack_from(stored, 1)[0])
+            text = stored[5:] if mark in (4, 5) else _json.encode(stored[5:].decode())[1:-1]
+            return b"".join((heads[mark], text, self._tail, b"%d}}" % seq))
         mark = stored[:1]
-        if mark == TEXT or mark == THINKING:
-            reply_seq = seq - _BACK.unpack_from(stored, 1)[0]
-            heads = self._heads.get(reply_seq) or self._delta_heads(reply_seq)
-            return b"".join((heads[mark == THINKING], _json.encode(stored[5:].decode()), self._tail,
-                             b"%d}}" % seq))
         if mark == COMPLETED:
             reply = self._message(seq - _BACK.unpack_from(stored, 1)[0])
             if reply is None:
@@ -140,17 +150,17 @@ class Frames:
         a delta's case inlined: a replay is mostly deltas, and a call per event was a
         good part of its cost."""
         frames: list[bytes] = []
-        append, join, encode, back, key_seq = frames.append, b"".join, _json.encode, _BACK.unpack_from, U64.unpack_from
+        append, join, back, key_seq = frames.append, b"".join, _BACK.unpack_from, U64.unpack_from
         heads_of, tail, seq = self._heads, self._tail, 0
         for key, stored in items:
             if key >= end:
                 break
             seq = key_seq(key, at)[0]
             mark = stored[0]
-            if mark == 1 or mark == 2:  # TEXT, THINKING
+            if mark == 4 or mark == 5:  # TEXT, THINKING: the escaped text goes in as it is
                 reply_seq = seq - back(stored, 1)[0]
                 heads = heads_of.get(reply_seq) or self._delta_heads(reply_seq)
-                append(join((heads[mark - 1], encode(stored[5:].decode()), tail, b"%d}}" % seq)))
+                append(join((heads[mark], stored[5:], tail, b"%d}}" % seq)))
             else:
                 append(self.frame(seq, stored))
         return frames, seq
@@ -161,10 +171,13 @@ class Frames:
             self._records[seq] = None if raw is None else _message.decode(raw)
         return self._records[seq]
 
-    def _delta_heads(self, reply_seq: int) -> tuple[bytes, bytes]:
-        raw = self._record(reply_seq)  # only its id: most of a reply's record is its content
-        head = _DELTA_HEAD + _json.encode("" if raw is None else _message_id.decode(raw).id) + b',"text":'
-        heads = self._heads[reply_seq] = (head, head + b'"","thinking":')
+    def _delta_heads(self, reply_seq: int) -> tuple[bytes, ...]:
+        heads = self._heads.get(reply_seq)
+        if heads is None:
+            raw = self._record(reply_seq)  # only its id: most of a reply's record is its content
+            text = _DELTA_HEAD + _json.encode("" if raw is None else _message_id.decode(raw).id) + b',"text":"'
+            thinking = text + b'","thinking":"'
+            heads = self._heads[reply_seq] = (b"", text, thinking, b"", text, thinking)
         return heads
 
 
@@ -173,7 +186,7 @@ def streamed(message: Message, events: Iterable[tuple[int, bytes]]) -> Message:
     (the session's stored events after its opening, with their seqs, in order) carry."""
     runs: list[tuple[bool, list[str]]] = []
     for seq, stored in events:
-        if stored[:1] in (TEXT, THINKING):
+        if stored[0] in _DELTAS:
             reply_seq, thinking, text = _delta_of(seq, stored)
             if reply_seq != message.seq:
                 continue

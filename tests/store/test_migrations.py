@@ -557,7 +557,8 @@ def test_a_version_2_store_with_a_reply_cut_mid_stream_upgrades_and_recovers_its
         assert store.events("V2") == [f for _, f in frames]
     finally:
         store.close()
-    assert [b.reason for b in list_backups(path.parent / "backups")] == ["before migration to v3", "before migration to v4"]
+    assert [b.reason for b in list_backups(path.parent / "backups")] == [
+        f"before migration to v{v}" for v in range(3, V + 1)]
 
     d.start()
     try:

@@ -10,11 +10,14 @@ still saying ``pinned: false`` after the pin. A delta's frame is rebuilt from a
 template rather than encoded again, so deltas of two replies interleaved in one
 page, thinking deltas, and text that JSON must escape (quotes, backslashes, control
 characters) or may leave raw (non-ASCII) replay byte for byte too. A completion kept
-by schema version 3 (its frame without the content) still replays whole.
+by schema version 3 (its frame without the content) still replays whole, and
+deltas kept by schema version 4 (their text raw, not escaped) replay and fold into
+their reply's text as before.
 """
 
 from __future__ import annotations
 
+import struct
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,7 +29,7 @@ from duologue.daemon.hub import Hub
 from duologue.daemon.sessions import Sessions
 from duologue.daemon.store import Change, Store
 from duologue.daemon.store.keys import seq_key
-from duologue.daemon.store.streams import COMPLETION
+from duologue.daemon.store.streams import COMPLETION, RAW_TEXT, RAW_THINKING
 from duologue.protocol import methods as m
 from duologue.protocol.entities import Message, TextBlock
 from duologue.protocol.jsonrpc import encode_event
@@ -136,5 +139,34 @@ def test_a_completion_kept_by_schema_version_3_still_replays_whole(tmp_path: Pat
         store.apply(Change(session=after, previous=session, messages=[final],
                            events=[(event.seq, COMPLETION + encode_event(bare))]))
         assert store.events(session.id, since_seq=event.seq - 1) == [encode_event(event)]
+    finally:
+        store.close()
+
+
+def test_deltas_kept_raw_by_schema_version_4_still_replay_and_fold_into_their_reply(tmp_path: Path):
+    store = Store(tmp_path / "db")
+    sessions = Sessions(store, Catalog(), Hub())
+    try:
+        session = sessions.create(m.CreateParams(title="v4", model="sonnet"))
+        n = session.last_seq
+        opening = Message(id="r", session_id=session.id, seq=n + 1, role="assistant", content=[],
+                          created_at=session.created_at, model="claude-sonnet-5-5", status="streaming",
+                          turn_id="t1")
+        created = m.MessageCreated(session_id=session.id, seq=n + 1, message=opening)
+        thought = m.MessageDelta(session_id=session.id, seq=n + 2, message_id="r", text="",
+                                 thinking='weighing "this"\n')
+        said = m.MessageDelta(session_id=session.id, seq=n + 3, message_id="r", text="caf\u00e9 \\ done")
+        events = [(created.seq, encode_event(created)),
+                  (thought.seq, RAW_THINKING + struct.pack(">I", 1) + thought.thinking.encode()),
+                  (said.seq, RAW_TEXT + struct.pack(">I", 2) + said.text.encode())]
+        after = msgspec.structs.replace(session, last_seq=said.seq, message_count=session.message_count + 1)
+        store.apply(Change(session=after, previous=session, messages=[opening], events=events))
+        assert store.events(session.id, since_seq=n) == [encode_event(e) for e in (created, thought, said)]
+        assert store.frame_page(session.id, n, said.seq, 256) == (
+            [encode_event(e) for e in (created, thought, said)], said.seq)
+        folded = store.message("r")
+        assert folded is not None
+        assert [(type(b).__name__, b.text) for b in folded.content] == [
+            ("ThinkingBlock", 'weighing "this"\n'), ("TextBlock", "caf\u00e9 \\ done")]
     finally:
         store.close()
