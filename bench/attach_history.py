@@ -27,6 +27,11 @@ completed, so 10,000 messages are 5,000 turns and 115,001 events.
   for the next rounds, ``turns/history.py``): the anonymous RSS it gained, against
   the bytes of the session's message records in the store. Target: at most 4x them
   (each message as Python objects, its token count and one model's encoding of it).
+- ``daemon/status`` from a second client while the bare DEALER replays the whole
+  session, as fast as it reads. Floor: as many status calls after each replay, none
+  running. Target: p99 under 50 ms (as during an import: a replay never holds other
+  clients up for more than a slice of its work; before, one flush sent it all and a
+  status call waited 150-210 ms).
 - Attach with ``since_seq`` 20 events before the end. Floor: ``daemon/status``.
 - ``session/list`` over 10,001 sessions, first page (50) and everything (10,000).
   Floor: ``Store.list_sessions`` in one process.
@@ -215,10 +220,39 @@ class _PeakRss:
         self._thread.join()
 
 
+def _status_during_replays(d: Daemon, bare: _Bare, rounds: int) -> tuple[list[float], list[float]]:
+    """``daemon/status`` round trips from a second DEALER while ``bare`` replays the
+    whole session in a thread, and as many with no replay running, round by round."""
+    status = zmq.Context.instance().socket(zmq.DEALER)
+    status.connect(d.paths.endpoint)
+    request = encode_request(1, "daemon/status", {})
+
+    def call() -> float:
+        t0 = now_ns()
+        status.send(request)
+        status.recv()
+        return ms(now_ns() - t0)
+
+    during: list[float] = []
+    idle: list[float] = []
+    try:
+        for _ in range(rounds):
+            replaying = threading.Thread(target=bare.replay)
+            replaying.start()
+            first = len(during)
+            while replaying.is_alive():
+                during.append(call())
+            replaying.join()
+            idle += [call() for _ in range(len(during) - first)]
+    finally:
+        status.close(linger=0)
+    return during, idle
+
+
 def _bare_rows(d: Daemon, store: Store, sid: str, events: int, n: int,
                tmp: Path) -> tuple[tuple[list[float], ...], list[bytes]]:
-    """Ours, the floor process and the daemon's own read in this process, interleaved;
-    and the frames the replay came as."""
+    """Ours, the floor process and the daemon's own read in this process, interleaved,
+    then status calls during replays and without; and the frames the replay came as."""
     bare = _Bare(d.paths.endpoint, sid, events)
     try:
         bare.replay()  # the frames the floor sends
@@ -230,6 +264,7 @@ def _bare_rows(d: Daemon, store: Store, sid: str, events: int, n: int,
                                        label="bare DEALER attach since_seq=0 | floor | Store.frame_page", every=1)
             finally:
                 floor.close()
+        got = (*got, *_status_during_replays(d, bare, n))
     finally:
         bare.close()
     progress(f"bare replay: {events:,} events in {len(bare.frames):,} frames")
@@ -310,6 +345,12 @@ def _attach_rows(quick: bool) -> list[Row]:
                          "from the floor process alike. The daemon's own read of the same pages in process "
                          f"(`Store.frame_page`, each delta's frame rebuilt from its stored text), interleaved: "
                          f"p50 {p50(got['bare'][2]):.1f} ms"),
+        latency_row(f"daemon/status while a bare DEALER replays {messages:,} messages since_seq=0",
+                    got["bare"][3], "daemon/status, no replay running (as many calls, after each replay)",
+                    got["bare"][4], target="p99 < 50 ms", met=p99(got["bare"][3]) < 50,
+                    note=f"{full_n} replays to a client that reads as fast as they come; longest call "
+                         f"{max(got['bare'][3]):.1f} ms (no replay: {max(got['bare'][4]):.1f} ms). A flush "
+                         "reads at most 8 pages before the loop serves others"),
         latency_row(f"attach since_seq=0, {shape} all received, AsyncClient", got["full"][0],
                     "decode of the same frames, in memory, interleaved", got["full"][1], target="< 150 ms",
                     met=p50(got["full"][0]) < 150, with_p99=False,

@@ -14,7 +14,8 @@ the last seq before the notice loses nothing. A peer that has disconnected
 (EHOSTUNREACH under ROUTER_MANDATORY) is forgotten.
 
 A replay goes out as JSON-RPC batch frames read from the store only as the pipe
-takes them (``replay``); the other frames one message each.
+takes them (``replay``), ``PULLS_PER_PASS`` at most before the loop serves the
+rest; the other frames one message each.
 
 ``MAXMSGSIZE`` bounds what a client may send: ZeroMQ closes the connection of a
 peer that sends a larger message, so an oversized frame is never buffered.
@@ -75,6 +76,11 @@ CLOSE_LINGER_MS = 1000
 SEND_HWM = 64
 DRAIN_BATCH = 8
 """Frames answered in one pass of the loop before other callbacks get theirs."""
+PULLS_PER_PASS = 8
+"""Frames a flush reads from a replay (a page of the store each, built into a batch)
+before other callbacks get their turn: a client whose pipe takes a long replay as
+fast as it is read would otherwise hold the loop for all of it (115,001 events,
+about 140 ms)."""
 
 
 @dataclass(frozen=True)
@@ -124,6 +130,8 @@ class Peer:
         self.piped: deque[int] = deque(maxlen=SEND_HWM)
         """Sizes of the last frames ZeroMQ took: what its pipe to this peer may hold."""
         self.piped_bytes = 0
+        self.sent = 0
+        """Frames ZeroMQ took so far: a flush that sent any made progress."""
         self.dropped: list[str] = []
         """Sessions named by a drop notice not yet handed to ZeroMQ (a second drop
         before it goes out adds to it rather than replacing it)."""
@@ -137,6 +145,7 @@ class Peer:
         return self.outbox_bytes + self.piped_bytes
 
     def piped_frame(self, size: int) -> None:
+        self.sent += 1
         if len(self.piped) == self.piped.maxlen:
             self.piped_bytes -= self.piped[0]
         self.piped.append(size)
@@ -413,11 +422,11 @@ class ZmqTransport:
                 progress = False
                 for key in list(self._backlogged):
                     peer = self._peers.get(key)
-                    before = peer.outbox_bytes if peer is not None else 0
+                    before = (peer.outbox_bytes, peer.sent) if peer is not None else None
                     if peer is None or self._flush(peer):
                         self._backlogged.discard(key)
                         progress = True
-                    elif peer.outbox_bytes != before:
+                    elif (peer.outbox_bytes, peer.sent) != before:
                         progress = True
                 if not self._backlogged:
                     break
@@ -441,9 +450,13 @@ class ZmqTransport:
             self._wake_reader_if_pending()
 
     def _send_outbox(self, peer: Peer) -> bool:
+        pulled = 0
         while peer.outbox:
             head = peer.outbox[0]
             if not isinstance(head, bytes):  # a lazy source: its next frame becomes the head
+                if pulled == PULLS_PER_PASS:
+                    return False  # the flusher goes on after the loop's other work
+                pulled += 1
                 frame = head.next_frame(self._batch_bytes)
                 if frame is None:
                     peer.outbox.popleft()
