@@ -78,6 +78,10 @@ class Follower:
         if sid in self.positions.held:
             return self._pass(stored)
         local = store.get_session(sid)
+        if local is None and replica.device == self.device and replica.after > 0:
+            # this device's own change, followed back after it deleted the session here
+            # (the lease went with the session, so ``held`` no longer passes it over)
+            return self._pass(stored)
         local_last = local.last_seq if local is not None else 0
         last = replica.session.last_seq
         if last <= local_last and self._holds(sid, replica):
