@@ -3,7 +3,9 @@
 A seeded corpus of scripted conversations (20 in full mode, 6 to 10 turns each)
 moves between sonnet, flash, haiku and gem-pro, with some prompts pinned and some
 carrying code-context blocks. Every reply is scripted with a unique text, so each
-earlier turn can be looked for, verbatim, in what the emulator received.
+earlier turn can be looked for, verbatim, in what the emulator received (in one
+string of the request, or in a message's text parts joined: a streamed reply goes
+back as the parts it came in).
 
 - Fits: for every provider request that follows a switch, the share of earlier turns
   (prompt and reply both verbatim) and of pinned items (pinned prompts and attached
@@ -80,8 +82,24 @@ class Counts:
     requests: int = 0
 
 
+def _texts(value: Any) -> list[str]:
+    """Every string in a request body, and the text of each list of text parts joined:
+    a reply comes back as the parts it streamed in (Gemini keeps a part that carried
+    a thoughtSignature apart from the text before it), so its text is whole only
+    once they are joined."""
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, dict):
+        return [t for v in value.values() for t in _texts(v)]
+    if isinstance(value, list):
+        parts = [v["text"] for v in value if isinstance(v, dict) and isinstance(v.get("text"), str)]
+        joined = ["".join(parts)] if parts else []
+        return joined + [t for v in value for t in _texts(v)]
+    return []
+
+
 def _verbatim(text: str, body: dict[str, Any]) -> bool:
-    return json.dumps(text)[1:-1] in json.dumps(body)
+    return any(text in t for t in _texts(body))
 
 
 def _sentence(rng: random.Random, words: int) -> str:

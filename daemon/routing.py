@@ -86,7 +86,16 @@ class Routing:
         self._building: dict[str, asyncio.Lock] = {}
         self._sdk_loop = ProviderLoop()
         self._health: dict[str, _Health] = {}
-        self._statuses: list[ProviderStatus] | None = None
+        self._statuses = [ProviderStatus(
+            name=name,
+            display_name=settings.registry[name].display_name,
+            key_env=list(settings.registry[name].key_env),
+            configured=cfg.configured,
+            emulator=emulator_url is not None,
+            base_url=cfg.base_url,
+        ) for name, cfg in settings.providers.items()]
+        """What each provider's status says of its settings (they do not change while
+        the daemon runs); ``statuses`` adds a cool-down."""
 
     # --- providers ----------------------------------------------------------------------
 
@@ -144,17 +153,7 @@ class Routing:
         health.cooling_until = max(health.cooling_until, until)
 
     def statuses(self) -> list[ProviderStatus]:
-        """Each provider's status: what its settings say (built once, they do not
-        change while the daemon runs) and, while it cools down, until when."""
-        if self._statuses is None:
-            self._statuses = [ProviderStatus(
-                name=name,
-                display_name=self.settings.registry[name].display_name,
-                key_env=list(self.settings.registry[name].key_env),
-                configured=self.configured(name),
-                emulator=self.emulator_url is not None,
-                base_url=cfg.base_url,
-            ) for name, cfg in self.settings.providers.items()]
+        """Each provider's status, with until when it cools down if it does."""
         now = self._clock()
         out = []
         for status in self._statuses:
