@@ -32,15 +32,12 @@ the allow-list of client public keys come from :class:`CurveServer`, enforced by
 ZAP authenticator thread): CURVE options are per socket, so the ipc socket stays
 plain. Peers of the two transports never share a key (``tag`` prefixes it).
 
-The socket is a plain (synchronous) one watched with ``loop.add_reader``, and the
-reader's callback answers what arrived itself: a ``zmq.asyncio`` socket, or a task
-woken by the callback, costs a resolved future and a task step per request (about
-a tenth of a round trip, bench/rpc_roundtrip.py). The file descriptor is
-edge-triggered: any operation on the socket, a send included, may consume the
-wake-up that says a message arrived. So every send re-checks ``EVENTS`` and
-schedules a drain, and a drain reads with NOBLOCK until ``EVENTS`` shows nothing
-more. (An asyncio socket for receiving plus a shadow for sending loses that
-wake-up: a request then waits, unanswered, for the next one to arrive.)
+The socket is a plain (synchronous) one watched with ``loop.add_reader``. Its file
+descriptor is edge-triggered: any operation on the socket, a send included, may
+consume the wake-up that says a message arrived. So every send re-checks
+``EVENTS`` and wakes the reader, and the reader drains with NOBLOCK until ``EVENTS``
+shows nothing more. (An asyncio socket for receiving plus a shadow for sending
+loses that wake-up: a request then waits, unanswered, for the next one to arrive.)
 """
 
 from __future__ import annotations
@@ -74,8 +71,6 @@ IDLE_PEER_S = 600.0
 CLOSE_LINGER_MS = 1000
 """How long a stopping daemon keeps trying to deliver frames it already sent."""
 SEND_HWM = 64
-DRAIN_BATCH = 8
-"""Frames answered in one pass of the loop before other callbacks get theirs."""
 PULLS_PER_PASS = 8
 """Frames a flush reads from a replay (a page of the store each, built into a batch)
 before other callbacks get their turn: a client whose pipe takes a long replay as
@@ -183,11 +178,7 @@ class ZmqTransport:
             zmq.EVENT_ACCEPTED | zmq.EVENT_DISCONNECTED)
         self._backlogged: set[bytes] = set()
         self._flush_wakeup = asyncio.Event()
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._stop = asyncio.Event()
-        """Set by whoever stops the daemon; until ``serve`` starts, one of our own."""
-        self._drain_scheduled = False
-        self._draining = False
+        self._waiter: asyncio.Future[None] | None = None
 
     @property
     def client_count(self) -> int:
@@ -228,55 +219,45 @@ class ZmqTransport:
         os.chmod(path, 0o600)
 
     async def serve(self, stop: asyncio.Event) -> None:
-        loop = self._loop = asyncio.get_running_loop()
-        self._stop = stop
+        loop = asyncio.get_running_loop()
         fd = self._sock.getsockopt(zmq.FD)
-        loop.add_reader(fd, self._readable)
+        loop.add_reader(fd, self._wake)
         monitor_fd = self._monitor.getsockopt(zmq.FD)
         loop.add_reader(monitor_fd, self._on_monitor)
         loop.call_soon(self._on_monitor)
-        loop.call_soon(self._drain)  # frames that came before the reader was added
         flusher = asyncio.create_task(self._flush_loop(stop), name="zmq-flusher")
+        stopping = asyncio.ensure_future(stop.wait())
+        stopping.add_done_callback(lambda _: self._wake())
         try:
-            await stop.wait()
+            while not stop.is_set():
+                # One plain future per idle wait, resolved by the fd's reader or by a
+                # send that consumed the edge: no task is made per request.
+                self._waiter = loop.create_future()
+                while self._sock.getsockopt(zmq.EVENTS) & zmq.POLLIN:
+                    self._on_message(self._sock.recv_multipart(zmq.NOBLOCK))
+                    if stop.is_set():
+                        break
+                    if self._sock.getsockopt(zmq.EVENTS) & zmq.POLLIN:
+                        await asyncio.sleep(0)  # a flood of requests must not starve running turns
+                if stop.is_set():
+                    break
+                # EVENTS showed nothing since the waiter was made, and a later edge or
+                # send resolves it, so no wake-up can be lost.
+                await self._waiter
         finally:
             loop.remove_reader(fd)
             loop.remove_reader(monitor_fd)
+            stopping.cancel()
             flusher.cancel()
-            await asyncio.gather(flusher, return_exceptions=True)
+            await asyncio.gather(flusher, stopping, return_exceptions=True)
 
-    def _readable(self) -> None:
-        """The socket's fd fired: frames arrived, or a pipe drained enough to take
-        frames again (ZeroMQ's own commands signal the same fd)."""
+    def _wake(self) -> None:
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_result(None)
         if self._backlogged:
+            # The fd also signals ZeroMQ's own commands, such as a pipe that drained
+            # enough to take frames again: the flusher tries at once.
             self._flush_wakeup.set()
-        self._drain()
-
-    def _drain(self) -> None:
-        """Answer the frames that have arrived, in this callback: no future is
-        resolved and no task resumed per request. At most ``DRAIN_BATCH`` frames a
-        pass, then the rest on the loop's next pass, so a flood of requests does not
-        starve running turns. This pass ends only with ``EVENTS`` showing nothing
-        more (the next frame raises a new edge) or with the next pass scheduled."""
-        self._drain_scheduled = False
-        sock, stop = self._sock, self._stop
-        self._draining = True  # the loop below checks EVENTS after each answer's sends
-        try:
-            for _ in range(DRAIN_BATCH):
-                if stop.is_set() or not sock.getsockopt(zmq.EVENTS) & zmq.POLLIN:
-                    return
-                self._on_message(sock.recv_multipart(zmq.NOBLOCK))
-        finally:
-            self._draining = False
-            if not stop.is_set() and sock.getsockopt(zmq.EVENTS) & zmq.POLLIN:
-                self._schedule_drain()
-
-    def _schedule_drain(self) -> None:
-        """Drain on the loop's next pass (once, however often it is asked for), unless
-        the transport is not serving."""
-        if self._loop is not None and not self._drain_scheduled and not self._stop.is_set():
-            self._drain_scheduled = True
-            self._loop.call_soon(self._drain)
 
     def close(self) -> None:
         """Deliver what was already answered, close the socket and remove its file.
@@ -371,11 +352,9 @@ class ZmqTransport:
         self._flush_wakeup.set()
 
     def _wake_reader_if_pending(self) -> None:
-        """A send may have consumed the edge that announced an incoming message: a
-        drain is scheduled (not run here, inside whatever was sending). A drain in
-        progress checks ``EVENTS`` itself."""
-        if not self._draining and self._sock.getsockopt(zmq.EVENTS) & zmq.POLLIN:
-            self._schedule_drain()
+        """A send may have consumed the edge that announced an incoming message."""
+        if self._sock.getsockopt(zmq.EVENTS) & zmq.POLLIN:
+            self._wake()
 
     def _enqueue(self, peer: Peer, frame: bytes) -> None:
         peer.outbox.append(frame)
@@ -434,7 +413,7 @@ class ZmqTransport:
                     await asyncio.sleep(0)  # others' turn, then go on: clients take frames
                     continue
                 # Nothing was taken: wait until ZeroMQ says a pipe drained (the socket's
-                # fd calls ``_readable``), or a little while at most.
+                # fd wakes ``_wake``), or a little while at most.
                 self._flush_wakeup.clear()
                 try:
                     await asyncio.wait_for(self._flush_wakeup.wait(), FLUSH_INTERVAL_S)

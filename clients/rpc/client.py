@@ -141,8 +141,7 @@ class AsyncClient(ClientSettings, Calls):
     # driven by the loop's reader on ZeroMQ's notification fd: a round trip then costs
     # no future or task switch of zmq.asyncio's, and a replay of thousands of events
     # one wake-up. ZeroMQ's fd is edge-triggered and a send may consume its edge, so
-    # every send is followed by a look at EVENTS (which arms the edge again) and a
-    # drain when a frame is waiting.
+    # every send is followed by a drain.
 
     def _start_reading(self, sock: zmq.asyncio.Socket) -> None:
         self._raw = zmq.Socket.shadow(sock.underlying)
@@ -172,8 +171,7 @@ class AsyncClient(ClientSettings, Calls):
                 break
             except zmq.Again:
                 await asyncio.sleep(0.005)
-        if self._raw.getsockopt(zmq.EVENTS) & zmq.POLLIN:  # the send took the edge of a frame that came
-            self._loop.call_soon(self._drain)
+        self._loop.call_soon(self._drain)
 
     def _dispatch(self, frame: bytes) -> None:
         inbox = self._inbox
