@@ -104,7 +104,9 @@ class Sessions:
     def draft(self, session: Session) -> Draft:
         return Draft(session, self.clock())
 
-    def commit(self, draft: Draft, **updates: Any) -> Session:
+    def commit(self, draft: Draft, *, durable: bool = True, **updates: Any) -> Session:
+        """Store the draft as one change and publish its events. ``durable=False``
+        for a reply's checkpoint (``records.Change.durable``)."""
         prev = draft.session
         session = msgspec.structs.replace(
             prev,
@@ -123,6 +125,7 @@ class Sessions:
             tasks=draft.tasks,
             summaries=draft.summaries,
             import_marks=draft.import_marks,
+            durable=durable,
         ))
         for watcher in self._watchers:
             watcher(prev, session, draft.messages)

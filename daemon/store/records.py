@@ -96,6 +96,12 @@ class Change:
     tasks: TaskList | None = None
     summaries: list[ContextSummary] = field(default_factory=list)
     import_marks: ImportMarks | None = None
+    durable: bool = True
+    """Whether the change must survive a crash of the machine once applied. A
+    reply's checkpoint need not: losing its last deltas to a power cut is losing text
+    the provider sent a moment ago, which the restart marks interrupted, and skipping
+    the metadata sync takes one of a commit's two syncs off the path of every delta
+    (``Store._write``). Whatever the user wrote is durable."""
 
 
 _INDEX_MARK = b"open_turns_as_of_txn"
@@ -135,7 +141,10 @@ class Store:
         if problem is not None:
             raise StoreDamaged(damaged_message(path, self.backups_dir, problem))
         try:
-            self._env = open_environment(path, map_size=map_size or self.INITIAL_MAP, sync=True, metasync=True)
+            # metasync off: a commit syncs its data pages, and _write syncs the metadata
+            # page too unless the change may wait (LMDB keeps its integrity either way;
+            # a machine crash may only undo the last such commit)
+            self._env = open_environment(path, map_size=map_size or self.INITIAL_MAP, sync=True, metasync=False)
         except (lmdb.InvalidError, lmdb.CorruptedError, lmdb.VersionMismatchError) as exc:
             raise StoreDamaged(damaged_message(path, self.backups_dir, str(exc))) from None
         names = ["meta", "sessions", "recency", "by_project", "events", "messages",
@@ -225,8 +234,9 @@ class Store:
 
     # --- the write path -----------------------------------------------------------------
 
-    def _write(self, fn: Callable[[lmdb.Transaction], _T]) -> _T:
-        """Run ``fn`` in a write transaction, growing the map when it is full."""
+    def _write(self, fn: Callable[[lmdb.Transaction], _T], *, durable: bool = True) -> _T:
+        """Run ``fn`` in a write transaction, growing the map when it is full. A
+        durable write returns once the metadata page naming it is synced as well."""
         while True:
             try:
                 with self._env.begin(write=True) as txn:
@@ -234,6 +244,8 @@ class Store:
                     # this code keeps open_turns current: say so, as of this transaction
                     txn.put(_INDEX_MARK, str(txn.id()).encode(), db=self._db["meta"])
                 self._counted = None  # committed: it may have added or removed sessions
+                if durable:
+                    self._env.sync(True)
                 return result
             except lmdb.MapFullError:
                 new_size = self._env.info()["map_size"] * 2
@@ -271,7 +283,7 @@ class Store:
             if queued is not None:
                 self.sync.queue(txn, queued)
 
-        self._write(write_and_queue)
+        self._write(write_and_queue, durable=change.durable)
         self._remember(change.session)
 
     def apply_replica(self, change: Change, stream_seq: int) -> None:

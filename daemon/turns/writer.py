@@ -12,7 +12,10 @@ a streaming reply's text from its deltas (``store/streams.py``), so a crash keep
 what arrived and the restart marks the reply interrupted with it.
 
 The reply itself is opened in the transaction of its first text (or of its end), so
-the first token costs one sync, not two. A commit the store refuses (a full disk)
+the first token costs one commit, not two. A checkpoint's commit is not durable
+(``records.Change.durable``): it syncs its data but leaves the metadata page to the
+next durable commit, so a delta reaches clients after one sync rather than two; a
+machine crash may lose the last checkpoint's text, never what came before it. A commit the store refuses (a full disk)
 leaves the writer as it was, so the same end can be written again later.
 """
 
@@ -285,7 +288,7 @@ class ReplyWriter:
         draft, reply = opened
         with self._undone_if_refused():
             self._emit_pending(draft, reply)
-            self._sessions.commit(draft, current_model=self._opening.model.id)
+            self._sessions.commit(draft, durable=False, current_model=self._opening.model.id)
         self._last_flush = time.monotonic()
         if self._last_flush - self._last_report >= REPORT_INTERVAL_S:
             self._last_report = self._last_flush

@@ -352,3 +352,31 @@ def test_ids_made_in_the_same_millisecond_sort_in_the_order_they_were_made():
     made = [new_id(1_800_000_000_000) for _ in range(1_000)]
     assert sorted(made) == made and len(set(made)) == len(made)
     assert new_id(1_800_000_000_001) > made[-1]
+
+
+class _SyncCounter:
+    """The store's LMDB environment, counting the syncs asked of it."""
+
+    def __init__(self, env: lmdb.Environment):
+        self._env = env
+        self.syncs = 0
+
+    def sync(self, force: bool = False) -> None:
+        self.syncs += 1
+        self._env.sync(force)
+
+    def __getattr__(self, name: str):
+        return getattr(self._env, name)
+
+
+def test_a_durable_change_is_synced_whole_and_a_checkpoint_leaves_its_metadata_for_later(store: Store):
+    counter = _SyncCounter(store._env)
+    store._env = counter  # type: ignore[assignment]
+    s = create(store, session("s1"))
+    assert counter.syncs == 1  # data pages synced by the commit, the metadata page after it
+    s2 = msgspec.structs.replace(s, updated_at=at(1), last_seq=1)
+    store.apply(Change(session=s2, previous=s, events=[(1, frame("s1", 1))], durable=False))
+    assert counter.syncs == 1  # a checkpoint: the commit's data sync alone
+    assert store.get_session("s1") == s2 and store.events("s1") == [frame("s1", 1)]
+    touch(store, s2, 2)
+    assert counter.syncs == 2
