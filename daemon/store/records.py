@@ -147,6 +147,9 @@ class Store:
             self._env = open_environment(path, map_size=map_size or self.INITIAL_MAP, sync=True, metasync=False)
         except (lmdb.InvalidError, lmdb.CorruptedError, lmdb.VersionMismatchError) as exc:
             raise StoreDamaged(damaged_message(path, self.backups_dir, str(exc))) from None
+        self._syncs = self._env.flags()["sync"]
+        """Whether a durable write syncs the metadata page: not in an environment a
+        caller opened without syncs at all (a benchmark's setup)."""
         names = ["meta", "sessions", "recency", "by_project", "events", "messages",
                  "message_ids", "switches", "tasks", "summaries",
                  "import_ids", "import_sessions", "import_batches", "open_turns",
@@ -244,7 +247,7 @@ class Store:
                     # this code keeps open_turns current: say so, as of this transaction
                     txn.put(_INDEX_MARK, str(txn.id()).encode(), db=self._db["meta"])
                 self._counted = None  # committed: it may have added or removed sessions
-                if durable:
+                if durable and self._syncs:
                     self._env.sync(True)
                 return result
             except lmdb.MapFullError:

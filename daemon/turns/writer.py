@@ -15,8 +15,9 @@ The reply itself is opened in the transaction of its first text (or of its end),
 the first token costs one commit, not two. A checkpoint's commit is not durable
 (``records.Change.durable``): it syncs its data but leaves the metadata page to the
 next durable commit, so a delta reaches clients after one sync rather than two; a
-machine crash may lose the last checkpoint's text, never what came before it. A commit the store refuses (a full disk)
-leaves the writer as it was, so the same end can be written again later.
+machine crash may lose the last checkpoint's text, never what came before it. A
+commit the store refuses (a full disk) leaves the writer as it was, so the same end
+can be written again later.
 """
 
 from __future__ import annotations
