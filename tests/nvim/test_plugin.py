@@ -28,8 +28,17 @@ local ok, err = pcall(function()
     local s = duologue.statusline()
     if statuses[#statuses] ~= s then table.insert(statuses, s) end
   end
-  local timer = vim.loop.new_timer()
-  timer:start(0, 10, vim.schedule_wrap(sample_status))
+  -- Sampled at each redraw the plugin asks for, so every state it shows is seen
+  -- however briefly it lasts (a timer's samples miss a short one on a loaded machine).
+  local redraw = vim.cmd
+  vim.cmd = setmetatable({}, {
+    __index = redraw,
+    __call = function(_, c, ...)
+      local done = redraw(c, ...)
+      if c == 'redrawstatus' then sample_status() end
+      return done
+    end,
+  })
 
   vim.cmd('Duologue new borrow checker')
   wait('a session', function() return duologue.current_session() ~= nil end)
@@ -51,7 +60,7 @@ local ok, err = pcall(function()
   wait('the second reply', function() return chat.replies(sid) >= 2 end)
   wait('the end of the progress', function() return duologue.statusline() == 'duologue:flash' end)
   sample_status()
-  timer:stop()
+  vim.cmd = redraw
   finish({ lines = vim.api.nvim_buf_get_lines(chat.buffer(sid), 0, -1, false),
            statuses = statuses, session = sid })
 end)
