@@ -422,6 +422,7 @@ class Turns:
                 adapter = await self.routing.ready(model.provider)
                 started = stream.start()
                 events = adapter.stream(request)
+                stream.open_soon()
                 try:
                     async for event in events:
                         if isinstance(event, Finished):

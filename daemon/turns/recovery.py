@@ -70,21 +70,37 @@ def close_open_tail(sessions: Sessions, session_id: str) -> int:
 
 
 def _interrupted(sessions: Sessions, session: Session, reply: Message) -> None:
-    final = msgspec.structs.replace(reply, status="interrupted")
+    """A reply opened before its model's first text (the writer opens it while the
+    request is sent) says why it is empty, as an unanswered prompt's does."""
+    error = reply.error
+    if not reply.content and error is None:
+        error = _why_unanswered(_prompt_of(sessions, reply))
+    final = msgspec.structs.replace(reply, status="interrupted", error=error)
     draft = sessions.draft(session)
     draft.messages.append(final)
     draft.emit(m.MessageCompleted, message=final)
     sessions.commit(draft)
 
 
-def _unanswered(sessions: Sessions, session: Session, prompt: Message) -> None:
-    between_rounds = bool(prompt.content) and all(isinstance(b, ToolResultBlock) for b in prompt.content)
+def _prompt_of(sessions: Sessions, reply: Message) -> Message | None:
+    """The message the reply answers: the last one of its turn before it."""
+    before, _ = sessions.store.message_page(reply.session_id, 0, reply.seq, TAIL, 1 << 30)
+    return next((msg for msg in reversed(before) if msg.turn_id == reply.turn_id), None)
+
+
+def _why_unanswered(prompt: Message | None) -> str:
+    between_rounds = (prompt is not None and bool(prompt.content)
+                      and all(isinstance(b, ToolResultBlock) for b in prompt.content))
     why = ("the daemon stopped between two tool rounds of this turn" if between_rounds
            else "the daemon stopped before this message was answered")
+    return f"{why}; send it again"
+
+
+def _unanswered(sessions: Sessions, session: Session, prompt: Message) -> None:
     draft = sessions.draft(session)
     msg = draft.add_message(lambda seq: Message(
         id=new_id(), session_id=session.id, seq=seq, role="assistant", content=[],
         created_at=draft.now, model=session.current_model, status="interrupted", turn_id=prompt.turn_id,
-        error=f"{why}; send it again"))
+        error=_why_unanswered(prompt)))
     draft.emit(m.MessageCompleted, message=msg)
     sessions.commit(draft)

@@ -11,8 +11,11 @@ in between, so a reply costs disk and time linear in its length. The store rebui
 a streaming reply's text from its deltas (``store/streams.py``), so a crash keeps
 what arrived and the restart marks the reply interrupted with it.
 
-The reply itself is opened in the transaction of its first text (or of its end), so
-the first token costs one commit, not two. A checkpoint's commit is not durable
+The reply is opened (``open_soon``) in a commit of its own while the provider builds
+and sends the request: the SDK works on its own thread (``providers/offloop``) and
+LMDB lets go of the interpreter while it syncs, so the opening costs the first token
+nothing and the first text's checkpoint appends its delta alone. If that commit is
+refused, the first text (or the end) opens the reply instead. A checkpoint's commit is not durable
 (``records.Change.durable``): it syncs its data but leaves the metadata page to the
 next durable commit, so a delta reaches clients after one sync rather than two; a
 machine crash may lose the last checkpoint's text, never what came before it. A
@@ -108,6 +111,7 @@ class ReplyWriter:
         self._last_report = 0.0
         self._timer: asyncio.TimerHandle | None = None
         """The checkpoint due for text waiting since the last one, when no chunk came."""
+        self._opening_due: asyncio.Handle | None = None
         self._ended = False
         self._started = time.monotonic()
         self.ttft_ms: float | None = None
@@ -116,6 +120,28 @@ class ReplyWriter:
         """The provider call begins: time to first token counts from here."""
         self._started = time.monotonic()
         return self._started
+
+    def open_soon(self) -> None:
+        """Open the reply once the caller next yields to the loop: called just before
+        the provider stream is iterated, so the opening's commit runs while the
+        request is built and sent."""
+        self._opening_due = asyncio.get_running_loop().call_soon(self._open_now)
+
+    def _open_now(self) -> None:
+        """The early opening. A refused commit is not raised (a loop callback has
+        nobody to raise to): the first text or the end opens the reply instead."""
+        self._opening_due = None
+        if self._ended or self._opened:
+            return
+        opened = self._draft()
+        if opened is None:
+            return
+        try:
+            with self._undone_if_refused():
+                self._sessions.commit(opened[0], durable=False, current_model=self._opening.model.id)
+        except StoreWriteError as exc:
+            log.warning("turn %s: the reply could not be opened early (%s); its first text opens it",
+                        self._turn_id, exc)
 
     def add(self, event: object) -> None:
         follows_text, self._after_text = self._after_text, isinstance(event, TextDelta) and bool(event.text)
@@ -174,6 +200,11 @@ class ReplyWriter:
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
+
+    def _stop_opening(self) -> None:
+        if self._opening_due is not None:
+            self._opening_due.cancel()
+            self._opening_due = None
 
     def _close_text(self, signature: str | None = None, own_text: bool = False) -> None:
         """End the text block being written. A signature belongs to the part that
@@ -240,6 +271,7 @@ class ReplyWriter:
         follows, even when the store refuses this (the end is written again instead)."""
         self._ended = True
         self._stop_timer()
+        self._stop_opening()
         opened = self._draft()
         if opened is None:
             return

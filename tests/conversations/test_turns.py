@@ -202,6 +202,33 @@ async def test_kill9_during_stream_keeps_partial_text_marked_interrupted(live, e
         assert len(reply.text.split()) < 300
 
 
+async def test_kill9_before_the_first_token_leaves_a_reply_that_says_to_send_again(live, emulator):
+    """The reply is stored (empty, streaming) while the request is on its way: a
+    daemon killed before the model's first text leaves it, and the restart must end
+    it interrupted with a reason, in the model's name, once, and keep the prompt."""
+    emulator.script("anthropic", Failure(delay=30))
+    async with live.client() as c:
+        s = await c.create_session(model="sonnet")
+        await c.attach(s.id)
+        sent = await c.send(s.id, "are you there?")
+        while True:  # the opened reply reaches clients before any text
+            event = await c.next_event(30)
+            if isinstance(event, m.MessageCreated) and event.message.role == "assistant":
+                break
+        deadline = asyncio.get_running_loop().time() + 30
+        while not emulator.received:
+            assert asyncio.get_running_loop().time() < deadline, "the request was never made"
+            await asyncio.sleep(0.05)
+    live.kill9()
+    live.start()
+    async with live.client() as c:
+        turn = [msg for msg in (await c.get_session(s.id)).messages if msg.turn_id == sent.turn_id]
+    assert [(msg.role, msg.status) for msg in turn] == [("user", "complete"), ("assistant", "interrupted")]
+    assert turn[0].text == "are you there?"
+    assert turn[1].text == "" and turn[1].model == "claude-sonnet-5-5"
+    assert "before this message was answered" in turn[1].error
+
+
 async def test_kill9_between_tool_rounds_closes_the_turn_at_restart(live, emulator):
     """The tool results are the turn's last message when the daemon dies before the
     next round writes anything: a restart must close the turn, not take the results
