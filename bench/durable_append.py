@@ -48,22 +48,33 @@ def _append_to(prev: Session) -> tuple[Session, Message, bytes]:
     return new, msg, frame
 
 
-def _ours(path: Path, n: int, warmup: int) -> list[float]:
-    store = Store(path)
-    session = _first_session()
-    store.apply(Change(session=session, previous=None))
-    state = {"session": session}
+class Appender:
+    """One store of its own, one session in it; each call appends one user message
+    as ``session/send`` does (durable) or as a reply's checkpoint commits (not
+    durable: its data synced, the metadata page left to the next durable write)."""
 
-    def append() -> None:
-        prev = state["session"]
+    def __init__(self, path: Path):
+        self._store = Store(path)
+        self._session = _first_session()
+        self._store.apply(Change(session=self._session, previous=None))
+
+    def __call__(self, durable: bool = True) -> None:
+        prev = self._session
         new, msg, frame = _append_to(prev)
-        store.apply(Change(session=new, previous=prev, events=[(new.last_seq, frame)], messages=[msg]))
-        state["session"] = new
+        self._store.apply(Change(session=new, previous=prev, events=[(new.last_seq, frame)], messages=[msg],
+                                 durable=durable))
+        self._session = new
 
+    def close(self) -> None:
+        self._store.close()
+
+
+def _ours(path: Path, n: int, warmup: int) -> list[float]:
+    append = Appender(path)
     try:
         return time_calls(append, n, warmup=warmup, label="ours: Store.apply")
     finally:
-        store.close()
+        append.close()
 
 
 def _sqlite(path: Path, n: int, warmup: int) -> list[float]:
