@@ -248,7 +248,7 @@ class Store:
                     txn.put(_INDEX_MARK, str(txn.id()).encode(), db=self._db["meta"])
                 self._counted = None  # committed: it may have added or removed sessions
                 if durable and self._syncs:
-                    self._env.sync(True)
+                    self._sync_committed()
                 return result
             except lmdb.MapFullError:
                 new_size = self._env.info()["map_size"] * 2
@@ -258,6 +258,18 @@ class Store:
                 self._env.set_mapsize(0)
             except lmdb.Error as exc:
                 raise self._write_failed(exc) from exc
+
+    def _sync_committed(self) -> None:
+        """Sync the metadata page of a transaction already committed. A failure is
+        logged, not raised: the change is in the file and every reader sees it, so
+        "nothing was written" would be false, and a caller told so would write it
+        again (a second prompt) while clients never heard of the first; only its
+        survival of a power loss is in doubt, which the log says."""
+        try:
+            self._env.sync(True)
+        except lmdb.Error as exc:
+            log.error("store: a committed change could not be synced (%s); it is stored, but a power loss "
+                      "before the next sync may undo it", exc)
 
     def _write_failed(self, exc: lmdb.Error) -> StoreWriteError:
         try:

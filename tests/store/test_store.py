@@ -4,6 +4,7 @@ the schema-version guard. Real LMDB files in tmp_path; nothing is mocked."""
 from __future__ import annotations
 
 import hashlib
+import logging
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -367,6 +368,25 @@ class _SyncCounter:
 
     def __getattr__(self, name: str):
         return getattr(self._env, name)
+
+
+class _SyncRefused(_SyncCounter):
+    """An environment whose disk refuses the sync after a commit (an I/O error)."""
+
+    def sync(self, force: bool = False) -> None:
+        self.syncs += 1
+        raise lmdb.Error("mdb_env_sync: Input/output error")
+
+
+def test_a_sync_refused_after_the_commit_keeps_the_change_and_says_so_in_the_log(store: Store, caplog):
+    s = create(store, session("s1"))
+    store._env = _SyncRefused(store._env)  # type: ignore[assignment]
+    s2 = msgspec.structs.replace(s, updated_at=at(1), last_seq=1)
+    with caplog.at_level(logging.ERROR, logger="duologue.daemon.store.records"):
+        store.apply(Change(session=s2, previous=s, events=[(1, frame("s1", 1))]))  # not raised: it is committed
+    assert store._env.syncs == 1
+    assert store.get_session("s1") == s2 and store.events("s1") == [frame("s1", 1)]
+    assert "could not be synced" in caplog.text and "power loss" in caplog.text
 
 
 def test_a_durable_change_is_synced_whole_and_a_checkpoint_leaves_its_metadata_for_later(store: Store):
