@@ -13,6 +13,12 @@ moving to a fork what this device wrote that the deleting one never saw.
 
 How far the stream was followed is kept in the store with each applied change, so
 a restart resumes right after it; passed-over messages move that mark now and then.
+
+A change written by a newer duologue (its store schema header above this store's
+version) stops the following right before it: its records may mean what this
+version would misread, and passing it over would lose it for good. The mark stays
+before it, so once this device runs that version too, following resumes there;
+until then ``sync/status`` says so (``stopped``).
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ from collections.abc import Awaitable, Callable
 import msgspec
 
 from ..sessions import Sessions
+from ..store import SCHEMA_VERSION
 from . import wire
 from .fork import unpublished
 from .link import Link, Stored
@@ -48,10 +55,15 @@ class Follower:
         self.gaps: dict[str, int] = {}
         """Sessions whose stream history starts past what this store holds -> the seq."""
         self._marked = 0
+        self.stopped: str | None = None
+        """Why following stopped before a change this version cannot read, if it did."""
 
     async def run(self, link: Link) -> None:
         self._marked = self.sessions.store.sync.followed()
         async for stored in link.follow(self._marked):
+            if stored.schema > SCHEMA_VERSION:
+                self._stop_before(stored)
+                return
             try:
                 replica = wire.decode(stored.data)
             except msgspec.DecodeError:
@@ -62,6 +74,15 @@ class Follower:
             if self._deletes_here(replica):
                 await self.forget(replica.session.id)  # a turn left running would write the session back
             self.take(stored, replica)
+
+    def _stop_before(self, stored: Stored) -> None:
+        why = (f"stream message {stored.stream_seq} ({stored.subject}) was written by a newer duologue "
+               f"(store schema {stored.schema}; this one reads up to {SCHEMA_VERSION}): following stopped "
+               "before it; upgrade duologue on this device to follow again")
+        if why != self.stopped:
+            log.error("sync: %s", why)
+        self.stopped = why
+        self.lag = stored.pending + 1
 
     def _deletes_here(self, replica: wire.Replica) -> bool:
         """Whether ``replica`` is another device's tombstone of a session held here."""

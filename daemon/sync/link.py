@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..settings import SyncSettings
+from ..store import SCHEMA_VERSION
 from . import wire
 
 log = logging.getLogger(__name__)
@@ -28,6 +29,10 @@ LARGE = "DUOLOGUE_LARGE"
 """The object store bucket of changes larger than the server's ``max_payload``."""
 OBJECT_HEADER = "Duologue-Object"
 """On a session subject's message: the change is the object of this name in ``LARGE``."""
+SCHEMA_HEADER = "Duologue-Schema"
+"""On every change published: the store schema version of the records it carries.
+A follower that reads an older version stops before a change of a newer one
+(``follower``) instead of misreading it; a message without it predates the header."""
 HEADROOM = 1024
 """Bytes of ``max_payload`` kept for a message's headers."""
 WRONG_LAST_SEQUENCE = 10071
@@ -53,6 +58,13 @@ class Stored:
     data: bytes
     pending: int = 0
     """Messages after this one the consumer had not delivered yet (the follow lag)."""
+    schema: int = 0
+    """The store schema version its writer wrote (0: written before the header)."""
+
+
+def _schema(headers: dict[str, str] | None) -> int:
+    value = (headers or {}).get(SCHEMA_HEADER, "")
+    return int(value) if value.isdigit() else 0
 
 
 def _tls(cfg: SyncSettings) -> ssl.SSLContext | None:
@@ -176,7 +188,8 @@ class Link:
         (0: none); returns the new stream sequence (the old one for a duplicate)."""
         from nats.js import errors as js_errors
 
-        headers = {"Nats-Msg-Id": msg_id, "Nats-Expected-Last-Subject-Sequence": str(expected_last)}
+        headers = {"Nats-Msg-Id": msg_id, "Nats-Expected-Last-Subject-Sequence": str(expected_last),
+                   SCHEMA_HEADER: str(SCHEMA_VERSION)}
         if len(data) > self.max_payload - HEADROOM:
             data = await self._put_large(msg_id, data)
             headers[OBJECT_HEADER] = msg_id
@@ -205,7 +218,8 @@ class Link:
             msg = await self._js.get_last_msg(wire.STREAM, subject, direct=True)
         except js_errors.NotFoundError:
             return None
-        return Stored(stream_seq=msg.seq, subject=subject, data=await self._whole(msg.headers, msg.data))
+        return Stored(stream_seq=msg.seq, subject=subject, data=await self._whole(msg.headers, msg.data),
+                      schema=_schema(msg.headers))
 
     async def _put_large(self, name: str, data: bytes) -> bytes:
         """Store a change too large for one message as an object (JetStream splits it
@@ -238,7 +252,8 @@ class Link:
             async for msg in sub.messages:
                 meta = msg.metadata
                 yield Stored(stream_seq=meta.sequence.stream, subject=msg.subject,
-                             data=await self._whole(msg.headers, msg.data), pending=meta.num_pending)
+                             data=await self._whole(msg.headers, msg.data), pending=meta.num_pending,
+                             schema=_schema(msg.headers))
         finally:
             try:
                 await sub.unsubscribe()

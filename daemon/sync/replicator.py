@@ -239,5 +239,6 @@ class Replicator:
                 for sid in sorted({*unsent, *held, *gaps, *lost})]
         return m.SyncStatusResult(
             configured=True, connected=self.connected, server=self.settings.server,
-            device_name=self.settings.device_name, error=self.error, follow_lag=self.follower.lag,
+            device_name=self.settings.device_name, error=self.error or self.follower.stopped,
+            follow_lag=self.follower.lag,
             sessions=rows, leases=sorted(self.leases.held))
