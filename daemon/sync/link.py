@@ -203,12 +203,28 @@ class Link:
 
     async def keep_only_last(self, subject: str) -> None:
         """Purge every message of ``subject`` but its last (a deleted session's
-        tombstone): the server keeps nothing more of it. A purge refused is logged;
-        the deletion itself is already in the stream."""
+        tombstone), and the objects its large changes were kept in: the server keeps
+        nothing more of it. A purge refused is logged; the deletion itself is already
+        in the stream."""
         try:
             await self._js.purge_stream(wire.STREAM, subject=subject, keep=1)
+            await self._drop_objects(wire.session_of(subject))
         except Exception as exc:
             log.warning("sync: could not purge %s on the server (%s); its messages stay there", subject, _plain(exc))
+
+    async def _drop_objects(self, sid: str) -> None:
+        """Delete the objects named by a session's purged messages (``<sid>:<seq>``):
+        no message names them any more, so nothing could read them again."""
+        from nats.js import errors as js_errors
+
+        try:
+            bucket = self._large or await self._js.object_store(LARGE)
+            objects = await bucket.list(ignore_deletes=True)
+        except (js_errors.BucketNotFoundError, js_errors.NotFoundError):
+            return  # no large change was ever stored, or none is left
+        for info in objects:
+            if info.name.startswith(sid + ":"):
+                await bucket.delete(info.name)
 
     async def last(self, subject: str) -> Stored | None:
         """The subject's last message, or None when it has none."""

@@ -41,6 +41,10 @@ async def _replies(client, sid: str) -> int:
                                      and msg.get("status") != "streaming")
 
 
+async def _gone(client, sid: str) -> bool:
+    return await history(client, sid) is None
+
+
 async def test_a_change_larger_than_max_payload_reaches_the_other_machine_whole(
         devices: tuple[DaemonProcess, DaemonProcess]):
     laptop, desktop = devices
@@ -62,3 +66,45 @@ async def test_a_change_larger_than_max_payload_reaches_the_other_machine_whole(
         await wait_for(answered_twice, what="the desktop's reply")
         await wait_for(lambda: converged(a, b, sid), what="the laptop holds the desktop's turn")
     assert quiet(laptop) and quiet(desktop)
+
+
+async def _objects_of(server: NatsServer, sid: str) -> list[str]:
+    """The names of the objects the server keeps for ``sid``'s large changes."""
+    import nats
+    from nats.js import errors as js_errors
+
+    from duologue.daemon.sync.link import LARGE
+
+    nc = await nats.connect(server.url)
+    try:
+        try:
+            objects = await (await nc.jetstream().object_store(LARGE)).list(ignore_deletes=True)
+        except js_errors.NotFoundError:
+            return []
+        return [info.name for info in objects if info.name.startswith(sid + ":")]
+    finally:
+        await nc.close()
+
+
+async def test_deleting_a_session_removes_the_objects_of_its_large_changes_from_the_server(
+        small_server: NatsServer, devices: tuple[DaemonProcess, DaemonProcess]):
+    laptop, desktop = devices
+    prompt = "".join(f"line {i} of a long pasted log\n" for i in range(3000))
+    async with laptop.client("laptop") as a, desktop.client("desktop") as b:
+        sid = (await a.create_session(title="large, then deleted")).id
+        kept = (await a.create_session(title="large, kept")).id
+        for session_id in (sid, kept):
+            await a.send(session_id, prompt)
+            await wait_for(lambda s=session_id: _replies(a, s), what="the laptop's reply")
+            await wait_for(lambda s=session_id: converged(a, b, s), what="the desktop holds the large prompt")
+        assert await _objects_of(small_server, sid) and await _objects_of(small_server, kept)
+        await a.delete_session(sid)
+        await wait_for(lambda: _gone(b, sid), what="deleted on the desktop")
+
+        async def dropped() -> bool:
+            return await _objects_of(small_server, sid) == []
+
+        await wait_for(dropped, what="the deleted session's objects removed")
+        assert await _objects_of(small_server, kept)  # another session's stay: its messages name them
+    assert quiet(laptop) and quiet(desktop)
+
